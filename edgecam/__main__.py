@@ -1,0 +1,3 @@
+from edgecam.cli import main
+
+main()

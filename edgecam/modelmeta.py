@@ -1,0 +1,88 @@
+"""The metadata that makes an exported ONNX file self-describing.
+
+Written by ``edgecam.export`` into the file's ``metadata_props`` and read back by the runtime
+(through onnxruntime, so reading needs neither torch nor onnx). Every value is a string; lists
+are JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from edgecam.errors import EdgecamError
+
+FORMAT = "edgecam-1"
+
+
+@dataclass
+class ModelMeta:
+    arch: str
+    alpha: float
+    resolution: int
+    mean: tuple[float, float, float]  # on 0..1 RGB
+    std: tuple[float, float, float]
+    normalization: str  # "imagenet", "lite" ((x-127)/128) or "inception"
+    crop_pct: float  # resize shorter side to resolution / crop_pct, then center crop
+    interpolation: str  # what the weights were trained with: "bilinear" or "bicubic"
+    labels: list[str] = field(repr=False)
+    weights: str = "random"  # "imagenet:<origin>/<model>", "random" or "file:<name>"
+    weights_sha256: str = ""
+    params: int = 0
+    macs: int = 0
+    top1: float | None = None
+    top1_source: str = ""
+    precision: str = "fp32"
+    color: str = "RGB"
+    layout: str = "NCHW"
+    format: str = FORMAT
+
+    @property
+    def name(self) -> str:
+        from edgecam.catalog import model_name
+
+        return model_name(self.arch, self.alpha, self.resolution, self.precision)
+
+    def to_props(self) -> dict[str, str]:
+        """Flatten to ONNX metadata_props (string -> string)."""
+        out = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, str):
+                out[key] = value
+            else:
+                out[key] = json.dumps(list(value) if isinstance(value, tuple) else value)
+        return out
+
+    @classmethod
+    def from_props(cls, props: dict[str, str], source: str = "model") -> ModelMeta:
+        """Parse metadata_props; a file without edgecam metadata is a user error."""
+        if props.get("format") != FORMAT:
+            raise EdgecamError(
+                f"{source} has no edgecam metadata (export it with `edgecam export`)"
+            )
+        try:
+            def num(key: str):
+                return json.loads(props[key])
+
+            return cls(
+                arch=props["arch"],
+                alpha=float(num("alpha")),
+                resolution=int(num("resolution")),
+                mean=tuple(num("mean")),
+                std=tuple(num("std")),
+                normalization=props["normalization"],
+                crop_pct=float(num("crop_pct")),
+                interpolation=props["interpolation"],
+                labels=list(num("labels")),
+                weights=props.get("weights", ""),
+                weights_sha256=props.get("weights_sha256", ""),
+                params=int(num("params")),
+                macs=int(num("macs")),
+                top1=num("top1"),
+                top1_source=props.get("top1_source", ""),
+                precision=props.get("precision", "fp32"),
+                color=props.get("color", "RGB"),
+                layout=props.get("layout", "NCHW"),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise EdgecamError(f"{source} has broken edgecam metadata ({exc})") from None
