@@ -251,15 +251,17 @@ def weight_source(arch: str, alpha: float) -> WeightSource | None:
     return arch_info(arch).weights.get(float(alpha))
 
 
-def preprocess_for(arch: str, alpha: float, weights: str) -> Preprocess:
-    """The preprocessing that matches the weights (random weights use ImageNet's rule)."""
+def preprocess_for(arch: str, alpha: float, origin: str) -> Preprocess:
+    """The preprocessing that matches the weights: ``origin`` is "imagenet" (the catalog's
+    source), the detected layout of a weights file ("torchvision", "timm",
+    "efficientnet-lite", "edgecam") or "random"."""
     src = weight_source(arch, alpha)
-    if weights == "imagenet" and src is not None:
+    if origin == "imagenet" and src is not None:
         return src.preprocess
-    if arch.startswith("efficientnet_lite"):
+    if arch.startswith("efficientnet_lite") or origin == "efficientnet-lite":
         return _LITE
-    if arch == "mobilenet_v1" and weights == "imagenet":
-        return _TIMM_V1
+    if origin == "timm":
+        return _TIMM_V1 if arch == "mobilenet_v1" else _TIMM
     return _TV
 
 
@@ -271,8 +273,8 @@ def published(arch: str, alpha: float, resolution: int) -> Published | None:
 
 
 def estimate_top1(arch: str, alpha: float, resolution: int) -> tuple[float | None, bool]:
-    """Published top-1 for (alpha, rho), else interpolated in log(MACs)-free form between the
-    nearest published resolutions of the same alpha. Returns (top1, estimated)."""
+    """Published top-1 for (alpha, rho), else interpolated linearly in resolution between the
+    nearest published resolutions of the same alpha (capped). Returns (top1, estimated)."""
     row = published(arch, alpha, resolution)
     if row is not None:
         return row.top1, False
@@ -307,7 +309,7 @@ def format_alpha(alpha: float) -> str:
 
 
 def model_name(arch: str, alpha: float, resolution: int, precision: str = "fp32") -> str:
-    """Canonical store name, e.g. ``mobilenet_v2-0.5-160`` or ``efficientnet_lite0-1.0-224-int8``."""
+    """Canonical store name, e.g. ``mobilenet_v2-0.5-160`` or ``mixnet_s-1.0-224-int8``."""
     name = f"{arch}-{format_alpha(alpha)}-{resolution}"
     return name + ("-int8" if precision == "int8" else "")
 
