@@ -59,7 +59,7 @@ def emit_json(data: object) -> None:
 @app.command()
 @user_errors
 def models(
-    all_: Annotated[bool, typer.Option("--all", help="Every published (alpha, resolution).")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Every published (alpha, rho).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list of rows.")] = False,
 ) -> None:
     """List the model zoo: params and MACs counted on the built model, published top-1."""
@@ -89,7 +89,7 @@ def export(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="ONNX file to write (default: models/NAME.onnx).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for --weights random.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the export report as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Export an architecture with weights to a self-describing ONNX file, checked numerically
     against PyTorch."""
@@ -116,12 +116,32 @@ def export(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: usage errors too end in one line on stderr.
+
+    Typer bundles its own copy of click in recent releases and uses the real click in older
+    ones, so click's exceptions are recognised by their interface, not their class.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("edgecam: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:
+        name = type(exc).__name__
+        ctx = getattr(exc, "ctx", None)
+        if name == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            code = 0
+        elif name == "Abort":
+            typer.echo("edgecam: interrupted", err=True)
+            code = EXIT_INTERRUPTED
+        elif hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+            typer.echo(f"edgecam: error: {exc.format_message()}{hint}", err=True)
+            code = exc.exit_code
+        else:
+            raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from edgecam.catalog import DEFAULT_ARCH, ARCHS, ModelRef, models_dir, parse_model_name
+from edgecam.catalog import ARCHS, DEFAULT_ARCH, ModelRef, models_dir, parse_model_name
 from edgecam.errors import EdgecamError, MissingExtraError
 
 DEFAULT_MODEL = f"{DEFAULT_ARCH}-1.0-{ARCHS[DEFAULT_ARCH].resolution}"

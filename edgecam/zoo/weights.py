@@ -180,7 +180,8 @@ def _merge_groups(source: dict[str, torch.Tensor], expected: dict[str, torch.Ten
         parts = []
         while f"{stem}.convs.{len(parts)}.weight" in source:
             parts.append(f"{stem}.convs.{len(parts)}.weight")
-        if len(parts) > 1 and parts[0] not in expected:
+        shapes = {source[p].shape[1:] for p in parts}
+        if len(parts) > 1 and parts[0] not in expected and len(shapes) == 1:
             source[name] = torch.cat([source.pop(p) for p in parts], 0)
 
 

