@@ -1,0 +1,81 @@
+"""An onnxruntime CPU session around an edgecam ONNX file, with its signature checked against
+the metadata so a wrong file fails at load time, not on the first frame."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgecam.errors import EdgecamError
+from edgecam.modelmeta import ModelMeta
+
+
+def default_threads() -> int:
+    """onnxruntime's own default (one per core) is right for one stream; capped by the CPUs
+    this process may use (containers, taskset)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Engine:
+    """One model, one session: ``Engine(path, threads).run(batch) -> logits``."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise EdgecamError(f"model file not found: {self.path}")
+        if threads is not None and threads < 1:
+            raise EdgecamError(f"--threads must be >= 1, got {threads}")
+        self.threads = threads or default_threads()
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EdgecamError(
+                f"{self.path} is not a loadable ONNX model ({reason[:160]})"
+            ) from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.meta = ModelMeta.from_props(props, source=str(self.path))
+        self._check_signature()
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+
+    def _check_signature(self) -> None:
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        res, classes = self.meta.resolution, len(self.meta.labels)
+        want_in = f"float32 [N,3,{res},{res}]"
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise EdgecamError(
+                f"{self.path} has {len(inputs)} inputs and {len(outputs)} outputs; "
+                f"edgecam models have one input {want_in} and one output [N,{classes}]"
+            )
+        shape = list(inputs[0].shape)
+        if (inputs[0].type != "tensor(float)" or len(shape) != 4
+                or [shape[1], shape[2], shape[3]] != [3, res, res]):
+            raise EdgecamError(
+                f"{self.path} input is {inputs[0].type} {shape}, but its metadata says {want_in}"
+            )
+        out_shape = list(outputs[0].shape)
+        if len(out_shape) != 2 or out_shape[1] != classes:
+            raise EdgecamError(
+                f"{self.path} output is {out_shape}, but it has {classes} labels "
+                f"(expected [N,{classes}])"
+            )
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Logits [N, classes] for a preprocessed float32 batch [N, 3, R, R]."""
+        return self.session.run([self.output_name], {self.input_name: batch})[0]

@@ -1,0 +1,82 @@
+"""Logits -> predictions: softmax, optional temporal smoothing, top-k and a score threshold.
+
+Smoothing is an exponential moving average over probabilities, so a label on a live picture
+changes only when the evidence does, not with every noisy frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgecam.errors import EdgecamError
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    index: int  # the class index (ImageNet order for the built-in models)
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "index": self.index, "score": round(self.score, 5)}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def check_options(top_k: int, threshold: float, smoothing: float) -> None:
+    """Reject nonsense early, with the option's name."""
+    if top_k < 1:
+        raise EdgecamError(f"--top-k must be >= 1, got {top_k}")
+    if not 0.0 <= threshold <= 1.0:
+        raise EdgecamError(f"--threshold must be in [0, 1], got {threshold}")
+    if not 0.0 <= smoothing < 1.0:
+        raise EdgecamError(f"--smoothing must be in [0, 1), got {smoothing}")
+
+
+class Postprocessor:
+    """``Postprocessor(labels, top_k, threshold, smoothing)(logits_row) -> [Prediction]``.
+
+    ``smoothing`` is the weight of the past (0 = every frame on its own, 0.8 = slow and calm).
+    """
+
+    def __init__(self, labels: list[str], top_k: int = 5, threshold: float = 0.0,
+                 smoothing: float = 0.0) -> None:
+        check_options(top_k, threshold, smoothing)
+        self.labels = labels
+        self.top_k = min(top_k, len(labels))
+        self.threshold = threshold
+        self.smoothing = smoothing
+        self._ema: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the history (a new file or a new scene)."""
+        self._ema = None
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        probs = softmax(np.asarray(logits, np.float32).reshape(-1).copy())
+        if self.smoothing > 0.0:
+            if self._ema is None:
+                self._ema = probs
+            else:
+                self._ema *= self.smoothing
+                self._ema += (1.0 - self.smoothing) * probs
+            probs = self._ema
+        return probs
+
+    def __call__(self, logits: np.ndarray) -> list[Prediction]:
+        probs = self.probabilities(logits)
+        k = self.top_k
+        idx = np.argpartition(-probs, k - 1)[:k] if k < probs.size else np.arange(probs.size)
+        idx = idx[np.argsort(-probs[idx], kind="stable")]
+        return [
+            Prediction(self.labels[i], int(i), float(probs[i]))
+            for i in idx if probs[i] >= self.threshold
+        ]

@@ -1,0 +1,48 @@
+"""Ctrl-C and SIGTERM as a stop request: the loop finishes the frame it is on, sinks close
+(videos are finalized, JSON lines end whole), and the exit code says which signal ended it.
+
+A second Ctrl-C raises KeyboardInterrupt at once, for a user who really wants out.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+
+class StopFlag:
+    """``with StopFlag() as stop: while not stop.is_set(): ...`` then ``stop.exit_code``."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def set(self) -> None:
+        self.event.set()
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing interrupted the run, else 128 + the signal number (130, 143)."""
+        return 128 + self.signum if self.signum else 0
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.event.set()
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
