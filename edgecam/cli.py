@@ -115,12 +115,193 @@ def export(
         )
 
 
+# --- classify ---------------------------------------------------------------------------------
+
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", "-m", help="An .onnx file or a name ARCH[-ALPHA][-RES][-int8] from models/ "
+                          "(default: EfficientNet-Lite0 with ImageNet weights).")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    help="onnxruntime intra-op threads (default: one per available core).")]
+TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="Labels per frame.")]
+ThresholdOpt = Annotated[float, typer.Option(help="Drop labels scoring below this (0..1).")]
+MqttOpt = Annotated[str | None, typer.Option(
+    help="Publish predictions to mqtt://HOST[:PORT]/PREFIX (needs edgecam[mqtt]).")]
+
+
+@app.command()
+@user_errors
+def classify(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Videos, images, directories or globs ('photos/*.jpg').", show_default=False)],
+    model: ModelOpt = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Annotated video (one video input, .mp4/.avi) or a directory "
+                               "for annotated images and videos.")] = None,
+    json_out: Annotated[str | None, typer.Option(
+        help="JSON lines, one per frame or image: {frame, source, top}.")] = None,
+    top_k: TopKOpt = 5,
+    threshold: ThresholdOpt = 0.0,
+    threads: ThreadsOpt = None,
+    mqtt: MqttOpt = None,
+) -> None:
+    """Classify every frame of videos and images, in order, none dropped."""
+    from edgecam.classify import ClassifyOptions
+    from edgecam.classify import classify as run
+
+    summary = run(ClassifyOptions(inputs, model, output, json_out, top_k, threshold, threads,
+                                  mqtt))
+    if not output and not json_out:
+        for source, counts in summary.top1.items():
+            label, n = counts.most_common(1)[0]
+            total = sum(counts.values())
+            typer.echo(f"{source}: {label}" + (f" ({n}/{total} frames)" if total > 1 else ""))
+    typer.echo(
+        f"classified {summary.frames} frames from {summary.files} file(s) with {summary.model} "
+        f"in {summary.seconds:.1f} s ({summary.fps:.1f} FPS)"
+        + (f"; wrote {', '.join(summary.outputs)}" if summary.outputs else ""), err=True)
+    if summary.interrupted:
+        typer.echo("edgecam: interrupted; outputs were closed cleanly", err=True)
+        raise typer.Exit(summary.interrupted)
+
+
+# --- live -------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def live(
+    source: Annotated[str, typer.Option(
+        "--source", "-s", help="0, /dev/video0, csi://0, picam://0, a video file, "
+                               "rtsp://..., http://..., synthetic://640x480?fps=30.")] = "0",
+    model: ModelOpt = None,
+    profile: Annotated[str | None, typer.Option(
+        help="'auto': run the config `edgecam tune` chose for this device, and step down "
+             "or up when the frame rate drifts.")] = None,
+    headless: Annotated[bool, typer.Option(help="No window.")] = False,
+    serve: Annotated[str | None, typer.Option(
+        help="Browser preview on [HOST:]PORT (default host 127.0.0.1).")] = None,
+    serve_token: Annotated[str | None, typer.Option(
+        help="Require ?token=TOKEN for the preview (use when serving beyond loopback).")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Also write the annotated video here.")] = None,
+    json_out: Annotated[str | None, typer.Option(help="JSON lines, one per frame.")] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Stop after N frames.")] = None,
+    threads: ThreadsOpt = None,
+    top_k: TopKOpt = 3,
+    threshold: ThresholdOpt = 0.0,
+    smoothing: Annotated[float, typer.Option(
+        help="Weight of the past in the moving average of probabilities (0 = none).")] = 0.6,
+    width: Annotated[int | None, typer.Option(help="Camera capture width.")] = None,
+    height: Annotated[int | None, typer.Option(help="Camera capture height.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Camera capture frame rate.")] = None,
+    mqtt: MqttOpt = None,
+) -> None:
+    """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
+    from edgecam.live import LiveOptions
+    from edgecam.live import live as run
+
+    opts = LiveOptions(source, model, headless, serve, serve_token, output, json_out,
+                       max_frames, threads, top_k, threshold, smoothing, width, height, fps,
+                       mqtt)
+    if profile is not None:
+        from edgecam.adapt import apply_profile
+
+        apply_profile(opts, profile, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
+    summary = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
+    typer.echo(
+        f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS) with "
+        f"{summary.model}, {summary.dropped} dropped"
+        + (f", {summary.reconnects} reconnects" if summary.reconnects else ""), err=True)
+    if summary.interrupted:
+        raise typer.Exit(summary.interrupted)
+
+
+# --- bench ------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def bench(
+    model: Annotated[str | None, typer.Argument(
+        help="An .onnx file or a model name (default: EfficientNet-Lite0).")] = None,
+    source: Annotated[str | None, typer.Option(
+        "--source", "-s", help="Frames to use (default: a synthetic 640x480 picture).")] = None,
+    frames: Annotated[int, typer.Option(help="Frames measured after warm-up.")] = 300,
+    threads: ThreadsOpt = None,
+    overlay: Annotated[bool, typer.Option(help="Include drawing the overlay.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Measure the whole pipeline on this device: FPS, latency, per-stage ms, memory."""
+    from edgecam.bench import BenchOptions
+    from edgecam.bench import bench as run
+
+    result = run(BenchOptions(model, source, frames, threads=threads, overlay=overlay))
+    if as_json:
+        emit_json(result)
+        return
+    stages = "  ".join(f"{k} {v:.2f}" for k, v in result["stages_ms"].items())
+    typer.echo(
+        f"{result['model']} on {result['source']}, {result['threads']} threads: "
+        f"{result['fps']:.1f} FPS, latency p50 {result['latency_ms']['p50']:.2f} ms "
+        f"p90 {result['latency_ms']['p90']:.2f} ms, RSS {result['rss_mb']:.0f} MB\n"
+        f"stages (ms): {stages}")
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def demo(
+    photos: Annotated[Path, typer.Option(
+        help="Photos to make the clip from.")] = Path("calibration/images"),
+    out: Annotated[Path, typer.Option(help="Where the clip and results go.")] = Path("out"),
+    model: ModelOpt = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """The main job on built-in material: a clip of real photos through the default model."""
+    from edgecam.demo import demo as run
+
+    report = run(photos, out, model, threads)
+    typer.echo(f"{'photo':<24} {'frames':>6}  {'top-1 (most frames)':<28} accepted")
+    for p in report.photos:
+        share = f"{p.accepted * 100:5.1f}%" if p.accepted is not None else "     -"
+        typer.echo(f"{p.photo:<24} {p.frames:>6}  {p.top1[:28]:<28} {share}")
+    s = report.summary
+    typer.echo(f"\n{s.frames} frames with {s.model} in {s.seconds:.1f} s ({s.fps:.1f} FPS)\n"
+               f"annotated video: {report.output}\nJSON lines:      {report.json_out}")
+
+
+def _log_to_stderr() -> None:
+    """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("edgecam: %(message)s"))
+    root = logging.getLogger("edgecam")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def _quiet_native_logs() -> None:
+    """OpenCV and FFmpeg print their own warnings (a corrupt file, a camera probe) from C;
+    edgecam reports those problems itself in one line, so their logs stay off unless asked."""
+    import os
+
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+
+
 def main() -> None:
     """Console-script entry point: usage errors too end in one line on stderr.
 
     Typer bundles its own copy of click in recent releases and uses the real click in older
     ones, so click's exceptions are recognised by their interface, not their class.
     """
+    _quiet_native_logs()
+    _log_to_stderr()
     try:
         code = app(standalone_mode=False)
     except KeyboardInterrupt:

@@ -1,0 +1,68 @@
+"""``edgecam demo``: the main job on built-in material — a clip made from the calibration photos
+classified by the default pretrained model, with an annotated video, JSON lines and a
+per-photo score against the photos' known labels."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecam.classify import ClassifyOptions, ClassifySummary, classify
+from edgecam.democlip import Segment, make_clip, photos_in
+
+
+@dataclass
+class PhotoScore:
+    photo: str
+    frames: int
+    top1: str  # the most frequent top-1 label
+    accepted: float | None  # share of frames whose top-1 is an accepted class (None: unlabeled)
+
+
+@dataclass
+class DemoReport:
+    clip: Path
+    output: Path
+    json_out: Path
+    summary: ClassifySummary
+    photos: list[PhotoScore] = field(default_factory=list)
+
+
+def load_accepted(labels_file: Path) -> dict[str, set[int]]:
+    """``calibration/labels.json``: photo name -> accepted ImageNet indices."""
+    if not labels_file.is_file():
+        return {}
+    data = json.loads(labels_file.read_text())
+    return {name: {int(i) for i in entry.get("accept", [])} for name, entry in data.items()}
+
+
+def score_segments(records: list[dict], segments: list[Segment],
+                   accepted: dict[str, set[int]]) -> list[PhotoScore]:
+    """Per photo: its frames' top-1 labels, and the share that is an accepted class."""
+    by_frame = {r["frame"]: r["top"] for r in records}
+    scores = []
+    for seg in segments:
+        tops = [by_frame[i][0] for i in range(seg.first, seg.last + 1) if by_frame.get(i)]
+        counts = Counter(t["label"] for t in tops)
+        ok = accepted.get(Path(seg.photo).name)
+        share = (sum(t["index"] in ok for t in tops) / len(tops)) if ok and tops else None
+        scores.append(PhotoScore(Path(seg.photo).name, len(tops),
+                                 counts.most_common(1)[0][0] if counts else "", share))
+    return scores
+
+
+def demo(photos_dir: Path, out_dir: Path, model: str | None = None,
+         threads: int | None = None, progress: bool | None = None) -> DemoReport:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clip = out_dir / "demo.mp4"
+    segments = make_clip(photos_in(photos_dir), clip)
+    output, json_out = out_dir / "demo.labeled.mp4", out_dir / "demo.jsonl"
+    summary = classify(ClassifyOptions(
+        inputs=[str(clip)], model=model, output=str(output), json_out=str(json_out),
+        threads=threads, progress=progress))
+    records = [json.loads(line) for line in json_out.read_text().splitlines()]
+    accepted = load_accepted(photos_dir.parent / "labels.json")
+    return DemoReport(clip, output, json_out, summary,
+                      score_segments(records, segments, accepted))
