@@ -1,0 +1,51 @@
+"""A small MJPEG-over-HTTP camera for tests: ``python mjpeg_server.py PORT [FPS]``.
+
+It runs as its own process so a test can kill it (the network camera drops) and start it again
+on the same port (the camera comes back)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+
+BOUNDARY = "edgecamframe"
+
+
+def frame_jpeg(i: int) -> bytes:
+    image = np.full((240, 320, 3), (40, 90, 160), np.uint8)
+    cv2.putText(image, f"{i}", (20, 150), cv2.FONT_HERSHEY_SIMPLEX, 3, (255, 255, 255), 6)
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+class Handler(BaseHTTPRequestHandler):
+    fps = 30.0
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.end_headers()
+        i = 0
+        try:
+            while True:
+                jpg = frame_jpeg(i)
+                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                 f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
+                i += 1
+                time.sleep(1.0 / self.fps)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
+if __name__ == "__main__":
+    Handler.fps = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server.daemon_threads = True
+    print("ready", flush=True)
+    server.serve_forever()
