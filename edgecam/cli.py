@@ -142,6 +142,9 @@ def classify(
     top_k: TopKOpt = 5,
     threshold: ThresholdOpt = 0.0,
     threads: ThreadsOpt = None,
+    jobs: Annotated[int | None, typer.Option(
+        help="Videos classified side by side (default: one per core when there are several, "
+             "each with threads/jobs onnxruntime threads).")] = None,
     mqtt: MqttOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
@@ -149,7 +152,7 @@ def classify(
     from edgecam.classify import classify as run
 
     summary = run(ClassifyOptions(inputs, model, output, json_out, top_k, threshold, threads,
-                                  mqtt))
+                                  mqtt, jobs=jobs))
     if not output and not json_out:
         for source, counts in summary.top1.items():
             label, n = counts.most_common(1)[0]

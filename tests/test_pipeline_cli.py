@@ -89,6 +89,30 @@ def test_classify_images_to_a_directory(lite0_onnx, tmp_path):
     assert proc.returncode == 0 and "espresso" in proc.stdout
 
 
+def test_videos_in_parallel_keep_order_and_every_frame(lite0_onnx, tmp_path):
+    """Several videos side by side (one per core): the same predictions as one at a time,
+    JSON lines in input order, every frame in each annotated video."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name, frames in (("coffee", 20), ("rocket", 12), ("chelsea", 16)):
+        write_photo(tmp_path / f"{name}.png", name)
+        make_clip([tmp_path / f"{name}.png"], clips / f"{name}.mp4", seconds_each=frames / 10,
+                  fps=10, size=(200, 150))
+    runs = {}
+    for jobs in ("1", "2"):
+        out, jl = tmp_path / f"out{jobs}", tmp_path / f"p{jobs}.jsonl"
+        proc = run_cli("classify", str(clips), "--model", str(lite0_onnx), "--output", str(out),
+                       "--json-out", str(jl), "--jobs", jobs, "--top-k", "1")
+        assert proc.returncode == 0, proc.stderr
+        runs[jobs] = read_jsonl(jl)
+        assert {p.name: video_info(p)[0] for p in out.iterdir()} == {
+            "chelsea.labeled.mp4": 16, "coffee.labeled.mp4": 20, "rocket.labeled.mp4": 12}
+    order = [(Path(r["source"]).stem, r["frame"]) for r in runs["2"]]
+    assert order == ([("chelsea", i) for i in range(16)] + [("coffee", i) for i in range(20)]
+                     + [("rocket", i) for i in range(12)])
+    assert [r["top"][0]["index"] for r in runs["1"]] == [r["top"][0]["index"] for r in runs["2"]]
+
+
 def test_default_model_on_a_six_subject_clip(lite0_onnx, tmp_path):
     """The quality bar: a 640x480 30 fps clip of real photos, per subject >= 80% acceptable
     top-1 frames, through the same command a user runs."""
