@@ -287,23 +287,15 @@ def _log_to_stderr() -> None:
     root.propagate = False
 
 
-def _quiet_native_logs() -> None:
-    """OpenCV and FFmpeg print their own warnings (a corrupt file, a camera probe) from C;
-    edgecam reports those problems itself in one line, so their logs stay off unless asked."""
-    import os
-
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
-
-
 def main() -> None:
     """Console-script entry point: usage errors too end in one line on stderr.
 
     Typer bundles its own copy of click in recent releases and uses the real click in older
     ones, so click's exceptions are recognised by their interface, not their class.
     """
-    _quiet_native_logs()
+    from edgecam.nativelogs import quiet_native_logs
+
+    quiet_native_logs()
     _log_to_stderr()
     try:
         code = app(standalone_mode=False)
