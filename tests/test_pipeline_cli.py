@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -221,11 +222,16 @@ def bad_inputs(tmp_path_factory) -> dict[str, Path]:
      "exactly one input video"),
     (["live", "--source", "9", "--model", "{lite0}", "--headless"], "camera"),
     (["live", "--source", "csi://0", "--model", "{lite0}", "--headless"], "GStreamer"),
+    (["live", "--source", "http://127.0.0.1:{port}/cam", "--model", "{lite0}", "--headless"],
+     "after 3 tries"),
     (["bench", "{d}/missing.onnx"], "not found"),
     (["classify", "{d}/cat.jpg", "--model", "{lite0}", "--top-k", "0"], "--top-k"),
 ])
 def test_bad_input_is_one_line(bad_inputs, lite0_onnx, args, needle):
-    args = [a.format(d=bad_inputs, lite0=lite0_onnx) for a in args]
+    with socket.socket() as s:  # a port nobody listens on: a stream that never connects
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [a.format(d=bad_inputs, lite0=lite0_onnx, port=port) for a in args]
     proc = run_cli(*args, timeout=60)
     line = assert_one_line_error(proc)
     assert needle.lower() in line.lower(), line
