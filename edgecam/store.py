@@ -21,7 +21,7 @@ def resolve_model(spec: str | None = None, weights: str = "imagenet") -> Path:
     """Path of the ONNX file for ``spec`` (default: the pretrained EfficientNet-Lite0)."""
     spec = spec or DEFAULT_MODEL
     path = Path(spec)
-    if spec.endswith(".onnx") or path.suffix or "/" in spec:
+    if spec.endswith(".onnx") or "/" in spec or path.is_file():
         if not path.is_file():
             raise EdgecamError(f"model file not found: {spec}")
         return path

@@ -1,0 +1,259 @@
+"""MQTT events against a real mosquitto broker, including a broker restart."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import shutil
+import socket
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgecam.errors import EdgecamError
+from edgecam.io.mqtt import MqttPublisher, parse_mqtt_url, topic_name
+
+MOSQUITTO = shutil.which("mosquitto") or next(
+    (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).is_file()), None)
+needs_broker = pytest.mark.skipif(
+    MOSQUITTO is None, reason="mosquitto not installed (scripts/system-deps installs it)")
+WAIT = 20.0  # generous upper bound for anything network-related; never a speed assertion
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """A throwaway mosquitto on 127.0.0.1:port that can be stopped and started again."""
+
+    def __init__(self, tmp_path: Path, port: int) -> None:
+        self.port = port
+        self.conf = tmp_path / "mosquitto.conf"
+        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                             "persistence false\n")
+        self.log = tmp_path / "mosquitto.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log,
+                                         stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"mosquitto did not listen on {self.port}: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=WAIT)
+        self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path, free_port())
+    b.start()
+    yield b
+    b.stop()
+
+
+class Subscriber:
+    """paho subscriber keeping one queue of payloads per topic."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.topics: dict[str, queue.Queue] = defaultdict(queue.Queue)
+        args = (mqtt.CallbackAPIVersion.VERSION2,) if hasattr(mqtt, "CallbackAPIVersion") else ()
+        self.client = mqtt.Client(*args)
+        self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self.client.on_message = lambda c, u, m: self.topics[m.topic].put(m.payload)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def get(self, topic: str, timeout: float = WAIT) -> dict | str:
+        """The next message on ``topic``."""
+        try:
+            payload = self.topics[topic].get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no message on {topic}") from None
+        try:
+            return json.loads(payload)
+        except ValueError:
+            return payload.decode()
+
+    def drain(self, topic: str, settle: float = 0.5) -> list:
+        """Everything that arrives on ``topic`` until it has been quiet for ``settle``."""
+        out = []
+        while True:
+            try:
+                out.append(json.loads(self.topics[topic].get(timeout=settle)))
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def top(label: str, score: float = 0.9, index: int = 1) -> list[dict]:
+    return [{"label": label, "index": index, "score": score},
+            {"label": "other", "index": 0, "score": 0.05}]
+
+
+def wait_connected(pub: MqttPublisher) -> None:
+    deadline = time.monotonic() + WAIT
+    while not pub.connected:
+        assert time.monotonic() < deadline, "publisher never connected"
+        time.sleep(0.02)
+
+
+def test_parse_mqtt_url() -> None:
+    assert parse_mqtt_url("mqtt://broker") == ("broker", 1883, "edgecam")
+    assert parse_mqtt_url("mqtt://10.0.0.2:1884/home/cam") == ("10.0.0.2", 1884, "home/cam")
+    assert parse_mqtt_url("mqtt://localhost/") == ("localhost", 1883, "edgecam")
+    for bad in ("", "broker", "http://broker/x", "mqtt://", "mqtt://h:99999", "mqtt://h:x/p",
+                "mqtt://h/a/#", "mqtt://h/+/x", "mqtt://h/p?x=1"):
+        with pytest.raises(EdgecamError, match="--mqtt"):
+            parse_mqtt_url(bad)
+
+
+def test_topic_name() -> None:
+    assert topic_name("mobilenet_v3-1.0-224") == "mobilenet_v3-1.0-224"
+    assert topic_name("a/b+c#d e") == "a_b_c_d_e"
+    assert topic_name("///") == "model"
+
+
+def test_missing_paho_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)
+    monkeypatch.setitem(sys.modules, "paho", None)
+    with pytest.raises(EdgecamError, match=r"pip install 'edgecam\[mqtt\]'"):
+        MqttPublisher("mqtt://127.0.0.1:1/x", "m").start()
+
+
+@needs_broker
+def test_predictions_only_on_change_and_heartbeat(broker: Broker) -> None:
+    sub = Subscriber(broker.port, "test/#")
+    pub = MqttPublisher(f"mqtt://127.0.0.1:{broker.port}/test", "tiny/net+1", heartbeat_s=3600)
+    try:
+        pub.start()
+        wait_connected(pub)
+        assert sub.get("test/tiny_net_1/status") == "online"
+        labels = ["cat", "cat", "cat", "dog", "dog", "", "cat", "cat"]
+        sent = []
+        for frame, label in enumerate(labels):
+            sent.append(pub.prediction(top(label) if label else [], frame))
+            assert not pub.stats({"fps": 10.0, "frames": frame}) or frame == 0
+        assert sent == [True, False, False, True, False, False, True, False]
+        got = [sub.get("test/tiny_net_1/prediction") for _ in range(3)]
+        assert [(m["label"], m["frame"]) for m in got] == [("cat", 0), ("dog", 3), ("cat", 6)]
+        assert set(got[0]) >= {"label", "index", "score", "frame", "time"}
+        assert got[0]["score"] == 0.9 and got[0]["index"] == 1
+        stats = sub.get("test/tiny_net_1/stats")
+        assert stats == {"fps": 10.0, "frames": 0}  # one heartbeat per hour: only the first
+        assert sub.drain("test/tiny_net_1/prediction") == []
+        assert sub.drain("test/tiny_net_1/stats") == []
+    finally:
+        pub.close()
+        pub.close()
+        sub.close()
+
+
+@needs_broker
+def test_heartbeat_rate(broker: Broker) -> None:
+    sub = Subscriber(broker.port, "edgecam/m/stats")
+    with MqttPublisher(f"mqtt://127.0.0.1:{broker.port}", "m", heartbeat_s=0.2) as pub:
+        wait_connected(pub)
+        sent = 0
+        deadline = time.monotonic() + WAIT
+        while sent < 2 and time.monotonic() < deadline:  # publish every frame; 2 get through
+            sent += pub.stats({"fps": 30.0})
+            time.sleep(0.01)
+        assert sent == 2
+        assert sub.get("edgecam/m/stats") == {"fps": 30.0}
+        assert sub.get("edgecam/m/stats") == {"fps": 30.0}
+    sub.close()
+
+
+@needs_broker
+def test_retained_prediction_reaches_late_subscribers(broker: Broker) -> None:
+    with MqttPublisher(f"mqtt://127.0.0.1:{broker.port}/r", "m") as pub:
+        wait_connected(pub)
+        pub.prediction(top("zebra"), 7)
+    sub = Subscriber(broker.port, "r/m/#")
+    assert sub.get("r/m/prediction")["label"] == "zebra"
+    assert sub.get("r/m/status") == "offline"  # said goodbye on close
+    sub.close()
+
+
+def test_broker_down_at_start_never_blocks(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing listens: start and every call return, paho keeps retrying in the background."""
+    caplog.set_level(logging.WARNING, logger="edgecam.io.mqtt")
+    pub = MqttPublisher(f"mqtt://127.0.0.1:{free_port()}", "m", max_queued=5)
+    pub.start()
+    deadline = time.monotonic() + WAIT
+    while not caplog.records:
+        assert time.monotonic() < deadline, "no warning about the unreachable broker"
+        time.sleep(0.02)
+    for i in range(200):
+        pub.prediction(top(f"label{i}"), i)
+        pub.stats({"fps": 1.0})
+    assert not pub.connected
+    assert pub.published == 5 and pub.skipped == 195  # bounded queue, not unbounded memory
+    pub.close()
+    pub.close()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "cannot reach MQTT broker" in warnings[0]  # once, not per retry
+
+
+@needs_broker
+def test_reconnects_after_broker_restart(broker: Broker) -> None:
+    pub = MqttPublisher(f"mqtt://127.0.0.1:{broker.port}/rc", "m", max_queued=10)
+    try:
+        pub.start()
+        wait_connected(pub)
+        sub = Subscriber(broker.port, "rc/m/prediction")
+        pub.prediction(top("before"), 1)
+        assert sub.get("rc/m/prediction")["label"] == "before"
+        sub.close()
+
+        broker.stop()
+        deadline = time.monotonic() + WAIT
+        while pub.connected:
+            assert time.monotonic() < deadline, "publisher never noticed the broker went away"
+            time.sleep(0.02)
+        calls = 0
+        for i in range(300):  # publishing while the broker is down returns every time
+            pub.prediction(top(f"down{i}"), 100 + i)
+            pub.stats({"fps": 1.0})
+            calls += 1
+        assert calls == 300
+
+        broker.start()
+        wait_connected(pub)
+        sub = Subscriber(broker.port, "rc/m/prediction")
+        pub.prediction(top("after"), 1000)
+        deadline = time.monotonic() + WAIT
+        while True:  # queued "down" messages may arrive first; "after" must arrive
+            assert time.monotonic() < deadline, "no prediction after the restart"
+            if sub.get("rc/m/prediction")["label"] == "after":
+                break
+        sub.close()
+    finally:
+        pub.close()

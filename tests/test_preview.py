@@ -1,0 +1,297 @@
+"""The browser preview against real HTTP clients and a real headless Chromium."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecam.errors import EdgecamError
+from edgecam.io.preview import PreviewServer, is_loopback, parse_serve
+
+H, W = 120, 160
+MAGENTA = (255, 0, 255)  # BGR; distinctive in a screenshot of a dark page
+
+
+def make_frame(i: int) -> np.ndarray:
+    img = np.zeros((H, W, 3), np.uint8)
+    img[:] = MAGENTA
+    cv2.rectangle(img, (10, 10), (60, 60), (0, 255, 0), -1)
+    cv2.putText(img, str(i), (70, 90), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+    return img
+
+
+def make_stats(i: int) -> dict:
+    return {"fps": 12.5, "latency_ms": 8.25, "model": "tiny-net", "frames": i, "dropped": 1,
+            "state": "running", "top": [{"label": "tabby cat", "index": 281, "score": 0.9}],
+            "stages_ms": {"infer": 5.0, "overlay": 0.4}}
+
+
+class Feeder:
+    """Publishes frames from another thread, like the pipeline does, until stopped."""
+
+    def __init__(self, server: PreviewServer) -> None:
+        self.server = server
+        self.count = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.01):
+            self.server.publish(make_frame(self.count), make_stats(self.count))
+            self.count += 1
+
+    def __enter__(self) -> Feeder:
+        self.server.publish(make_frame(0), make_stats(0))  # something to show from the start
+        self.count = 1
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def server() -> Iterator[PreviewServer]:
+    with PreviewServer("127.0.0.1", 0, max_clients=2) as srv:
+        yield srv
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, bytes, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read(), resp.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers.get("Content-Type", "")
+
+
+def base(srv: PreviewServer) -> str:
+    return f"http://127.0.0.1:{srv.port}"
+
+
+def read_mjpeg_parts(srv: PreviewServer, n: int, path: str = "/stream.mjpg") -> list[bytes]:
+    """Open the stream and return the first ``n`` JPEG parts (parsed from the multipart body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    assert resp.status == 200
+    ctype = resp.getheader("Content-Type")
+    assert ctype.startswith("multipart/x-mixed-replace")
+    boundary = ctype.split("boundary=")[1]
+    parts = []
+    while len(parts) < n:
+        line = resp.fp.readline()
+        if not line.strip():
+            continue
+        assert line.strip() == f"--{boundary}".encode()
+        headers = {}
+        while (line := resp.fp.readline().strip()):
+            key, value = line.decode().split(":", 1)
+            headers[key.lower()] = value.strip()
+        assert headers["content-type"] == "image/jpeg"
+        parts.append(resp.fp.read(int(headers["content-length"])))
+    conn.close()
+    return parts
+
+
+def test_parse_serve() -> None:
+    assert parse_serve("8080") == ("127.0.0.1", 8080)
+    assert parse_serve(":8080") == ("127.0.0.1", 8080)
+    assert parse_serve("0.0.0.0:80") == ("0.0.0.0", 80)
+    assert parse_serve("localhost:0") == ("localhost", 0)
+    assert parse_serve("[::1]:9000") == ("::1", 9000)
+    for bad in ("", "abc", "host:", "host:port", "1.2.3.4:70000", "a:b:c"):
+        with pytest.raises(EdgecamError, match="--serve"):
+            parse_serve(bad)
+
+
+def test_is_loopback() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("127.1.2.3") and is_loopback("::1")
+    assert is_loopback("localhost") and is_loopback("[::1]")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert not is_loopback("camera.local")
+
+
+def test_bind_failure_is_a_user_error(server: PreviewServer) -> None:
+    with pytest.raises(EdgecamError, match=f"cannot serve on 127.0.0.1:{server.port}"):
+        PreviewServer("127.0.0.1", server.port).start()
+
+
+def test_page_stats_and_404(server: PreviewServer) -> None:
+    assert server.url == f"http://127.0.0.1:{server.port}/"
+    with Feeder(server):
+        status, body, ctype = get(base(server) + "/")
+        assert status == 200 and ctype.startswith("text/html")
+        page = body.decode()
+        assert "stream.mjpg" in page and "stats.json" in page and "<img" in page
+        status, body, ctype = get(base(server) + "/stats.json")
+        assert status == 200 and ctype == "application/json"
+        stats = json.loads(body)
+        for key in ("fps", "latency_ms", "top", "model", "frames", "dropped", "state"):
+            assert key in stats
+        assert stats["model"] == "tiny-net" and stats["top"][0]["label"] == "tabby cat"
+        assert stats["stages_ms"]["infer"] == 5.0
+        status, body, _ = get(base(server) + "/frame.jpg")
+        assert status == 200
+        assert cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).shape == (H, W, 3)
+    assert get(base(server) + "/nope")[0] == 404
+    assert get(base(server) + "/stream.mjpg/x")[0] == 404
+
+
+def test_stats_before_any_frame(server: PreviewServer) -> None:
+    stats = json.loads(get(base(server) + "/stats.json")[1])
+    assert stats["frames"] == 0 and stats["top"] == [] and stats["state"] == "starting"
+    assert get(base(server) + "/frame.jpg")[0] == 503
+
+
+def test_no_encoding_without_viewers(server: PreviewServer) -> None:
+    for i in range(50):
+        server.publish(make_frame(i), make_stats(i))
+    assert server.frames_published == 50
+    assert server.frames_encoded == 0
+
+
+def test_stream_yields_decodable_jpegs(server: PreviewServer) -> None:
+    with Feeder(server) as feeder:
+        parts = read_mjpeg_parts(server, 3)
+    images = [cv2.imdecode(np.frombuffer(p, np.uint8), cv2.IMREAD_COLOR) for p in parts]
+    for img in images:
+        assert img is not None and img.shape == (H, W, 3)
+        assert np.abs(img[100, 150].astype(int) - MAGENTA).max() < 40
+        assert np.abs(img[30, 30].astype(int) - (0, 255, 0)).max() < 40
+    assert len({p for p in parts}) == 3  # each part is a newer frame
+    # encoded at most once per published frame, however many were sent
+    assert server.frames_encoded <= feeder.count
+
+
+def test_token(server: PreviewServer) -> None:
+    with PreviewServer("127.0.0.1", 0, token="s3cr et") as srv, Feeder(srv):
+        assert srv.url == f"http://127.0.0.1:{srv.port}/?token=s3cr%20et"
+        for path in ("/", "/stats.json", "/stream.mjpg", "/frame.jpg", "/?token=wrong"):
+            assert get(base(srv) + path)[0] == 401, path
+        assert get(srv.url)[0] == 200
+        assert get(base(srv) + "/stats.json?token=s3cr%20et")[0] == 200
+        req = urllib.request.Request(base(srv) + "/stats.json",
+                                     headers={"Authorization": "Bearer s3cr et"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+        assert len(read_mjpeg_parts(srv, 2, "/stream.mjpg?token=s3cr%20et")) == 2
+
+
+def open_stalled_stream(port: int) -> socket.socket:
+    """A viewer that requests the stream and then never reads a byte."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect, so it sticks
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    return sock
+
+
+def wait_for_viewers(srv: PreviewServer, n: int, limit: float = 30.0) -> None:
+    """Wait (a generous bound, not a speed check) until ``n`` stream viewers are connected."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if srv.stats()["viewers"] == n:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"expected {n} viewers, have {srv.stats()['viewers']}")
+
+
+def test_too_many_viewers(server: PreviewServer) -> None:
+    with Feeder(server):
+        held = [open_stalled_stream(server.port) for _ in range(2)]
+        wait_for_viewers(server, 2)
+        status, body, _ = get(base(server) + "/stream.mjpg")
+        assert status == 503 and b"too many" in body
+        assert get(base(server) + "/stats.json")[0] == 200  # the rest still answers
+        for sock in held:
+            sock.close()
+        wait_for_viewers(server, 0)
+        assert len(read_mjpeg_parts(server, 2)) == 2
+
+
+def test_stalled_viewer_never_slows_publish() -> None:
+    with PreviewServer("127.0.0.1", 0, client_timeout=1.0) as srv:
+        srv.publish(make_frame(0), make_stats(0))
+        stalled = open_stalled_stream(srv.port)
+        wait_for_viewers(srv, 1)
+        big = np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)  # ~1 MB JPEGs
+
+        def publish(i: int) -> None:
+            frame = big.copy()
+            cv2.putText(frame, str(i), (10, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.5, MAGENTA, 3)
+            srv.publish(frame, make_stats(i))
+
+        done = 0
+        for i in range(500):
+            publish(i)
+            done += 1
+        assert done == 500 and srv.frames_published == 501
+        assert srv.frames_encoded <= 501  # frames skipped for the stalled viewer, never queued
+        # keep the camera running until the stalled viewer's send() times out and it is dropped
+        deadline = time.monotonic() + 60
+        while srv.stats()["viewers"]:
+            assert time.monotonic() < deadline, "stalled viewer was never dropped"
+            publish(done)
+            done += 1
+            time.sleep(0.005)
+        assert srv.frames_published == done + 1
+        # and the server still serves a healthy viewer
+        with Feeder(srv):
+            assert len(read_mjpeg_parts(srv, 2)) == 2
+        stalled.close()
+
+
+def test_close_is_idempotent_and_frees_stalled_viewers() -> None:
+    srv = PreviewServer("127.0.0.1", 0).start()
+    srv.publish(make_frame(0), make_stats(0))
+    stalled = open_stalled_stream(srv.port)
+    wait_for_viewers(srv, 1)
+    srv.close()
+    srv.close()
+    srv.publish(make_frame(1), make_stats(1))  # after close: ignored, no error
+    stalled.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.mark.parametrize("token", [None, "tok"])
+def test_headless_chromium_shows_the_picture(tmp_path: Path, token: str | None) -> None:
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("chromium not installed (scripts/system-deps installs it)")
+    shot = tmp_path / "shot.png"
+    with PreviewServer("127.0.0.1", 0, token=token) as srv, Feeder(srv):
+        proc = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+             "--window-size=800,600", "--virtual-time-budget=3000", srv.url],
+            capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), proc.stderr[-2000:]
+    img = cv2.imread(str(shot))
+    assert img.shape[:2] == (600, 800)
+    magenta = np.all(np.abs(img.astype(int) - MAGENTA) < 30, axis=2)
+    # the published frame (160x120, minus its green square and digits) is on the page
+    assert magenta.sum() > 0.5 * H * W, f"picture not visible ({magenta.sum()} magenta px)"
