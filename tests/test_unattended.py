@@ -1,0 +1,167 @@
+"""An unattended run through the real ``edgecam live`` process: a network camera that is killed
+and restarted, watched through the browser preview's stats and an MQTT broker, then stopped
+with SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_sources import start_camera
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def poll(predicate, timeout: float, every: float = 0.1):
+    """Wait for predicate() to return something truthy (a generous bound, not a measurement)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return None
+
+
+class StderrReader:
+    """Collect a child's stderr lines in a thread so the test can wait for one."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def find(self, needle: str) -> str | None:
+        return next((line for line in self.lines if needle in line), None)
+
+
+def stats(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url.split("?")[0].rstrip("/") + "/stats.json",
+                                    timeout=2) as resp:
+            return json.loads(resp.read())
+    except OSError:
+        return None
+
+
+@pytest.fixture()
+def broker(tmp_path):
+    if not os.path.exists(MOSQUITTO):
+        pytest.skip("mosquitto is not installed (scripts/system-deps installs it)")
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    poll(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10)
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+def subscribe(port: int, topic: str):
+    """(client, messages): JSON messages on prediction and stats topics, as they arrive."""
+    import paho.mqtt.client as mqtt
+
+    got: list[dict] = []
+    try:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    except AttributeError:  # paho-mqtt 1.x
+        client = mqtt.Client()
+
+    def on_message(client, userdata, msg) -> None:
+        if msg.topic.endswith(("/prediction", "/stats")):
+            got.append({"topic": msg.topic, **json.loads(msg.payload)})
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    return client, got
+
+
+def test_live_survives_a_camera_outage(lite0_onnx, tmp_path, broker):
+    cam_port = free_port()
+    camera = start_camera(cam_port)
+    client, messages = subscribe(broker, "edgecam/#")
+    jl = tmp_path / "live.jsonl"
+    out = tmp_path / "live.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecam", "live", "--source", f"http://127.0.0.1:{cam_port}/",
+         "--model", str(lite0_onnx), "--headless", "--serve", "127.0.0.1:0",
+         "--json-out", str(jl), "--output", str(out), "--mqtt",
+         f"mqtt://127.0.0.1:{broker}/edgecam", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = StderrReader(proc)
+    try:
+        line = poll(lambda: err.find("preview at "), 60)
+        assert line, err.lines
+        url = line.split("preview at ", 1)[1].strip()
+        first = poll(lambda: (s := stats(url)) and s["frames"] > 5 and s, 60)
+        assert first and first["state"] == "running", first
+        assert first["model"] == "efficientnet_lite0-1.0-224"
+
+        camera.kill()
+        camera.wait()
+        down = poll(lambda: (s := stats(url)) and s["state"] == "reconnecting" and s, 20)
+        assert down, "the preview never said reconnecting"
+        assert proc.poll() is None  # the run goes on
+        frames_down = down["frames"]
+
+        camera = start_camera(cam_port)
+        back = poll(lambda: (s := stats(url)) and s["frames"] > frames_down + 5 and s, 20)
+        assert back and back["state"] == "running"
+        assert poll(lambda: any(m["topic"].endswith("/prediction") for m in messages), 10)
+        assert poll(lambda: any(m["topic"].endswith("/stats") for m in messages), 15)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        camera.kill()
+        camera.wait()
+        client.loop_stop()
+    assert proc.returncode == 143, err.lines
+    assert not any("Traceback" in line for line in err.lines)
+    text = jl.read_text()
+    assert text.endswith("\n") and all(json.loads(x)["top"] for x in text.splitlines())
+    import cv2
+
+    cap = cv2.VideoCapture(str(out))
+    assert cap.read()[0]
+    cap.release()
+    prediction = next(m for m in messages if m["topic"].endswith("/prediction"))
+    assert {"label", "index", "score", "frame", "time"} <= set(prediction)
+
+
+def test_preview_warns_beyond_loopback(lite0_onnx, tmp_path):
+    video = tmp_path / "v.mp4"
+    from test_sources import write_video
+
+    write_video(video, 10)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgecam", "live", "--source", str(video), "--model",
+         str(lite0_onnx), "--headless", "--serve", "0.0.0.0:0", "--max-frames", "5"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "without --serve-token" in proc.stderr
+    assert Path(video).exists()
