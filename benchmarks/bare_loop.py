@@ -41,7 +41,7 @@ def main() -> None:
             ok, frame = cap.read()
             if not ok:
                 break
-            img = cv2.resize(frame, (res, res), interpolation=cv2.INTER_AREA)
+            img = cv2.resize(frame, (res, res))  # stretch, bilinear: the least work
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32)
             x = ((img - mean) / std).transpose(2, 0, 1)[None]
             logits = sess.run(None, {"input": np.ascontiguousarray(x)})[0][0]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -34,15 +36,23 @@ def check_writable(path: str | os.PathLike) -> None:
 
 
 class VideoSink:
-    """An annotated video at the source's frame rate; opened on the first frame (its size)."""
+    """An annotated video at the source's frame rate; opened on the first frame (its size).
 
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int] | None = None
-                 ) -> None:
+    Encoding (a few ms per 640x480 frame with mp4v) runs in its own thread behind a short
+    queue, so it overlaps inference instead of adding to every frame; ``close`` drains the
+    queue and finalizes the file.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int] | None = None,
+                 queue_size: int = 4) -> None:
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.size = size
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
         self._closed = False
 
     def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
@@ -54,21 +64,43 @@ class VideoSink:
                                "for this container")
         return writer
 
+    def _encode(self) -> None:
+        while True:
+            image = self._queue.get()
+            if image is None:
+                return
+            try:
+                if self._error is None:
+                    self._writer.write(image)
+            except BaseException as exc:  # reported to the pipeline on its next write
+                self._error = exc
+
     def write(self, image: np.ndarray) -> None:
+        """Queue one frame (the caller must not draw on it afterwards)."""
         if self._closed:
             raise EdgecamError(f"video {self.path} is already closed")
+        if self._error is not None:
+            raise EdgecamError(f"cannot write video {self.path}: {self._error}")
         h, w = image.shape[:2]
         if self._writer is None:
             self.size = self.size or (w, h)
             self._writer = self._open(self.size)
+            self._thread = threading.Thread(target=self._encode, name="edgecam-video",
+                                            daemon=True)
+            self._thread.start()
         if (w, h) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(image)
+        self._queue.put(image)
         self.frames += 1
 
     def close(self) -> None:
-        """Finalize the file (the container index is written here)."""
+        """Write what is queued and finalize the file (the container index is written here)."""
+        if self._closed:
+            return
         self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
         if self._writer is not None:
             self._writer.release()
             self._writer = None
