@@ -16,16 +16,10 @@ import numpy as np
 import pytest
 
 from edgecam.errors import EdgecamError
+from edgecam.io.capture import LiveSource, SyntheticCapture, has_gstreamer
+from edgecam.io.files import SyntheticSource
 from edgecam.io.sinks import JsonlSink, VideoSink, check_writable
-from edgecam.io.sources import (
-    LiveSource,
-    SyntheticCapture,
-    SyntheticSource,
-    expand_inputs,
-    has_gstreamer,
-    open_source,
-    parse_uri,
-)
+from edgecam.io.sources import expand_inputs, open_source, parse_uri
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,0 +1,112 @@
+"""File-like sources: every frame of videos and pictures in order, none dropped, and a
+synthetic test pattern as fast as it is asked for."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from edgecam.errors import EdgecamError
+from edgecam.io.frames import Frame, Source
+from edgecam.io.media import is_image_path, read_image
+
+
+class VideoFileSource(Source):
+    """Every frame of a video file, in order."""
+
+    def __init__(self, path: str) -> None:
+        self.uri = path
+        self.cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
+        if not ok or first is None:
+            self.cap.release()
+            raise EdgecamError(f"cannot decode video {path}: not a readable video file")
+        self._first: np.ndarray | None = first
+        n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.total = n if n > 0 else None
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 0 < fps < 1000 else None
+        self.size = (first.shape[1], first.shape[0])
+        self.state = "running"
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            if self._first is not None:
+                image, self._first = self._first, None
+            else:
+                ok, image = self.cap.read()
+                if not ok:
+                    break
+            yield Frame(image, index, self.uri, time.monotonic())
+            index += 1
+        self.state = "ended"
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class FileListSource(Source):
+    """Images and videos one after another (a directory, a glob, one image)."""
+
+    def __init__(self, paths: list[str], uri: str) -> None:
+        self.paths = paths
+        self.uri = uri
+        self.state = "running"
+        if all(is_image_path(p) for p in paths):
+            self.total = len(paths)
+            first = read_image(paths[0])
+            self.size = (first.shape[1], first.shape[0])
+            self._first: np.ndarray | None = first
+
+    def __iter__(self) -> Iterator[Frame]:
+        for path in self.paths:
+            if is_image_path(path):
+                image = getattr(self, "_first", None)
+                self._first = None
+                if image is None:
+                    image = read_image(path)
+                yield Frame(image, 0, path, time.monotonic())
+            else:
+                video = VideoFileSource(path)
+                try:
+                    yield from video
+                finally:
+                    video.close()
+        self.state = "ended"
+
+
+class SyntheticSource(Source):
+    """A moving test pattern: no camera needed for ``bench`` and tests. With ``fps`` it is a
+    live source paced like a camera; without, frames come as fast as they are asked for."""
+
+    def __init__(self, uri: str, size: tuple[int, int], count: int = 30) -> None:
+        self.uri = uri
+        self.size = size
+        w, h = size
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        self._frames = []
+        for i in range(count):
+            phase = 2 * np.pi * i / count
+            img = np.empty((h, w, 3), np.uint8)
+            img[..., 0] = (127 + 120 * np.sin(xx / 37.0 + phase)).astype(np.uint8)
+            img[..., 1] = (127 + 120 * np.sin(yy / 23.0 - phase)).astype(np.uint8)
+            img[..., 2] = (127 + 120 * np.sin((xx + yy) / 51.0 + 2 * phase)).astype(np.uint8)
+            cx = int(w / 2 + w / 4 * np.cos(phase))
+            cy = int(h / 2 + h / 4 * np.sin(phase))
+            cv2.circle(img, (cx, cy), max(4, min(w, h) // 8), (20, 40, 230), -1)
+            self._frames.append(img)
+        self.state = "running"
+
+    def frame(self, index: int) -> np.ndarray:
+        """A fresh copy (handlers draw on frames)."""
+        return self._frames[index % len(self._frames)].copy()
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            yield Frame(self.frame(index), index, self.uri, time.monotonic())
+            index += 1
