@@ -275,6 +275,103 @@ def demo(
                f"annotated video: {report.output}\nJSON lines:      {report.json_out}")
 
 
+# --- tune and quantize ------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def tune(
+    target_fps: Annotated[float, typer.Option(
+        "--target-fps", help="Frame rate to reach (640x480 frames, whole pipeline).")],
+    family: Annotated[list[str] | None, typer.Option(
+        "--family", help="Family or arch to consider (repeat; default: the families with "
+                         "offline weights, EfficientNet-Lite0/1/2).")] = None,
+    weights: Annotated[str, typer.Option(
+        help="imagenet, or random: tune any family for latency, accuracy from the "
+             "tables.")] = "imagenet",
+    precision: Annotated[str, typer.Option(
+        help="Comma list of fp32,int8 (int8 is quantized here and measured).")] = "fp32",
+    threads: Annotated[str | None, typer.Option(
+        help="Comma list of thread counts (default: 1..cores).")] = None,
+    budget_s: Annotated[float, typer.Option(help="Time budget in seconds.")] = 90.0,
+    json_out: Annotated[Path | None, typer.Option(help="Write the result as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="Accuracy vs FPS plot (PNG, needs edgecam[plot]).")] = None,
+    calibration: Annotated[Path, typer.Option(
+        help="Photos for INT8 calibration (random frames when missing).")] = Path(
+        "calibration/images"),
+    save_profile: Annotated[bool, typer.Option(
+        help="Save this device's profile for `live --profile auto`.")] = True,
+    device_name: Annotated[bool, typer.Option(
+        "--device-name", help="Print this device's profile name and exit.")] = False,
+) -> None:
+    """Measure this device and choose the most accurate model that reaches --target-fps.
+
+    Exits 0 even when no config reaches the target: it says so, names the fastest config and
+    writes "chosen": null.
+    """
+    from edgecam import profiles
+    from edgecam.tune import TuneOptions, parse_list, render
+    from edgecam.tune import tune as run
+
+    if device_name:
+        typer.echo(profiles.device_slug())
+        return
+    opts = TuneOptions(target_fps, list(family or []), weights,
+                       parse_list(precision), parse_list(threads, int), budget_s,
+                       calibration=calibration)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
+    result = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
+    device = profiles.device_info()
+    data = result.to_json(device)
+    typer.echo(render(result))
+    if save_profile:
+        path = profiles.save_profile(profiles.make_profile(data, data["frontier"]))
+        typer.echo(f"profile: {path}")
+    if json_out:
+        try:
+            json_out.write_text(json.dumps(data, indent=2) + "\n")
+        except OSError as exc:
+            raise fail(f"cannot write {json_out}: {exc.strerror}") from None
+        typer.echo(f"JSON: {json_out}")
+    if plot:
+        from edgecam.tuneplot import plot as draw
+
+        typer.echo(f"plot: {draw(result, plot)}")
+
+
+@app.command()
+@user_errors
+def quantize(
+    model: Annotated[str, typer.Argument(help="An .onnx file or a model name (FP32).")],
+    calibration: Annotated[Path, typer.Option(
+        help="Directory of real photos, preprocessed exactly as at run time.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="INT8 file (default: beside the input, NAME-int8.onnx).")] = None,
+    method: Annotated[str, typer.Option(
+        help="Calibration: minmax, percentile or entropy.")] = "minmax",
+    fp32_ends: Annotated[bool, typer.Option(
+        help="Keep the first conv and the classifier in FP32.")] = False,
+    threads: ThreadsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """INT8 static quantization (QDQ, per-channel), checked against FP32 on the photos."""
+    from edgecam.quantize import quantize_model
+
+    report = quantize_model(model, calibration, output, method, fp32_ends, threads)
+    if as_json:
+        emit_json(report)
+        return
+    typer.echo(
+        f"wrote {report['output']} ({report['model']}, {report['calibrate_method']} "
+        f"calibration on {report['images']} photos)\n"
+        f"INT8 vs FP32 on the photos: top-1 agreement {report['top1_agreement']:.1%}, "
+        f"top-5 overlap {report['top5_overlap']:.1%}\n"
+        f"pipeline ms (side by side, median): FP32 {report['fp32_ms']:.2f}, "
+        f"INT8 {report['int8_ms']:.2f} ({report['int8_speedup']:.2f}x)")
+
+
 def _log_to_stderr() -> None:
     """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
     import logging

@@ -25,7 +25,7 @@ from edgecam.catalog import (
 )
 from edgecam.errors import EdgecamError
 from edgecam.labels import imagenet_labels
-from edgecam.modelmeta import ModelMeta
+from edgecam.modelmeta import ModelMeta, write_metadata
 from edgecam.zoo import create_model
 from edgecam.zoo.profile import count_macs, count_params
 from edgecam.zoo.weights import LoadedWeights, init_random, load_imagenet, load_into
@@ -81,18 +81,6 @@ def _to_onnx(model: torch.nn.Module, resolution: int, path: Path) -> None:
             dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
         )
     onnx.checker.check_model(str(path))
-
-
-def write_metadata(path: Path, meta: ModelMeta) -> None:
-    """Replace the file's metadata_props with ``meta`` (also used by quantize)."""
-    import onnx
-
-    proto = onnx.load(str(path))
-    del proto.metadata_props[:]
-    for key, value in meta.to_props().items():
-        proto.metadata_props.add(key=key, value=value)
-    proto.producer_name = "edgecam"
-    onnx.save(proto, str(path))
 
 
 def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from edgecam.errors import EdgecamError
 
@@ -86,3 +87,15 @@ class ModelMeta:
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise EdgecamError(f"{source} has broken edgecam metadata ({exc})") from None
+
+
+def write_metadata(path: Path, meta: ModelMeta) -> None:
+    """Replace an ONNX file's metadata_props with ``meta`` (export and quantize write it)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in meta.to_props().items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.producer_name = "edgecam"
+    onnx.save(proto, str(path))

@@ -91,6 +91,8 @@ class Pipeline:
 
     def _finish(self, prep: _Prepared) -> Result:
         model = self.model
+        if prep.tensor.shape[-1] != model.pre.resolution:  # prepared for a model since swapped
+            prep = self._prepare(prep.frame, prep.decode_ms)
         t0 = time.perf_counter()
         logits = model.engine.run(prep.tensor)
         t1 = time.perf_counter()
@@ -114,7 +116,10 @@ class Pipeline:
     def _prepare(self, frame: Frame, decode_ms: float, out: np.ndarray | None = None
                  ) -> _Prepared:
         t0 = time.perf_counter()
-        tensor = self.model.pre(frame.image, out)
+        pre = self.model.pre
+        if out is not None and out.shape[-1] != pre.resolution:
+            out = None  # a buffer of the model before a swap
+        tensor = pre(frame.image, out)
         return _Prepared(frame, tensor, decode_ms, (time.perf_counter() - t0) * 1e3)
 
     # -- files: every frame, decode ahead in a thread -----------------------------------------
@@ -216,7 +221,7 @@ class Pipeline:
                 if on_idle is not None:
                     on_idle()
                 continue
-            if self.model.pre.resolution * self.model.pre.resolution * 3 != buf[0].size:
+            if buf.shape[-1] != self.model.pre.resolution:
                 buf = self.model.pre.new_buffer()  # the model was swapped
             self._finish(self._prepare(frame, decode_ms, buf))
             done += 1
