@@ -368,6 +368,9 @@ def quantize(
         f"calibration on {report['images']} photos)\n"
         f"INT8 vs FP32 on the photos: top-1 agreement {report['top1_agreement']:.1%}, "
         f"top-5 overlap {report['top5_overlap']:.1%}\n"
+        + (f"top-1 agreement where FP32 is decisive (leads by >= 5 points): "
+           f"{report['top1_agreement_decisive']:.1%} of {report['decisive_images']} photos\n"
+           if report["top1_agreement_decisive"] is not None else "") +
         f"pipeline ms (side by side, median): FP32 {report['fp32_ms']:.2f}, "
         f"INT8 {report['int8_ms']:.2f} ({report['int8_speedup']:.2f}x)")
 

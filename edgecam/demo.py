@@ -55,14 +55,17 @@ def score_segments(records: list[dict], segments: list[Segment],
 
 def demo(photos_dir: Path, out_dir: Path, model: str | None = None,
          threads: int | None = None, progress: bool | None = None) -> DemoReport:
+    """The clip shows the photos with known subjects (``labels.json`` beside the photo
+    directory) so every second of it is scored; without labels, every photo."""
     out_dir.mkdir(parents=True, exist_ok=True)
     clip = out_dir / "demo.mp4"
-    segments = make_clip(photos_in(photos_dir), clip)
+    accepted = load_accepted(photos_dir.parent / "labels.json")
+    photos = photos_in(photos_dir)
+    segments = make_clip([p for p in photos if p.name in accepted] or photos, clip)
     output, json_out = out_dir / "demo.labeled.mp4", out_dir / "demo.jsonl"
     summary = classify(ClassifyOptions(
         inputs=[str(clip)], model=model, output=str(output), json_out=str(json_out),
         threads=threads, progress=progress))
     records = [json.loads(line) for line in json_out.read_text().splitlines()]
-    accepted = load_accepted(photos_dir.parent / "labels.json")
     return DemoReport(clip, output, json_out, summary,
                       score_segments(records, segments, accepted))

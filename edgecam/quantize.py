@@ -26,6 +26,7 @@ from edgecam.runtime.preprocess import Preprocessor
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 METHODS = ("minmax", "percentile", "entropy")
+DECISIVE = 0.05  # FP32 top-1 leads its runner-up by at least this probability
 
 
 def calibration_images(directory: str | Path) -> list[Path]:
@@ -128,9 +129,20 @@ def quantize_file(fp32: Path, frames: list[np.ndarray], output: Path,
     return meta
 
 
-def _top(engine: Engine, tensors: list[np.ndarray], k: int = 5) -> np.ndarray:
-    logits = np.concatenate([engine.run(t) for t in tensors])
+def _logits(engine: Engine, tensors: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([engine.run(t) for t in tensors])
+
+
+def _top(logits: np.ndarray, k: int = 5) -> np.ndarray:
     return np.argsort(-logits, axis=1)[:, :k]
+
+
+def fp32_margin(logits: np.ndarray) -> np.ndarray:
+    """Probability lead of FP32's top-1 over its runner-up, per picture: below a few points the
+    pick is a coin toss that any perturbation (INT8 rounding, a flip of the picture) decides."""
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p = np.sort(z / z.sum(axis=1, keepdims=True), axis=1)
+    return p[:, -1] - p[:, -2]
 
 
 def side_by_side_ms(paths: list[Path], frame: np.ndarray, threads: int | None = None,
@@ -157,14 +169,20 @@ def compare(fp32: Path, int8: Path, frames: list[np.ndarray], threads: int | Non
     a, b = Engine(fp32, 1), Engine(int8, 1)
     pre = Preprocessor(a.meta)
     tensors = [pre(f).copy() for f in frames]
-    ta, tb = _top(a, tensors), _top(b, tensors)
-    agree = float(np.mean(ta[:, 0] == tb[:, 0]))
+    la = _logits(a, tensors)
+    ta, tb = _top(la), _top(_logits(b, tensors))
+    same = ta[:, 0] == tb[:, 0]
+    agree = float(np.mean(same))
+    decisive = fp32_margin(la) >= DECISIVE
     overlap = float(np.mean([len(set(x) & set(y)) / 5 for x, y in zip(ta, tb)]))
     import cv2
 
     frame = cv2.resize(frames[0], (640, 480))
     fp32_ms, int8_ms = side_by_side_ms([fp32, int8], frame, threads, rounds)
     return {"images": len(frames), "top1_agreement": round(agree, 4),
+            "decisive_images": int(decisive.sum()),
+            "top1_agreement_decisive": round(float(np.mean(same[decisive])), 4)
+            if decisive.any() else None,
             "top5_overlap": round(overlap, 4), "fp32_ms": fp32_ms, "int8_ms": int8_ms,
             "int8_speedup": round(fp32_ms / int8_ms, 3) if int8_ms > 0 else None}
 

@@ -7,8 +7,8 @@ scikit-learn, so the repo's INT8 calibration set and the labelled demo photos ca
 
 Photos keep their native size (nothing is upscaled); derived images are flips and crops at the
 original resolution. Arrays from the packages are RGB and are swapped to BGR for OpenCV.
-``--predict`` also checks each labelled photo as a 640x480 "cover" frame (center crop to 4:3,
-resize) zoomed from 1.0 to 1.15, as the demo clip does, and reports the share of correct frames.
+``--predict`` also checks each labelled photo as a 640x480 "cover" frame zoomed from 1.0 to
+1.15, exactly as the demo clip makes them, and reports the share of correct frames.
 """
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ def _hflip(img: np.ndarray) -> np.ndarray:
     return img[:, ::-1]
 
 
+def _half(img: np.ndarray) -> np.ndarray:
+    """Half size (for a large scan), by area averaging."""
+    return cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+
+
 # file name -> (loader returning RGB or gray uint8, transform or None)
 IMAGES: dict[str, tuple[Callable[[], np.ndarray], Callable[[np.ndarray], np.ndarray] | None]] = {
     "chelsea.jpg": (_skimage("chelsea"), None),
@@ -81,6 +86,27 @@ IMAGES: dict[str, tuple[Callable[[], np.ndarray], Callable[[np.ndarray], np.ndar
     "motorcycle_flip.jpg": (_skimage("stereo_motorcycle"), _hflip),
     "china_crop.jpg": (_sklearn("china.jpg"), _crop(0, 0, 320, 427)),
     "flower_crop.jpg": (_sklearn("flower.jpg"), _crop(160, 0, 320, 320)),
+    # more scenes and views, so INT8 calibration and the FP32/INT8 agreement rest on more
+    # than a dozen pictures
+    "retina.jpg": (_skimage("retina"), _half),
+    "immunohistochemistry.jpg": (_skimage("immunohistochemistry"), None),
+    "moon.jpg": (_skimage("moon"), None),
+    "page.jpg": (_skimage("page"), None),
+    "grass.jpg": (_skimage("grass"), None),
+    "gravel.jpg": (_skimage("gravel"), None),
+    "brick.jpg": (_skimage("brick"), None),
+    "chelsea_face.jpg": (_skimage("chelsea"), _crop(100, 0, 260, 220)),
+    "astronaut_face.jpg": (_skimage("astronaut"), _crop(140, 20, 220, 220)),
+    "astronaut_flip.jpg": (_skimage("astronaut"), _hflip),
+    "coffee_flip.jpg": (_skimage("coffee"), _hflip),
+    "rocket_flip.jpg": (_skimage("rocket"), _hflip),
+    "china_flip.jpg": (_sklearn("china.jpg"), _hflip),
+    "china_right.jpg": (_sklearn("china.jpg"), _crop(320, 0, 320, 427)),
+    "flower_flip.jpg": (_sklearn("flower.jpg"), _hflip),
+    "camera_crop.jpg": (_skimage("camera"), _crop(100, 30, 300, 300)),
+    "camera_flip.jpg": (_skimage("camera"), _hflip),
+    "motorcycle_crop.jpg": (_skimage("stereo_motorcycle"), _crop(0, 100, 360, 300)),
+    "clock_flip.jpg": (_skimage("clock"), _hflip),
 }
 
 
@@ -104,18 +130,8 @@ def build(out: Path = OUT) -> list[Path]:
     return written
 
 
-def cover(bgr: np.ndarray, width: int = 640, height: int = 480, zoom: float = 1.0) -> np.ndarray:
-    """Center crop to the frame's aspect, narrowed by ``zoom``, resized to width x height."""
-    h, w = bgr.shape[:2]
-    cw, ch = (h * width / height, h) if w * height > h * width else (w, w * height / width)
-    cw, ch = cw / zoom, ch / zoom
-    x, y = (w - cw) / 2, (h - ch) / 2
-    m = np.array([[width / cw, 0, -x * width / cw], [0, height / ch, -y * height / ch]])
-    interp = cv2.INTER_AREA if cw > width else cv2.INTER_LINEAR
-    return cv2.warpAffine(bgr, m, (width, height), flags=interp)
-
-
 def predict(model: Path, out: Path = OUT) -> None:
+    from edgecam.democlip import cover
     from edgecam.runtime.engine import Engine
     from edgecam.runtime.postprocess import Postprocessor
     from edgecam.runtime.preprocess import Preprocessor
@@ -132,8 +148,8 @@ def predict(model: Path, out: Path = OUT) -> None:
     for name, entry in labels.items():
         bgr = cv2.imread(str(out / name))
         accept = set(entry["accept"])
-        full, cov = top1(bgr), top1(cover(bgr))
-        frames = [top1(cover(bgr, zoom=1.0 + 0.15 * i / 29)) for i in range(30)]
+        full, cov = top1(bgr), top1(cover(bgr, (640, 480)))
+        frames = [top1(cover(bgr, (640, 480), 1.0 + 0.15 * i / 29)) for i in range(30)]
         good = sum(p.index in accept for p in frames)
         print(f"{name:22s} {full.label + f' {full.score:.2f}':32s} "
               f"{cov.label + f' {cov.score:.2f}':32s} {good}/30")

@@ -22,9 +22,13 @@ def test_quantize_lite0_on_the_photos(lite0_onnx: Path, tmp_path: Path) -> None:
                    str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["images"] >= 10
-    # goal 97%; with ~17 photos one near-tie (tabby vs tiger cat) is 6%, so the test allows it
-    assert report["top1_agreement"] >= 0.85, report
+    assert report["images"] >= 30
+    # where FP32 picks its top-1 by a clear lead, INT8 must agree (goal 97%); near-ties (tabby
+    # 0.38 vs tiger cat 0.37, textures with no ImageNet class) may go either way, so the
+    # agreement over all pictures is only held to a floor
+    assert report["decisive_images"] >= 20, report
+    assert report["top1_agreement_decisive"] >= 0.97, report
+    assert report["top1_agreement"] >= 0.75, report
     assert report["top5_overlap"] >= 0.85, report
     assert report["fp32_ms"] > 0 and report["int8_ms"] > 0
     engine = Engine(out, 1)  # the runtime loads it, the metadata says int8
