@@ -91,8 +91,13 @@ class Pipeline:
 
     def _finish(self, prep: _Prepared) -> Result:
         model = self.model
-        if prep.tensor.shape[-1] != model.pre.resolution:  # prepared for a model since swapped
-            prep = self._prepare(prep.frame, prep.decode_ms)
+        if prep.tensor.shape[-1] != model.pre.resolution:
+            # prepared ahead for a model swapped out since; the decode thread may be using
+            # model.pre (and its scratch buffers) right now, so this thread uses its own
+            t0 = time.perf_counter()
+            tensor = Preprocessor(model.meta)(prep.frame.image)
+            prep = _Prepared(prep.frame, tensor, prep.decode_ms,
+                             (time.perf_counter() - t0) * 1e3)
         t0 = time.perf_counter()
         logits = model.engine.run(prep.tensor)
         t1 = time.perf_counter()
