@@ -105,6 +105,9 @@ def _plan_outputs(files: list[str], output: str | None) -> tuple[Path | None, Pa
         return out, None
     if out.exists() and not out.is_dir():
         raise EdgecamError(f"cannot write {output}: it exists and is not a directory")
+    if out.suffix and not out.is_dir():
+        raise EdgecamError(f"--output {output} is neither a video file "
+                           f"({', '.join(VIDEO_OUT)}) nor a directory")
     for f in files:
         if Path(f).exists() and Path(f).resolve().parent == out.resolve():
             raise EdgecamError(f"--output {output} is the input's own directory; choose another")
@@ -149,6 +152,8 @@ def plan_jobs(jobs: int | None, threads: int | None, videos: int) -> tuple[int, 
     one small convolution over them; one video gets all the threads."""
     if jobs is not None and jobs < 1:
         raise EdgecamError(f"--jobs must be >= 1, got {jobs}")
+    if threads is not None and threads < 1:
+        raise EdgecamError(f"--threads must be >= 1, got {threads}")
     cores = threads or default_threads()
     if jobs is None:
         jobs = min(cores, videos) if videos > 1 else 1

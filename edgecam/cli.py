@@ -125,7 +125,7 @@ ThreadsOpt = Annotated[int | None, typer.Option(
 TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="Labels per frame.")]
 ThresholdOpt = Annotated[float, typer.Option(help="Drop labels scoring below this (0..1).")]
 MqttOpt = Annotated[str | None, typer.Option(
-    help="Publish predictions to mqtt://HOST[:PORT]/PREFIX (needs edgecam[mqtt]).")]
+    help="Publish predictions to mqtt://HOST[:PORT]/PREFIX (needs edgecam\\[mqtt]).")]
 
 
 @app.command()
@@ -205,7 +205,7 @@ def live(
 
     opts = LiveOptions(source, model, headless, serve, serve_token, output, json_out,
                        max_frames, threads, top_k, threshold, smoothing, width, height, fps,
-                       mqtt)
+                       mqtt, echo=typer.echo)
     if profile is not None:
         from edgecam.adapt import apply_profile
 
@@ -296,14 +296,12 @@ def tune(
     budget_s: Annotated[float, typer.Option(help="Time budget in seconds.")] = 90.0,
     json_out: Annotated[Path | None, typer.Option(help="Write the result as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(
-        help="Accuracy vs FPS plot (PNG, needs edgecam[plot]).")] = None,
+        help="Accuracy vs FPS plot (PNG, needs edgecam\\[plot]).")] = None,
     calibration: Annotated[Path, typer.Option(
         help="Photos for INT8 calibration (random frames when missing).")] = Path(
         "calibration/images"),
     save_profile: Annotated[bool, typer.Option(
         help="Save this device's profile for `live --profile auto`.")] = True,
-    device_name: Annotated[bool, typer.Option(
-        "--device-name", help="Print this device's profile name and exit.")] = False,
 ) -> None:
     """Measure this device and choose the most accurate model that reaches --target-fps.
 
@@ -314,9 +312,6 @@ def tune(
     from edgecam.tune import TuneOptions, parse_list, render
     from edgecam.tune import tune as run
 
-    if device_name:
-        typer.echo(profiles.device_slug())
-        return
     opts = TuneOptions(target_fps, list(family or []), weights,
                        parse_list(precision), parse_list(threads, int), budget_s,
                        calibration=calibration)

@@ -42,6 +42,7 @@ class LiveOptions:
     # run-time adaptation of ``--profile auto`` plugs in here
     adapt: Callable[[Pipeline], Model | None] | None = None
     notes: list[str] = field(default_factory=list)  # status lines shown from the start
+    echo: Callable[[str], None] = log.info  # where printed predictions go (the CLI: stdout)
 
 
 @dataclass
@@ -61,6 +62,20 @@ class LiveSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+def label_changes(echo: Callable[[str], None]) -> Callable[[Result], None]:
+    """Print the (smoothed) top-1 whenever it changes: what a headless run with no outputs
+    shows."""
+    last: dict[str, str | None] = {"label": None}
+
+    def show(result: Result) -> None:
+        if result.top and result.top[0].label != last["label"]:
+            top = result.top[0]
+            last["label"] = top.label
+            echo(f"frame {result.frame.index}: {top.label} ({top.score:.2f})")
+
+    return show
+
+
 def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummary:
     """Run until stopped; ``say`` receives the few lines a user should see (headless, URL...)."""
     if opts.max_frames is not None and opts.max_frames < 1:
@@ -68,12 +83,10 @@ def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummar
     for path in (opts.output, opts.json_out):
         if path:
             check_writable(path)
-    headless = opts.headless
+    headless, why = opts.headless, ""
     if not headless:
         ok, why = display_available()
-        if not ok:
-            say(f"{why}: running headless")
-            headless = True
+        headless = not ok
     model = Model(Engine(resolve_model(opts.model), opts.threads), opts.top_k, opts.threshold,
                   opts.smoothing)
     summary = LiveSummary(model=model.name, headless=headless)
@@ -144,6 +157,12 @@ def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummar
 
                 pipeline.handlers.append(show)
             pipeline.handlers.append(remember)
+            if why:  # said once everything is open, so a bad option is the only line
+                say(f"{why}: running headless")
+            if headless and not (opts.output or opts.json_out or opts.serve or opts.mqtt):
+                say("no window and no outputs: printing top-1 when it changes (add --json-out, "
+                    "--output or --serve for more)")
+                pipeline.handlers.append(label_changes(opts.echo))
 
             def idle() -> None:
                 """While the source reconnects: keep the preview and window saying so."""

@@ -53,8 +53,8 @@ def model_rows(all_rows: bool = False) -> list[dict]:
             "name": model_name(arch, alpha, res), "arch": arch, "alpha": alpha,
             "resolution": res, "params": params, "macs": macs,
             "top1": pub.top1 if pub else None, "top1_source": pub.source if pub else None,
-            "published_macs": int(pub.macs_m * 1e6) if pub else None,
-            "published_params": int(pub.params_m * 1e6) if pub and pub.params_m else None,
+            "published_macs": round(pub.macs_m * 1e6) if pub else None,
+            "published_params": round(pub.params_m * 1e6) if pub and pub.params_m else None,
             "weights": weights, "weights_origin": origin,
         })
     return rows

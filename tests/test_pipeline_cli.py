@@ -146,6 +146,15 @@ def test_live_on_a_video_file_headless(cat_clip, lite0_onnx, tmp_path):
     assert video_info(out)[0] == 12
 
 
+def test_live_headless_without_outputs_prints_label_changes(cat_clip, lite0_onnx):
+    proc = run_cli("live", "--source", str(cat_clip), "--model", str(lite0_onnx),
+                   "--max-frames", "10", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("frame 0: ") and first.split(": ")[1].split(" (")[0] in {
+        "tabby", "tiger cat", "Egyptian cat"}
+
+
 def test_live_newest_frame_from_a_fast_source(lite0_onnx, tmp_path):
     """A source faster than the model: frames are skipped, never queued."""
     jl = tmp_path / "live.jsonl"
@@ -221,6 +230,9 @@ def bad_inputs(tmp_path_factory) -> dict[str, Path]:
     (["classify", "{d}/cat.jpg", "--model", "{lite0}", "--output", "{d}/o.mp4"],
      "exactly one input video"),
     (["live", "--source", "9", "--model", "{lite0}", "--headless"], "camera"),
+    (["live", "--source", "9", "--model", "{lite0}"], "camera"),  # no display: still one line
+    (["classify", "{d}/cat.jpg", "--model", "{lite0}", "--output", "{d}/x.txt"], "neither"),
+    (["classify", "{d}/cat.jpg", "--model", "{lite0}", "--threads", "0"], "--threads"),
     (["live", "--source", "csi://0", "--model", "{lite0}", "--headless"], "GStreamer"),
     (["live", "--source", "http://127.0.0.1:{port}/cam", "--model", "{lite0}", "--headless"],
      "after 3 tries"),
@@ -232,7 +244,7 @@ def test_bad_input_is_one_line(bad_inputs, lite0_onnx, args, needle):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     args = [a.format(d=bad_inputs, lite0=lite0_onnx, port=port) for a in args]
-    proc = run_cli(*args, timeout=60)
+    proc = run_cli(*args, timeout=60, env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     line = assert_one_line_error(proc)
     assert needle.lower() in line.lower(), line
 

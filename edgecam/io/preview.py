@@ -123,7 +123,7 @@ class PreviewServer:
         ]
         for thread in self._threads:
             thread.start()
-        log.info("preview serving on %s", self.url)
+        log.debug("preview serving on %s", self.url)
         return self
 
     @property

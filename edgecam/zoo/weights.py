@@ -56,8 +56,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch/safetensors raise many types for a bad file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgecamError(f"cannot read weights file {path}: {reason[:160]}") from None
+        raise EdgecamError(
+            f"cannot read weights file {path}: not a PyTorch state dict (.pth/.pt) or "
+            f"safetensors file ({type(exc).__name__})") from None
     for key in ("state_dict_ema", "state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
