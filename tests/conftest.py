@@ -10,7 +10,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("EDGECAM_REFERENCE", ROOT.parent / "shared" / "reference"))
+
+
+def _reference_dir() -> Path:
+    """The shared fixtures: $EDGECAM_REFERENCE, else ``../shared/reference`` beside this clone,
+    else beside the project's main checkout (a clone made elsewhere, e.g. in /tmp)."""
+    if "EDGECAM_REFERENCE" in os.environ:
+        return Path(os.environ["EDGECAM_REFERENCE"])
+    for base in (ROOT.parent, Path("/work")):
+        if (base / "shared" / "reference").is_dir():
+            return base / "shared" / "reference"
+    return ROOT.parent / "shared" / "reference"
+
+
+REFERENCE = _reference_dir()
 
 
 @pytest.fixture(scope="session")
