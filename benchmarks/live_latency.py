@@ -26,18 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    KEYS,
-    MODELS,
-    RESULTS_DIR,
-    ensure_model,
-    header_line,
-    log,
-    machine,
-    pct,
-    rss_mb,
-    write_json,
-)
+import _common as common  # noqa: E402
 
 
 class Stamped:
@@ -62,9 +51,9 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--fps", type=float, default=30.0)
-    ap.add_argument("--model", default="lite0", choices=list(KEYS))
+    ap.add_argument("--model", default="lite0", choices=list(common.KEYS))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=str(RESULTS_DIR))
+    ap.add_argument("--out", default=str(common.RESULTS_DIR))
     args = ap.parse_args()
 
     from edgecam.handlers import overlay_handler
@@ -72,8 +61,8 @@ def main() -> None:
     from edgecam.pipeline import Model, Pipeline
     from edgecam.runtime.engine import Engine
 
-    label, arch, alpha, res, weights = MODELS[KEYS[args.model]]
-    path = ensure_model(arch, alpha, res, weights)
+    label, arch, alpha, res, weights = common.MODELS[common.KEYS[args.model]]
+    path = common.ensure_model(arch, alpha, res, weights)
     model = Model(Engine(path, args.threads), top_k=3, smoothing=0.6)
     uri = f"synthetic://640x480?fps={args.fps:g}"
     rows: list[tuple[float, float, float, float, dict]] = []  # capture, start, result, shown
@@ -92,7 +81,7 @@ def main() -> None:
                          pending["result"], time.monotonic(), dict(result.ms)))
 
         pipeline.handlers += [on_result, overlay_handler(pipeline), on_shown]
-        log(f"{label}: {args.warmup} warm-up + {args.frames} frames from {uri}")
+        common.log(f"{label}: {args.warmup} warm-up + {args.frames} frames from {uri}")
         pipeline.run_live(source, args.warmup)
         dropped0 = raw.dropped
         rows.clear()
@@ -108,11 +97,11 @@ def main() -> None:
     frame_ms = statistics.median(work)
 
     def dist(values):
-        return {f"p{q}": round(pct(values, q), 2) for q in (50, 90, 99)} | {
+        return {f"p{q}": round(common.pct(values, q), 2) for q in (50, 90, 99)} | {
             "max": round(max(values), 2), "mean": round(statistics.fmean(values), 2)}
 
     data = {
-        "machine": machine(args.threads), "model": label, "model_path": str(path),
+        "machine": common.machine(args.threads), "model": label, "model_path": str(path),
         "source": uri, "frames": done, "seconds": round(seconds, 2),
         "processed_fps": round(done / seconds, 2), "capture_fps": args.fps,
         "dropped": dropped, "dropped_pct": round(100 * dropped / max(1, done + dropped), 1),
@@ -120,11 +109,11 @@ def main() -> None:
         "capture_period_ms": round(1e3 / args.fps, 2),
         "age_at_start_ms": dist(start), "age_at_result_ms": dist(result),
         "age_shown_ms": dist(shown),
-        "shown_p90_over_frame_time": round(pct(shown, 90) / frame_ms, 2),
-        "rss_mb": round(rss_mb(), 1),
+        "shown_p90_over_frame_time": round(common.pct(shown, 90) / frame_ms, 2),
+        "rss_mb": round(common.rss_mb(), 1),
     }
     out = Path(args.out)
-    write_json(out / "live_latency.json", data)
+    common.write_json(out / "live_latency.json", data)
     a, r, s = data["age_at_start_ms"], data["age_at_result_ms"], data["age_shown_ms"]
     line = (f"| {time.strftime('%Y-%m-%d %H:%M')} | {label} | {args.fps:g} | {done} | "
             f"{frame_ms:.1f} | {a['p50']:.1f} / {a['p90']:.1f} | {r['p50']:.1f} / {r['p90']:.1f} "
@@ -133,14 +122,15 @@ def main() -> None:
     md = out / "live_latency.md"
     if not md.is_file():
         md.write_text(
-            "# live latency (benchmarks/live_latency.py)\n\n" + header_line(data["machine"])
+            "# live latency (benchmarks/live_latency.py)\n\n"
+            + common.header_line(data["machine"])
             + "\n\n| date | model | capture fps | frames | model frame ms | age at start p50/p90 "
             "ms | age at result p50/p90 ms | age shown p50/p90/max ms | dropped | RSS MB |\n"
             "| --- | --- | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |\n")
     with open(md, "a") as fh:
         fh.write(line + "\n")
     print(line)
-    log(f"shown frame age p90 {s['p90']:.1f} ms = {data['shown_p90_over_frame_time']}x the "
+    common.log(f"shown frame age p90 {s['p90']:.1f} ms = {data['shown_p90_over_frame_time']}x the "
         f"model frame time {frame_ms:.1f} ms; wrote {out / 'live_latency.json'}")
 
 

@@ -25,18 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    KEYS,
-    MODELS,
-    RESULTS_DIR,
-    ensure_model,
-    header_line,
-    log,
-    machine,
-    peak_rss_mb,
-    rss_mb,
-    write_json,
-)
+import _common as common  # noqa: E402
 
 
 def viewer(url: str, stop: threading.Event, counts: dict) -> None:
@@ -60,10 +49,10 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=500, help="RSS sample interval in frames")
     ap.add_argument("--fps", type=float, default=120.0,
                     help="synthetic capture rate (above the model rate: always busy)")
-    ap.add_argument("--model", default="lite0", choices=list(KEYS))
+    ap.add_argument("--model", default="lite0", choices=list(common.KEYS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-preview", action="store_true")
-    ap.add_argument("--out", default=str(RESULTS_DIR))
+    ap.add_argument("--out", default=str(common.RESULTS_DIR))
     args = ap.parse_args()
     warm = args.warmup or (1000 if args.frames >= 2000 else max(1, args.frames // 5))
 
@@ -73,8 +62,8 @@ def main() -> None:
     from edgecam.pipeline import Model, Pipeline
     from edgecam.runtime.engine import Engine
 
-    label, arch, alpha, res, weights = MODELS[KEYS[args.model]]
-    path = ensure_model(arch, alpha, res, weights)
+    label, arch, alpha, res, weights = common.MODELS[common.KEYS[args.model]]
+    path = common.ensure_model(arch, alpha, res, weights)
     has_preview = (importlib.util.find_spec("edgecam.io.preview") is not None
                    and not args.no_preview)
     samples: list[tuple[int, float, float]] = []  # frame, seconds, RSS MB
@@ -103,13 +92,13 @@ def main() -> None:
         def sample(result) -> None:
             n = pipeline.frames + 1  # this result is counted after the handlers
             if n == 1 or n == warm or n % args.every == 0 or n == args.frames:
-                samples.append((n, round(time.monotonic() - t0, 2), round(rss_mb(), 2)))
+                samples.append((n, round(time.monotonic() - t0, 2), round(common.rss_mb(), 2)))
                 if n % (args.every * 4) == 0 or n == args.frames:
-                    log(f"{n}/{args.frames} frames, RSS {samples[-1][2]:.1f} MB, "
+                    common.log(f"{n}/{args.frames} frames, RSS {samples[-1][2]:.1f} MB, "
                         f"{pipeline.rate.fps:.1f} fps")
 
         pipeline.handlers.append(sample)
-        log(f"{label}: {args.frames} frames from {uri}, overlay + JSON lines"
+        common.log(f"{label}: {args.frames} frames from {uri}, overlay + JSON lines"
             + (" + preview (1 viewer)" if has_preview else ""))
         try:
             done = pipeline.run_live(source, args.frames)
@@ -129,30 +118,32 @@ def main() -> None:
     end = samples[-1][2]
     growth = 100 * (end - base) / base
     data = {
-        "machine": machine(args.threads), "model": label, "source": uri, "frames": done,
+        "machine": common.machine(args.threads), "model": label, "source": uri,
+        "frames": done,
         "seconds": round(seconds, 1), "fps": round(done / seconds, 1), "dropped": dropped,
         "jsonl_lines": lines, "preview": has_preview,
         "preview_frames_encoded": preview.frames_encoded if preview is not None else None,
         "preview_bytes_read": counts["bytes"], "preview_error": counts.get("error"),
         "warmup_frame": warm, "rss_after_warmup_mb": base, "rss_end_mb": end,
-        "growth_pct": round(growth, 2), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "growth_pct": round(growth, 2), "peak_rss_mb": round(common.peak_rss_mb(), 1),
         "samples": [{"frame": f, "s": s, "rss_mb": r} for f, s, r in samples],
     }
     out = Path(args.out)
-    write_json(out / "soak.json", data)
+    common.write_json(out / "soak.json", data)
     line = (f"| {time.strftime('%Y-%m-%d %H:%M')} | {label} | {done} | {data['fps']} | "
             f"{'yes' if has_preview else 'no'} | {base:.1f} (frame {warm}) | {end:.1f} | "
             f"{growth:+.2f} % | {data['peak_rss_mb']:.0f} |")
     md = out / "soak.md"
     if not md.is_file():
-        md.write_text("# soak (benchmarks/soak.py)\n\n" + header_line(data["machine"]) + "\n\n"
+        md.write_text("# soak (benchmarks/soak.py)\n\n"
+                      + common.header_line(data["machine"]) + "\n\n"
                       "| date | model | frames | fps | preview | RSS after warm-up MB | "
                       "RSS end MB | growth | peak RSS MB |\n"
                       "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n")
     with open(md, "a") as fh:
         fh.write(line + "\n")
     print(line)
-    log(f"wrote {out / 'soak.json'}")
+    common.log(f"wrote {out / 'soak.json'}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ missing, mis-shaped or left-over tensor is named in the error.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from edgecam.catalog import WeightSource, format_alpha, weight_source
+from edgecam.download import sha256_of
 from edgecam.errors import EdgecamError
 
 FORMATS = {  # a key that only this format has -> format name
@@ -33,14 +33,6 @@ class LoadedWeights:
     format: str
     sha256: str
     source: str  # what goes into the ONNX metadata
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -228,7 +220,7 @@ def load_into(model: torch.nn.Module, path: Path, what: str, source: str | None 
     fmt = detect_format(state)
     mapped = map_state_dict(state, model, what)
     model.load_state_dict(mapped, strict=False)
-    return LoadedWeights(mapped, fmt, sha256_file(path), source or f"file:{Path(path).name}")
+    return LoadedWeights(mapped, fmt, sha256_of(path), source or f"file:{Path(path).name}")
 
 
 def imagenet_file(arch: str, alpha: float) -> tuple[Path, WeightSource]:
