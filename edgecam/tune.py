@@ -238,7 +238,11 @@ def sample_frames(count: int = 8) -> list[np.ndarray]:
 
 def measure_ms(path: Path, threads: int, frames: list[np.ndarray], min_frames: int = 20,
                min_s: float = 0.6, max_s: float = 2.5, warmup_s: float = 0.25) -> float:
-    """Median ms of preprocess + infer + postprocess per 640x480 frame, after a warm-up."""
+    """ms per 640x480 frame of the loop ``live`` runs (a fresh frame, preprocess, infer,
+    postprocess, overlay), after a warm-up. The figure is the mean without the slowest 5%:
+    FPS is frames over time, so a median would promise more than a run delivers, while a rare
+    stall from another process should not decide the choice."""
+    from edgecam.io.overlay import draw_overlay
     from edgecam.runtime.engine import Engine
     from edgecam.runtime.postprocess import Postprocessor
     from edgecam.runtime.preprocess import Preprocessor
@@ -250,7 +254,9 @@ def measure_ms(path: Path, threads: int, frames: list[np.ndarray], min_frames: i
 
     def one(i: int) -> float:
         t0 = time.perf_counter()
-        post(engine.run(pre(frames[i % len(frames)], buf))[0])
+        image = frames[i % len(frames)].copy()
+        top = post(engine.run(pre(image, buf))[0])
+        draw_overlay(image, top, fps=30.0, infer_ms=5.0)
         return time.perf_counter() - t0
 
     start = time.perf_counter()
@@ -266,7 +272,8 @@ def measure_ms(path: Path, threads: int, frames: list[np.ndarray], min_frames: i
         spent = time.perf_counter() - start
         if (len(times) >= min_frames and spent >= min_s) or spent >= max_s:
             break
-    return float(np.median(times)) * 1e3
+    kept = np.sort(times)[: max(1, int(len(times) * 0.95))]
+    return float(kept.mean()) * 1e3
 
 
 # --- choosing ---------------------------------------------------------------------------------
@@ -411,6 +418,28 @@ def check_options(opts: TuneOptions) -> None:
     resolve_families(opts.families, opts.weights)
 
 
+def confirm(cands: list[Candidate], chosen: Candidate | None, opts: TuneOptions,
+            frames: list[np.ndarray], start: float, passes: int = 2) -> Candidate | None:
+    """Measure again, later in the run, the configs that decide the answer (the choice and
+    the more accurate ones found too slow); each keeps its best pass. This machine's speed
+    drifts for tens of seconds at a time (other processes, clocks), and one slow stretch must
+    not decide what the device can do; a run that meets a slow stretch is what ``live
+    --profile`` adapts to."""
+    for _ in range(passes):
+        floor = chosen.top1 if chosen is not None and chosen.top1 is not None else -math.inf
+        deciding = [c for c in cands if c.measured and c.top1 is not None and c.top1 >= floor]
+        for c in sorted(deciding, key=rank_key, reverse=True):
+            if time.monotonic() - start + 1.0 > opts.budget_s:
+                return choose(cands, opts.target_fps, opts.margin)
+            ms = measure_ms(model_path(c, opts.weights, opts.calibration), c.threads, frames)
+            c.measured_fps = max(c.measured_fps or 0.0, 1000.0 / ms)
+        again = choose(cands, opts.target_fps, opts.margin)
+        if again is chosen:
+            return chosen
+        chosen = again
+    return chosen
+
+
 def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneResult:
     """Measure anchors, fit, predict, measure what could change the answer, choose."""
     check_options(opts)
@@ -467,7 +496,7 @@ def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneRes
                 break
             budget_left = measure(todo[-1])
             predict(cands, fit_models(cands))
-    chosen = choose(cands, opts.target_fps, opts.margin)
+        chosen = confirm(cands, choose(cands, opts.target_fps, opts.margin), opts, frames, start)
     steps = ladder(cands, chosen)
     for c in steps:  # `live --profile` may switch to any of them: have their files ready
         model_path(c, opts.weights, opts.calibration)

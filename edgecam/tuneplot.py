@@ -51,7 +51,8 @@ def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
         ax.annotate(c.name.split("-", 1)[1] if "-" in c.name else c.name, (c.fps, c.top1),
                     textcoords="offset points", xytext=(4, 4), fontsize=7, color="dimgray")
     ax.set_xscale("log")
-    ax.set_xlabel("frames per second (640x480, preprocess + infer + postprocess), log scale")
+    ax.set_xlabel("frames per second (640x480: preprocess, infer, postprocess, overlay), "
+                  "log scale")
     ax.set_ylabel("ImageNet top-1 (%), published or interpolated")
     ax.set_title(title or f"edgecam tune: accuracy vs speed, target {result.target_fps:g} FPS")
     ax.grid(True, which="both", alpha=0.3)
