@@ -111,7 +111,7 @@ def _plan_outputs(files: list[str], output: str | None) -> tuple[Path | None, Pa
     for f in files:
         if Path(f).exists() and Path(f).resolve().parent == out.resolve():
             raise EdgecamError(f"--output {output} is the input's own directory; choose another")
-    check_writable(out / "probe")
+    check_writable(out, directory=True)
     return None, out
 
 

@@ -10,10 +10,12 @@ import glob
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -23,6 +25,8 @@ from edgecam.io.files import SyntheticSource
 from edgecam.io.frames import Frame, Source
 
 log = logging.getLogger(__name__)
+
+PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935}
 
 GSTREAMER_HINT = (
     "this OpenCV has no GStreamer support (the PyPI opencv-python wheel is built without it); "
@@ -68,7 +72,7 @@ class OpenCVCapture(Capture):
             cap = cv2.VideoCapture(self.target, self.backend)
         if not cap.isOpened():
             cap.release()
-            raise OSError(f"cannot open {self.what}")
+            raise OSError(unreachable_reason(self.target) or "OpenCV could not open it")
         for prop, value in self.settings:
             cap.set(prop, value)
         return cap
@@ -238,6 +242,25 @@ class LiveSource(Source):
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=3)
         self.state = "ended"
+
+
+def unreachable_reason(target: object) -> str | None:
+    """Why a network stream did not open, when the network says: refused, no answer, unknown
+    host. None for devices, pipelines, or a server that answers (then the stream is the
+    problem, e.g. a wrong path or format)."""
+    parts = urlsplit(target) if isinstance(target, str) else None
+    if parts is None or not parts.hostname or parts.scheme not in PORTS:
+        return None
+    port = parts.port or PORTS[parts.scheme]
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=2.0):
+            return None
+    except socket.gaierror:
+        return f"unknown host {parts.hostname}"
+    except TimeoutError:
+        return f"no answer from {parts.hostname}:{port}"
+    except OSError as exc:
+        return f"{parts.hostname}:{port}: {exc.strerror or exc}"
 
 
 def has_gstreamer() -> bool:

@@ -22,14 +22,16 @@ from edgecam.errors import EdgecamError
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Fail before any work starts if ``path`` cannot be created (directories are made)."""
+def check_writable(path: str | os.PathLike, directory: bool = False) -> None:
+    """Fail before any work starts if the file ``path`` (or with ``directory``, files inside
+    the directory ``path``) cannot be created; missing parent directories are made."""
     target = Path(path)
-    if target.is_dir():
+    if target.is_dir() and not directory:
         raise EdgecamError(f"cannot write {path}: it is a directory")
+    folder = target if directory else target.parent
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".edgecam-probe-"):
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".edgecam-probe-"):
             pass
     except OSError as exc:
         raise EdgecamError(f"cannot write {path}: {exc.strerror or exc}") from None
