@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from edgecam.atomic import publish
 from edgecam.errors import EdgecamError
 from edgecam.progress import Progress
 
@@ -184,7 +185,7 @@ def fetch(url: str, *, sha256: str | None = None, sha256_prefix: str | None = No
             raise EdgecamError(
                 f"checksum mismatch for {url}: expected sha256 {expected}{where}, got {digest}"
             )
-        os.replace(tmp, dest)
+        publish(tmp, dest)
         if not (sha256 or sha256_prefix or recorded):
             _write_sidecar(dest, digest)
     except BaseException:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgecam.atomic import publish
 from edgecam.catalog import (
     ARCHS,
     check_alpha_resolution,
@@ -124,7 +125,7 @@ def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
                 f"onnxruntime differs from PyTorch by {parity:.2e} x max|logit| "
                 f"(limit {PARITY_TOLERANCE:.0e}); {output} not written"
             )
-        os.replace(tmp, output)
+        publish(tmp, output)
     except OSError as exc:
         raise EdgecamError(f"cannot write {output}: {exc.strerror or exc}") from None
     finally:

@@ -10,6 +10,7 @@ answer only ever rests on measured frame rates.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import time
@@ -139,10 +140,18 @@ def top1_for(arch: str, alpha: float, resolution: int) -> tuple[float | None, bo
     if len(rows) != 1 or rows[0].resolution == resolution:
         return estimate_top1(arch, alpha, resolution)
     base = rows[0]
-    ref_here, _ = estimate_top1("mobilenet_v2", 1.0, resolution)
-    ref_base, _ = estimate_top1("mobilenet_v2", 1.0, base.resolution)
-    drop = min(0.0, (ref_here or 0.0) - (ref_base or 0.0))  # never above the published figure
-    return round(base.top1 + drop, 1), True
+    drop = min(0.0, _reference_curve(resolution) - _reference_curve(base.resolution))
+    return round(base.top1 + drop, 1), True  # never above the published figure
+
+
+def _reference_curve(resolution: int) -> float:
+    """MobileNetV2 1.0's published top-1 against resolution, linear between its points and
+    continued with the end slopes beyond them (uncapped, so 256 stays below 260)."""
+    pts = sorted((r.resolution, r.top1) for r in PUBLISHED
+                 if r.arch == "mobilenet_v2" and math.isclose(r.alpha, 1.0))
+    i = min(max(1, bisect.bisect_left([p[0] for p in pts], resolution)), len(pts) - 1)
+    (r0, t0), (r1, t1) = pts[i - 1], pts[i]
+    return t0 + (t1 - t0) * (resolution - r0) / (r1 - r0)
 
 
 @functools.cache
@@ -193,6 +202,10 @@ def candidates(opts: TuneOptions) -> list[Candidate]:
 
 
 # --- models and measurement -------------------------------------------------------------------
+
+
+def _model_files() -> set[Path]:
+    return set(models_dir().rglob("*.onnx")) if models_dir().is_dir() else set()
 
 
 def model_path(cand: Candidate, weights: str, calibration: Path) -> Path:
@@ -498,8 +511,14 @@ def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneRes
             predict(cands, fit_models(cands))
         chosen = confirm(cands, choose(cands, opts.target_fps, opts.margin), opts, frames, start)
     steps = ladder(cands, chosen)
+    before = _model_files()
     for c in steps:  # `live --profile` may switch to any of them: have their files ready
         model_path(c, opts.weights, opts.calibration)
+    added = _model_files() - before
+    if added and say is not None:
+        size = sum(p.stat().st_size for p in added) / 2**20
+        say(f"exported {len(added)} model(s) for live --profile to switch to "
+            f"({size:.0f} MB in {models_dir()})")
     if budget_hit and say is not None:
         say(f"budget of {opts.budget_s:g} s reached; deciding on what was measured")
     return TuneResult(opts.target_fps, opts.margin, opts.weights, cands, chosen, fastest(cands),
@@ -523,7 +542,7 @@ def render(result: TuneResult) -> str:
         meas = f"{c.measured_fps:9.1f}" if c.measured else f"{'':>9}"
         top1 = f"{c.top1:5.1f}{'~' if c.top1_estimated else ' '}" if c.top1 else f"{'?':>6}"
         mark = ("  <- chosen" if c is result.chosen
-                else "  frontier" if id(c) in front else "")
+                else "  step-down" if id(c) in front else "")
         if c.measured and c.measured_fps < need and not mark:
             mark = "  too slow"
         lines.append(f"{c.name:<30} {c.threads:>3} {c.macs / 1e6:7.1f} {top1} {pred} {meas} "
@@ -532,6 +551,8 @@ def render(result: TuneResult) -> str:
     pairs = [(e["predicted_fps"], e["measured_fps"]) for e in result.errors]
     summary = error_summary(pairs)
     lines.append("")
+    lines.append("step-down = the faster configs live --profile switches to when the device "
+                 "slows down")
     lines.append(f"~ = top-1 interpolated (estimated); measured {measured} of "
                  f"{len(result.candidates)} configs in {result.seconds:.0f} s")
     if summary["configs"]:
