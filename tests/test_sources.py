@@ -216,3 +216,19 @@ def test_sinks_finalize_and_write_whole_lines(tmp_path):
         check_writable(tmp_path / "file" / "x.mp4")
     with pytest.raises(EdgecamError, match="is a directory"):
         check_writable(tmp_path)
+
+
+def test_display_check_refuses_a_stale_display(monkeypatch):
+    """A DISPLAY nobody answers on (a stale SSH forward) must mean headless: OpenCV's Qt
+    window would abort the whole process."""
+    from edgecam.io.sinks import display_available
+
+    monkeypatch.setenv("DISPLAY", ":97")
+    ok, why = display_available()
+    assert not ok and "DISPLAY=:97" in why
+    with socket.socket() as s:  # a TCP display whose port nobody listens on
+        s.bind(("127.0.0.1", 6000 + 3999))
+    monkeypatch.setenv("DISPLAY", "127.0.0.1:3999")
+    assert display_available()[0] is False
+    monkeypatch.delenv("DISPLAY")
+    assert display_available() == (False, "no display (DISPLAY is not set)")

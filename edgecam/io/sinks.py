@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import socket
 import sys
 import tempfile
 import threading
@@ -162,11 +163,30 @@ class ImageDirSink:
         """Each image is complete when written."""
 
 
+def x_display_reachable(display: str) -> bool:
+    """Whether the X server named by ``display`` (":0", "host:10.0") accepts connections:
+    OpenCV's Qt window aborts the whole process when it does not (a stale DISPLAY over SSH)."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        return os.path.exists(f"/tmp/.X11-unix/X{number}")
+    try:
+        with socket.create_connection((host, 6000 + int(number)), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 def display_available() -> tuple[bool, str]:
     """(True, "") when a window can be shown, else (False, why not)."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                 or os.environ.get("WAYLAND_DISPLAY")):
-        return False, "no display (DISPLAY is not set)"
+    if sys.platform.startswith("linux"):
+        display = os.environ.get("DISPLAY", "")
+        if not display:
+            return False, "no display (DISPLAY is not set)"
+        if not x_display_reachable(display):
+            return False, f"no display (nothing answers on DISPLAY={display})"
     gui = [line for line in cv2.getBuildInformation().splitlines()
            if line.strip().startswith("GUI:")]
     if gui and gui[0].split(":", 1)[1].strip().upper() in ("NONE", "NO"):
