@@ -234,6 +234,7 @@ def bad_inputs(tmp_path_factory) -> dict[str, Path]:
     (["classify", "{d}/cat.jpg", "--model", "{lite0}", "--output", "{d}/x.txt"], "neither"),
     (["classify", "{d}/cat.jpg", "--model", "{lite0}", "--threads", "0"], "--threads"),
     (["live", "--source", "csi://0", "--model", "{lite0}", "--headless"], "GStreamer"),
+    (["live", "--source", "picam://0", "--model", "{lite0}", "--headless"], "Picamera2"),
     (["live", "--source", "http://127.0.0.1:{port}/cam", "--model", "{lite0}", "--headless"],
      "after 3 tries"),
     (["bench", "{d}/missing.onnx"], "not found"),
