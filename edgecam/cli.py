@@ -7,6 +7,7 @@ Heavy modules (torch, onnxruntime, OpenCV) are imported inside the commands, so 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -46,7 +47,17 @@ def user_errors(fn):
             typer.echo("edgecam: interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
+    wrapper.__doc__ = reflow(fn.__doc__)
     return wrapper
+
+
+def reflow(doc: str | None) -> str | None:
+    """Docstring paragraphs as single lines, so --help wraps them to the terminal instead of
+    keeping the source's line breaks."""
+    if not doc:
+        return doc
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
 
 
 def emit_json(data: object) -> None:
