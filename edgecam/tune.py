@@ -251,40 +251,43 @@ def sample_frames(count: int = 8) -> list[np.ndarray]:
 
 def measure_ms(path: Path, threads: int, frames: list[np.ndarray], min_frames: int = 20,
                min_s: float = 0.6, max_s: float = 2.5, warmup_s: float = 0.25) -> float:
-    """ms per 640x480 frame of the loop ``live`` runs (a fresh frame, preprocess, infer,
-    postprocess, overlay), after a warm-up. The figure is the mean without the slowest 5%:
-    FPS is frames over time, so a median would promise more than a run delivers, while a rare
-    stall from another process should not decide the choice."""
-    from edgecam.io.overlay import draw_overlay
+    """ms per 640x480 frame through the pipeline ``live`` and ``bench`` run (decode-ahead
+    thread, preprocess, infer, postprocess, overlay): the time between results, after a
+    warm-up. The figure is the mean without the slowest 5%: FPS is frames over time, so a
+    median would promise more than a run delivers, while a rare stall from another process
+    should not decide the choice."""
+    from edgecam.handlers import overlay_handler
+    from edgecam.io.frames import Frame
+    from edgecam.pipeline import Model, Pipeline, Result
     from edgecam.runtime.engine import Engine
-    from edgecam.runtime.postprocess import Postprocessor
-    from edgecam.runtime.preprocess import Preprocessor
 
-    engine = Engine(path, threads)
-    pre = Preprocessor(engine.meta)
-    post = Postprocessor(engine.meta.labels, top_k=5)
-    buf = pre.new_buffer()
-
-    def one(i: int) -> float:
-        t0 = time.perf_counter()
-        image = frames[i % len(frames)].copy()
-        top = post(engine.run(pre(image, buf))[0])
-        draw_overlay(image, top, fps=30.0, infer_ms=5.0)
-        return time.perf_counter() - t0
-
-    start = time.perf_counter()
-    i = 0
-    while i < 3 or time.perf_counter() - start < warmup_s:
-        one(i)
-        i += 1
+    pipeline = Pipeline(Model(Engine(path, threads), top_k=5))
+    pipeline.handlers.append(overlay_handler(pipeline))
     times: list[float] = []
-    start = time.perf_counter()
-    while True:
-        times.append(one(i))
-        i += 1
-        spent = time.perf_counter() - start
-        if (len(times) >= min_frames and spent >= min_s) or spent >= max_s:
-            break
+    clock = {"start": time.perf_counter(), "last": 0.0, "measuring": False}
+
+    def collect(result: Result) -> None:
+        now = time.perf_counter()
+        if clock["measuring"]:
+            times.append(now - clock["last"])
+            spent = now - clock["start"]
+            if (len(times) >= min_frames and spent >= min_s) or spent >= max_s:
+                pipeline.stop.set()
+        elif now - clock["start"] >= warmup_s and result.frame.index >= 3:
+            clock["measuring"], clock["start"] = True, now
+        clock["last"] = now
+
+    class Loop:
+        """The sample frames, a fresh copy each time (the overlay draws on them)."""
+
+        def __iter__(self):
+            i = 0
+            while True:
+                yield Frame(frames[i % len(frames)].copy(), i, "synthetic", time.monotonic())
+                i += 1
+
+    pipeline.handlers.append(collect)
+    pipeline.run_file(Loop())
     kept = np.sort(times)[: max(1, int(len(times) * 0.95))]
     return float(kept.mean()) * 1e3
 

@@ -45,8 +45,10 @@ def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
         ax.scatter([c.measured_fps], [c.top1], s=220, facecolors="none", edgecolors="tab:red",
                    lw=2, label=f"chosen: {c.name} x{c.threads}")
         ax.annotate(f"{c.name} x{c.threads}\n{c.measured_fps:.0f} FPS, {c.top1}%",
-                    (c.measured_fps, c.top1), textcoords="offset points", xytext=(14, -40),
-                    fontsize=9, color="tab:red")
+                    (c.measured_fps, c.top1), textcoords="offset points", xytext=(40, -75),
+                    fontsize=9, color="tab:red", zorder=5,
+                    arrowprops={"arrowstyle": "->", "color": "tab:red"},
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "tab:red", "alpha": 0.9})
     for c in front:
         ax.annotate(c.name.split("-", 1)[1] if "-" in c.name else c.name, (c.fps, c.top1),
                     textcoords="offset points", xytext=(4, 4), fontsize=7, color="dimgray")
