@@ -137,31 +137,25 @@ class Pipeline:
         error: list[BaseException] = []
         quit_ = threading.Event()
 
+        def hand_over(item: object) -> None:
+            """Queue an item for the consumer unless it has stopped taking them."""
+            while not quit_.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
         def produce() -> None:
             try:
-                frames = iter(source)
-                while not quit_.is_set():
-                    t0 = time.perf_counter()
-                    frame = next(frames, None)
-                    if frame is None:
+                for frame, decode_ms in self._decoded(source):
+                    if quit_.is_set():
                         break
-                    decode_ms = (time.perf_counter() - t0) * 1e3
-                    item = self._prepare(frame, decode_ms, free.get())
-                    while not quit_.is_set():
-                        try:
-                            ready.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
+                    hand_over(self._prepare(frame, decode_ms, free.get()))
             except BaseException as exc:  # handed to the consumer, raised there
                 error.append(exc)
             finally:
-                while not quit_.is_set():
-                    try:
-                        ready.put(_END, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                hand_over(_END)
 
         thread = threading.Thread(target=produce, name="edgecam-decode", daemon=True)
         thread.start()
@@ -198,14 +192,20 @@ class Pipeline:
         return done
 
     def _sequential(self, source: Source) -> Iterator[_Prepared]:
-        frames = iter(source)
         buf = self.model.pre.new_buffer()
+        for frame, decode_ms in self._decoded(source):
+            yield self._prepare(frame, decode_ms, buf)
+
+    @staticmethod
+    def _decoded(source: Source) -> Iterator[tuple[Frame, float]]:
+        """The source's frames in order, each with the ms it took to decode."""
+        frames = iter(source)
         while True:
             t0 = time.perf_counter()
             frame = next(frames, None)
             if frame is None:
                 return
-            yield self._prepare(frame, (time.perf_counter() - t0) * 1e3, buf)
+            yield frame, (time.perf_counter() - t0) * 1e3
 
     # -- live: newest frame only -------------------------------------------------------------
 
