@@ -29,6 +29,7 @@ from edgecam.catalog import (
     published,
 )
 from edgecam.errors import EdgecamError
+from edgecam.io.files import SyntheticSource
 from edgecam.latency_model import LinearLatency, error_summary, fit_latency
 from edgecam.progress import Progress
 from edgecam.runtime.engine import default_threads
@@ -241,15 +242,13 @@ def model_path(cand: Candidate, weights: str, calibration: Path) -> Path:
     return int8
 
 
-def sample_frames(count: int = 8) -> list[np.ndarray]:
-    """640x480 frames of the synthetic pattern (what ``bench`` uses by default)."""
-    from edgecam.io.sources import SyntheticSource
-
-    src = SyntheticSource("synthetic://640x480", FRAME_SIZE, count=count)
-    return [src.frame(i) for i in range(count)]
+def sample_source(count: int = 8) -> SyntheticSource:
+    """640x480 frames of the synthetic pattern (what ``bench`` uses by default), a fresh copy
+    each time (the overlay draws on them)."""
+    return SyntheticSource("synthetic://640x480", FRAME_SIZE, count=count)
 
 
-def measure_ms(path: Path, threads: int, frames: list[np.ndarray], min_frames: int = 20,
+def measure_ms(path: Path, threads: int, source: SyntheticSource, min_frames: int = 20,
                min_s: float = 0.6, max_s: float = 2.5, warmup_s: float = 0.25) -> float:
     """ms per 640x480 frame through the pipeline ``live`` and ``bench`` run (decode-ahead
     thread, preprocess, infer, postprocess, overlay): the time between results, after a
@@ -257,7 +256,6 @@ def measure_ms(path: Path, threads: int, frames: list[np.ndarray], min_frames: i
     median would promise more than a run delivers, while a rare stall from another process
     should not decide the choice."""
     from edgecam.handlers import overlay_handler
-    from edgecam.io.frames import Frame
     from edgecam.pipeline import Model, Pipeline, Result
     from edgecam.runtime.engine import Engine
 
@@ -277,17 +275,8 @@ def measure_ms(path: Path, threads: int, frames: list[np.ndarray], min_frames: i
             clock["measuring"], clock["start"] = True, now
         clock["last"] = now
 
-    class Loop:
-        """The sample frames, a fresh copy each time (the overlay draws on them)."""
-
-        def __iter__(self):
-            i = 0
-            while True:
-                yield Frame(frames[i % len(frames)].copy(), i, "synthetic", time.monotonic())
-                i += 1
-
     pipeline.handlers.append(collect)
-    pipeline.run_file(Loop())
+    pipeline.run_file(source)
     kept = np.sort(times)[: max(1, int(len(times) * 0.95))]
     return float(kept.mean()) * 1e3
 
@@ -435,7 +424,7 @@ def check_options(opts: TuneOptions) -> None:
 
 
 def confirm(cands: list[Candidate], chosen: Candidate | None, opts: TuneOptions,
-            frames: list[np.ndarray], start: float, passes: int = 2) -> Candidate | None:
+            pattern: SyntheticSource, start: float, passes: int = 2) -> Candidate | None:
     """Measure again, later in the run, the configs that decide the answer (the choice and
     the more accurate ones found too slow); each keeps its best pass. This machine's speed
     drifts for tens of seconds at a time (other processes, clocks), and one slow stretch must
@@ -447,7 +436,7 @@ def confirm(cands: list[Candidate], chosen: Candidate | None, opts: TuneOptions,
         for c in sorted(deciding, key=rank_key, reverse=True):
             if time.monotonic() - start + 1.0 > opts.budget_s:
                 return choose(cands, opts.target_fps, opts.margin)
-            ms = measure_ms(model_path(c, opts.weights, opts.calibration), c.threads, frames)
+            ms = measure_ms(model_path(c, opts.weights, opts.calibration), c.threads, pattern)
             c.measured_fps = max(c.measured_fps or 0.0, 1000.0 / ms)
         again = choose(cands, opts.target_fps, opts.margin)
         if again is chosen:
@@ -462,7 +451,7 @@ def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneRes
     start = time.monotonic()
     cands = candidates(opts)
     limit = max(1, len(cands) // 3)
-    frames = sample_frames()
+    pattern = sample_source()
     errors: list[dict] = []
     budget_hit = False
     last_cost = 0.0
@@ -477,7 +466,7 @@ def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneRes
                 return False
             t0 = time.monotonic()
             path = model_path(c, opts.weights, opts.calibration)
-            ms = measure_ms(path, c.threads, frames)
+            ms = measure_ms(path, c.threads, pattern)
             c.measured_fps = 1000.0 / ms
             if c.predicted_fps is not None:
                 errors.append({"model": c.name, "threads": c.threads,
@@ -512,7 +501,7 @@ def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneRes
                 break
             budget_left = measure(todo[-1])
             predict(cands, fit_models(cands))
-        chosen = confirm(cands, choose(cands, opts.target_fps, opts.margin), opts, frames, start)
+        chosen = confirm(cands, choose(cands, opts.target_fps, opts.margin), opts, pattern, start)
     steps = ladder(cands, chosen)
     before = _model_files()
     for c in steps:  # `live --profile` may switch to any of them: have their files ready

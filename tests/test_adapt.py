@@ -87,7 +87,7 @@ def test_bottom_of_the_ladder_stays() -> None:
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Three real models (random weights) measured on this machine, fastest first."""
-    from edgecam.tune import Candidate, measure_ms, model_path, sample_frames
+    from edgecam.tune import Candidate, measure_ms, model_path, sample_source
 
     store = tmp_path_factory.mktemp("adapt-models")
     mp = pytest.MonkeyPatch()
@@ -97,7 +97,7 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
         for alpha, res in ((0.35, 96), (0.5, 128), (1.0, 224)):
             c = Candidate("mobilenet_v2", alpha, res, "fp32", 1, 0, 50.0, False)
             path = model_path(c, "random", Path("nowhere"))
-            fps = 1000.0 / measure_ms(path, 1, sample_frames(4), min_frames=15, min_s=0.3)
+            fps = 1000.0 / measure_ms(path, 1, sample_source(4), min_frames=15, min_s=0.3)
             out.append({"arch": "mobilenet_v2", "alpha": alpha, "resolution": res,
                         "precision": "fp32", "threads": 1, "fps": fps, "top1": 50.0,
                         "macs": 0, "model": c.model})

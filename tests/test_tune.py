@@ -24,7 +24,7 @@ from edgecam.tune import (
     model_path,
     predict,
     resolve_families,
-    sample_frames,
+    sample_source,
     top1_for,
 )
 
@@ -47,7 +47,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> list[Candidate]:
     store = tmp_path_factory.mktemp("tune-models")
     mp = pytest.MonkeyPatch()
     mp.setenv("EDGECAM_MODELS", str(store))
-    frames = sample_frames(4)
+    frames = sample_source(4)
     out = []
     try:
         for alpha, res in SMALL:
