@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from edgecam.errors import EdgecamError, MissingExtraError
+from edgecam.io.media import IMAGE_EXT, is_image_path, read_image
 from edgecam.modelmeta import ModelMeta, write_metadata
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor
 from edgecam.runtime.preprocess import Preprocessor
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 METHODS = ("minmax", "percentile", "entropy")
 DECISIVE = 0.05  # FP32 top-1 leads its runner-up by at least this probability
 
@@ -34,10 +34,10 @@ def calibration_images(directory: str | Path) -> list[Path]:
     path = Path(directory)
     if not path.is_dir():
         raise EdgecamError(f"calibration directory not found: {path}")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    files = sorted(p for p in path.iterdir() if is_image_path(p.name) and p.is_file())
     if not files:
         raise EdgecamError(f"calibration directory {path} has no images "
-                           f"({', '.join(IMAGE_EXTS)})")
+                           f"({', '.join(sorted(IMAGE_EXT))})")
     return files
 
 
@@ -55,8 +55,6 @@ def synthetic_frames(count: int = 16, seed: int = 0) -> list[np.ndarray]:
 
 
 def load_frames(files: list[Path]) -> list[np.ndarray]:
-    from edgecam.io.sources import read_image
-
     return [read_image(str(f)) for f in files]
 
 
