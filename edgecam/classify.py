@@ -7,7 +7,6 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,9 @@ import cv2
 
 from edgecam.errors import EdgecamError
 from edgecam.handlers import overlay_handler
+from edgecam.io.files import FileListSource
 from edgecam.io.sinks import ImageDirSink, JsonlSink, VideoSink, check_writable
-from edgecam.io.sources import Frame, expand_inputs, is_image_path, is_video_path, open_source
+from edgecam.io.sources import expand_inputs, is_image_path, is_video_path, open_source
 from edgecam.pipeline import Model, Pipeline, Result
 from edgecam.progress import Progress
 from edgecam.runtime.engine import Engine, default_threads
@@ -56,28 +56,6 @@ class ClassifySummary:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-class ImageList:
-    """Image files as one file-like source: one frame per image, numbered across the run."""
-
-    live = False
-    dropped = 0
-    state = "running"
-
-    def __init__(self, paths: list[str]) -> None:
-        self.paths = paths
-        self.total = len(paths)
-
-    def __iter__(self) -> Iterator[Frame]:
-        for i, path in enumerate(self.paths):
-            with open_source(path) as src:
-                for frame in src:
-                    frame.index = i
-                    yield frame
-
-    def close(self) -> None:
-        """Nothing held open between images."""
 
 
 def video_frame_count(path: str) -> int | None:
@@ -229,7 +207,8 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
                     def picture(r: Result) -> None:
                         pictures.write(r.frame.image, Path(r.frame.source).name)
 
-                summary.frames += pipeline_for(0, picture).run_file(ImageList(images))
+                pictures_source = FileListSource(images, "images")
+                summary.frames += pipeline_for(0, picture).run_file(pictures_source)
             lines.done(0)
 
             def run_video(file_no: int, video: str) -> int:

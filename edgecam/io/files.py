@@ -50,7 +50,8 @@ class VideoFileSource(Source):
 
 
 class FileListSource(Source):
-    """Images and videos one after another (a directory, a glob, one image)."""
+    """Images and videos one after another (a directory, a glob, one image). Images are
+    numbered in order among themselves; a video's frames keep their own numbers."""
 
     def __init__(self, paths: list[str], uri: str) -> None:
         self.paths = paths
@@ -63,13 +64,15 @@ class FileListSource(Source):
             self._first: np.ndarray | None = first
 
     def __iter__(self) -> Iterator[Frame]:
+        pictures = 0
         for path in self.paths:
             if is_image_path(path):
                 image = getattr(self, "_first", None)
                 self._first = None
                 if image is None:
                     image = read_image(path)
-                yield Frame(image, 0, path, time.monotonic())
+                yield Frame(image, pictures, path, time.monotonic())
+                pictures += 1
             else:
                 video = VideoFileSource(path)
                 try:
