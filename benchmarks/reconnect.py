@@ -11,7 +11,6 @@ import argparse
 import json
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,20 +18,15 @@ from pathlib import Path
 from edgecam.nativelogs import quiet_native_logs
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = ROOT / "tests" / "mjpeg_server.py"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from mjpeg_server import start_camera  # noqa: E402  (the same camera the tests use)
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def start(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, str(SERVER), str(port), "30"],
-                            stdout=subprocess.PIPE, text=True)
-    proc.stdout.readline()
-    return proc
 
 
 def main() -> None:
@@ -45,7 +39,7 @@ def main() -> None:
     from edgecam.io.sources import open_source
 
     port = free_port()
-    server = start(port)
+    server = start_camera(port)
     source = open_source(f"http://127.0.0.1:{port}/", connect_timeout=2.0)
     times = []
     try:
@@ -57,7 +51,7 @@ def main() -> None:
             time.sleep(args.down_s)
             source.read(0)
             t0 = time.monotonic()
-            server = start(port)
+            server = start_camera(port)
             while (frame := source.read(0.05)) is None or frame.timestamp < t0:
                 pass
             times.append(time.monotonic() - t0)

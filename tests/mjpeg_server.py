@@ -5,6 +5,7 @@ on the same port (the camera comes back)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +42,16 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(1.0 / self.fps)
         except (BrokenPipeError, ConnectionResetError):
             return
+
+
+def start_camera(port: int, fps: float = 30.0) -> subprocess.Popen:
+    """Run this camera in its own process on 127.0.0.1:port; returns once it listens."""
+    proc = subprocess.Popen([sys.executable, __file__, str(port), str(fps)],
+                            stdout=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"the MJPEG test camera did not start on port {port}")
+    return proc
 
 
 if __name__ == "__main__":

@@ -2,112 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
-import shutil
-import socket
-import subprocess
 import time
-from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from edgecam.errors import EdgecamError
 from edgecam.io.mqtt import MqttPublisher, parse_mqtt_url, topic_name
 
-MOSQUITTO = shutil.which("mosquitto") or next(
-    (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).is_file()), None)
-needs_broker = pytest.mark.skipif(
-    MOSQUITTO is None, reason="mosquitto not installed (scripts/system-deps installs it)")
-WAIT = 20.0  # generous upper bound for anything network-related; never a speed assertion
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """A throwaway mosquitto on 127.0.0.1:port that can be stopped and started again."""
-
-    def __init__(self, tmp_path: Path, port: int) -> None:
-        self.port = port
-        self.conf = tmp_path / "mosquitto.conf"
-        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                             "persistence false\n")
-        self.log = tmp_path / "mosquitto.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log,
-                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"mosquitto did not listen on {self.port}: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT)
-        self.proc = None
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path, free_port())
-    b.start()
-    yield b
-    b.stop()
-
-
-class Subscriber:
-    """paho subscriber keeping one queue of payloads per topic."""
-
-    def __init__(self, port: int, topic: str) -> None:
-        import paho.mqtt.client as mqtt
-
-        self.topics: dict[str, queue.Queue] = defaultdict(queue.Queue)
-        args = (mqtt.CallbackAPIVersion.VERSION2,) if hasattr(mqtt, "CallbackAPIVersion") else ()
-        self.client = mqtt.Client(*args)
-        self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
-        self.client.on_message = lambda c, u, m: self.topics[m.topic].put(m.payload)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def get(self, topic: str, timeout: float = WAIT) -> dict | str:
-        """The next message on ``topic``."""
-        try:
-            payload = self.topics[topic].get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no message on {topic}") from None
-        try:
-            return json.loads(payload)
-        except ValueError:
-            return payload.decode()
-
-    def drain(self, topic: str, settle: float = 0.5) -> list:
-        """Everything that arrives on ``topic`` until it has been quiet for ``settle``."""
-        out = []
-        while True:
-            try:
-                out.append(json.loads(self.topics[topic].get(timeout=settle)))
-            except queue.Empty:
-                return out
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+from conftest import WAIT, Broker, Subscriber, free_port, needs_broker
 
 
 def top(label: str, score: float = 0.9, index: int = 1) -> list[dict]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +19,8 @@ from edgecam.io.files import SyntheticSource
 from edgecam.io.sinks import JsonlSink, VideoSink, check_writable
 from edgecam.io.sources import expand_inputs, open_source, parse_uri
 
-HERE = Path(__file__).resolve().parent
+from conftest import free_port, wait_for
+from mjpeg_server import start_camera
 
 
 def write_video(path: Path, frames: int, size=(160, 120), fps=20.0) -> Path:
@@ -142,28 +141,6 @@ def test_absent_camera_and_missing_gstreamer():
     if not has_gstreamer():  # the PyPI wheel: say so, and what to install
         with pytest.raises(EdgecamError, match="no GStreamer support.*apt install"):
             open_source("csi://0")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_camera(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, str(HERE / "mjpeg_server.py"), str(port), "30"],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_stream_that_never_connects_fails_after_bounded_retries():

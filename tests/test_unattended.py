@@ -5,39 +5,17 @@ with SIGTERM."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
-import pytest
+from edgecam.io.mqtt import topic_name
 
-from test_sources import start_camera
-
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def poll(predicate, timeout: float, every: float = 0.1):
-    """Wait for predicate() to return something truthy (a generous bound, not a measurement)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    return None
+from conftest import Subscriber, free_port, needs_broker, wait_for
+from mjpeg_server import start_camera
 
 
 class StderrReader:
@@ -65,81 +43,47 @@ def stats(url: str) -> dict | None:
         return None
 
 
-@pytest.fixture()
-def broker(tmp_path):
-    if not os.path.exists(MOSQUITTO):
-        pytest.skip("mosquitto is not installed (scripts/system-deps installs it)")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    poll(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10)
-    yield port
-    proc.kill()
-    proc.wait()
-
-
-def subscribe(port: int, topic: str):
-    """(client, messages): JSON messages on prediction and stats topics, as they arrive."""
-    import paho.mqtt.client as mqtt
-
-    got: list[dict] = []
-    try:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    except AttributeError:  # paho-mqtt 1.x
-        client = mqtt.Client()
-
-    def on_message(client, userdata, msg) -> None:
-        if msg.topic.endswith(("/prediction", "/stats")):
-            got.append({"topic": msg.topic, **json.loads(msg.payload)})
-
-    client.on_message = on_message
-    client.connect("127.0.0.1", port)
-    client.subscribe(topic, qos=1)
-    client.loop_start()
-    return client, got
-
-
+@needs_broker
 def test_live_survives_a_camera_outage(lite0_onnx, tmp_path, broker):
     cam_port = free_port()
     camera = start_camera(cam_port)
-    client, messages = subscribe(broker, "edgecam/#")
+    topics = f"edgecam/{topic_name('efficientnet_lite0-1.0-224')}"
+    sub = Subscriber(broker.port, f"{topics}/#")
     jl = tmp_path / "live.jsonl"
     out = tmp_path / "live.mp4"
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgecam", "live", "--source", f"http://127.0.0.1:{cam_port}/",
          "--model", str(lite0_onnx), "--headless", "--serve", "127.0.0.1:0",
          "--json-out", str(jl), "--output", str(out), "--mqtt",
-         f"mqtt://127.0.0.1:{broker}/edgecam", "--threads", "1"],
+         f"mqtt://127.0.0.1:{broker.port}/edgecam", "--threads", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = StderrReader(proc)
     try:
-        line = poll(lambda: err.find("preview at "), 60)
+        line = wait_for(lambda: err.find("preview at "), 60)
         assert line, err.lines
         url = line.split("preview at ", 1)[1].strip()
-        first = poll(lambda: (s := stats(url)) and s["frames"] > 5 and s, 60)
+        first = wait_for(lambda: (s := stats(url)) and s["frames"] > 5 and s, 60)
         assert first and first["state"] == "running", first
         assert first["model"] == "efficientnet_lite0-1.0-224"
 
         camera.kill()
         camera.wait()
-        down = poll(lambda: (s := stats(url)) and s["state"] == "reconnecting" and s, 20)
+        down = wait_for(lambda: (s := stats(url)) and s["state"] == "reconnecting" and s, 20)
         assert down, "the preview never said reconnecting"
         assert proc.poll() is None  # the run goes on
         frames_down = down["frames"]
 
         camera = start_camera(cam_port)
-        back = poll(lambda: (s := stats(url)) and s["frames"] > frames_down + 5 and s, 20)
+        back = wait_for(lambda: (s := stats(url)) and s["frames"] > frames_down + 5 and s, 20)
         assert back and back["state"] == "running"
-        assert poll(lambda: any(m["topic"].endswith("/prediction") for m in messages), 10)
-        assert poll(lambda: any(m["topic"].endswith("/stats") for m in messages), 15)
+        prediction = sub.get(f"{topics}/prediction", timeout=10)
+        assert sub.get(f"{topics}/stats", timeout=15)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         camera.kill()
         camera.wait()
-        client.loop_stop()
+        sub.close()
     assert proc.returncode == 143, err.lines
     assert not any("Traceback" in line for line in err.lines)
     text = jl.read_text()
@@ -149,7 +93,6 @@ def test_live_survives_a_camera_outage(lite0_onnx, tmp_path, broker):
     cap = cv2.VideoCapture(str(out))
     assert cap.read()[0]
     cap.release()
-    prediction = next(m for m in messages if m["topic"].endswith("/prediction"))
     assert {"label", "index", "score", "frame", "time"} <= set(prediction)
 
 
