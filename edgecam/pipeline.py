@@ -65,6 +65,7 @@ class _Prepared:
 
 
 _END = object()
+STATS_REFRESH_S = 0.5
 
 
 class Pipeline:
@@ -86,6 +87,8 @@ class Pipeline:
         self.status: list[str] = []  # extra overlay lines (reconnecting, running config...)
         self.started = time.monotonic()
         self.first_result_s: float | None = None
+        self._slow_stats: dict | None = None
+        self._slow_stats_at = 0.0
 
     # -- per frame ---------------------------------------------------------------------------
 
@@ -237,14 +240,23 @@ class Pipeline:
     # -- what the overlay, the preview and bench read ----------------------------------------
 
     def stats(self, top: list[Prediction] | None = None, dropped: int = 0) -> dict:
+        """What the preview and MQTT show. The preview and MQTT handlers ask on every frame;
+        the averages and the memory figure move slowly, so they are recomputed at most every
+        ``STATS_REFRESH_S`` instead of on the hot path."""
+        now = time.monotonic()
+        if self._slow_stats is None or now - self._slow_stats_at >= STATS_REFRESH_S:
+            self._slow_stats = {
+                "latency_ms": round(self.latency.mean("frame", 30), 2),
+                "stages_ms": self.times.means(last=30),
+                "rss_mb": round(rss_mb(), 1),
+            }
+            self._slow_stats_at = now
         return {
             "fps": round(self.rate.fps, 2),
-            "latency_ms": round(self.latency.mean("frame", 30), 2),
             "top": [p.to_dict() for p in (top or [])],
             "model": self.model.name,
             "frames": self.frames,
             "dropped": dropped,
             "state": self.state,
-            "stages_ms": self.times.means(last=30),
-            "rss_mb": round(rss_mb(), 1),
+            **self._slow_stats,
         }
