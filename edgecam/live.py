@@ -144,7 +144,6 @@ def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummar
                 pipeline.handlers.append(
                     lambda r: preview.publish(r.frame.image,
                                               pipeline.stats(r.top, source.dropped)))
-            window = None
             if not headless:
                 from edgecam.io.sinks import WindowSink
 
@@ -165,14 +164,12 @@ def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummar
                 pipeline.handlers.append(label_changes(opts.echo))
 
             def idle() -> None:
-                """While the source reconnects: keep the preview and window saying so."""
+                """While the source reconnects: keep the preview's stats saying so (the
+                pipeline's state follows the source's)."""
                 result = last["result"]
-                if preview is not None:
-                    stats = pipeline.stats(result.top if result else [], source.dropped)
-                    stats["state"] = source.state
-                    image = result.frame.image if result else None
-                    if image is not None:
-                        preview.publish(image, stats)
+                if preview is not None and result is not None:
+                    preview.publish(result.frame.image,
+                                    pipeline.stats(result.top, source.dropped))
 
             if source.live:
                 summary.frames = pipeline.run_live(source, opts.max_frames, on_idle=idle)
@@ -183,6 +180,6 @@ def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummar
                 closer.close()
         summary.seconds = time.monotonic() - pipeline.started
         summary.dropped = source.dropped
-        summary.reconnects = getattr(source, "reconnects", 0)
+        summary.reconnects = source.reconnects
         summary.interrupted = stop.exit_code
     return summary
