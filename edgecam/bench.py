@@ -42,7 +42,7 @@ def bench(opts: BenchOptions) -> dict:
     pipeline = Pipeline(model)
     if opts.overlay:
         pipeline.handlers.append(overlay_handler(pipeline))
-    per_frame: list[float] = []
+    per_frame: list[tuple[dict[str, float], float]] = []
     with Progress(opts.warmup + opts.frames, "frames", desc="bench",
                   enabled=opts.progress) as bar:
         last = [time.perf_counter()]
@@ -58,11 +58,7 @@ def bench(opts: BenchOptions) -> dict:
         done = 0
         while done < opts.warmup + opts.frames:
             with open_source(uri) as source:
-                if source.live:
-                    n = pipeline.run_live(source, opts.warmup + opts.frames - done)
-                else:
-                    n = pipeline.run_file(source, opts.warmup + opts.frames - done,
-                                          prefetch=opts.prefetch)
+                n = pipeline.run(source, opts.warmup + opts.frames - done, opts.prefetch)
             if n == 0:
                 raise EdgecamError(f"{uri} gave no frames")
             done += n

@@ -171,10 +171,7 @@ def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummar
                     preview.publish(result.frame.image,
                                     pipeline.stats(result.top, source.dropped))
 
-            if source.live:
-                summary.frames = pipeline.run_live(source, opts.max_frames, on_idle=idle)
-            else:
-                summary.frames = pipeline.run_file(source, opts.max_frames)
+            summary.frames = pipeline.run(source, opts.max_frames, on_idle=idle)
         finally:
             for closer in reversed(closers):
                 closer.close()

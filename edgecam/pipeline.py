@@ -130,6 +130,13 @@ class Pipeline:
         tensor = pre(frame.image, out)
         return _Prepared(frame, tensor, decode_ms, (time.perf_counter() - t0) * 1e3)
 
+    def run(self, source: Source, max_frames: int | None = None, prefetch: int = 3,
+            on_idle: Callable[[], None] | None = None) -> int:
+        """Newest frames of a live source, every frame of anything else; frames processed."""
+        if source.live:
+            return self.run_live(source, max_frames, on_idle=on_idle)
+        return self.run_file(source, max_frames, prefetch=prefetch)
+
     # -- files: every frame, decode ahead in a thread -----------------------------------------
 
     def _prefetch(self, source: Source, depth: int) -> Iterator[_Prepared]:
