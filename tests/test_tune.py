@@ -4,7 +4,8 @@ over real measurements, --data against classify, the budget, profiles, the CLI."
 from __future__ import annotations
 
 import json
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,6 @@ import pytest
 
 from edgecam import profiles
 from edgecam.errors import EdgecamError
-from edgecam.labels import imagenet_labels
 from edgecam.tune.choose import choose, ladder
 from edgecam.tune.latency import error_summary, fit_latency
 from edgecam.tune.options import TuneOptions
@@ -251,15 +251,9 @@ def test_data_top1_equals_classify_custom_labels_fp32_and_int8(tmp_path: Path) -
 @pytest.mark.slow
 def test_data_top1_equals_classify_lite0(lite0_onnx: Path, tmp_path: Path) -> None:
     """Real photos in ImageNet-class folders through the real Lite0."""
-    labels = json.loads((ROOT / "calibration" / "labels.json").read_text())
-    names = imagenet_labels()
     data = tmp_path / "val"
-    for photo, info in labels.items():
-        stem = photo.rsplit(".", 1)[0]
-        folder = data / names[info["accept"][0]]
-        folder.mkdir(parents=True, exist_ok=True)
-        for src in (ROOT / "calibration" / "images").glob(f"{stem}*.jpg"):
-            shutil.copy(src, folder / src.name)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_labelled_dir.py"), str(data)],
+                   check=True, capture_output=True)
     env = {"EDGECAM_PROFILES": str(tmp_path / "profiles")}
     out = tmp_path / "t.json"
     proc = run_cli("tune", "--target-fps", "5", "--models", str(lite0_onnx), "--data",

@@ -10,6 +10,7 @@ report gives the median and the spread, the choice the slower half.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from edgecam.catalog import model_name, models_dir
@@ -18,6 +19,7 @@ from edgecam.io.files import SyntheticSource
 from edgecam.tune.space import Candidate
 
 FRAME_SIZE = (640, 480)
+KEEP_SESSIONS = 6  # the configs being compared keep their sessions; older ones are dropped
 
 
 def sample_source(count: int = 8) -> SyntheticSource:
@@ -75,7 +77,7 @@ class Bench:
                  warmup: int = 3) -> None:
         self.pattern = sample_source()
         self.min_frames, self.min_s, self.max_s, self.warmup = min_frames, min_s, max_s, warmup
-        self._models: dict[tuple[Path, int], object] = {}
+        self._models: OrderedDict[tuple[Path, int], object] = OrderedDict()
 
     def pass_fps(self, path: Path, threads: int) -> float:
         """Frames per second of one pass: results delivered over the time they took."""
@@ -87,6 +89,9 @@ class Bench:
         model = self._models.get(key)
         if model is None:
             model = self._models[key] = Model(Engine(path, threads), top_k=5)
+            while len(self._models) > KEEP_SESSIONS:
+                self._models.popitem(last=False)
+        self._models.move_to_end(key)
         pipeline = Pipeline(model)
         pipeline.handlers.append(overlay_handler(pipeline))
         clock = {"seen": 0, "start": 0.0, "frames": 0, "end": 0.0}
