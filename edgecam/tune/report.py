@@ -81,7 +81,7 @@ def _row(c: Candidate, result: TuneResult, rungs: set[int], sample: bool) -> str
         meas, err = f"{'':>7} {'':>7} {'':>13}{'':>3}", ""
     mark = ("  <- chosen" if c is result.chosen else "  rung" if id(c) in rungs
             else "  too slow" if c.measured and c.fps_low < result.need else "")
-    return (f"{c.name:<28} {c.threads:>3} {c.macs / 1e6:6.0f} {top1}{agree} {pred} {meas} "
+    return (f"{c.name:<33} {c.threads:>3} {c.macs / 1e6:6.0f} {top1}{agree} {pred} {meas} "
             f"{err:>6}{mark}")
 
 
@@ -89,7 +89,7 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
     """The table (most accurate first) and the verdict."""
     sample = result.sample is not None
     rungs = {id(c) for c in result.frontier}
-    head = (f"{'model':<28} {'thr':>3} {'MMACs':>6} {'top-1':>6}" + (" agree" if sample else "")
+    head = (f"{'model':<33} {'thr':>3} {'MMACs':>6} {'top-1':>6}" + (" agree" if sample else "")
             + f" {'pred':>7} {'FPS':>7} {'low':>7} {'spread':>13} {'n':>2} {'err':>6}")
     lines = [head]
     order = sorted(result.candidates,
