@@ -92,8 +92,10 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
     head = (f"{'model':<33} {'thr':>3} {'MMACs':>6} {'top-1':>6}" + (" agree" if sample else "")
             + f" {'pred':>7} {'FPS':>7} {'low':>7} {'spread':>13} {'n':>2} {'err':>6}")
     lines = [head]
+    # figures measured on --data first: they do not compare with published ones
     order = sorted(result.candidates,
-                   key=lambda c: (-(c.top1 if c.top1 is not None else -1), c.macs, c.threads))
+                   key=lambda c: (c.top1_source != "measured",
+                                  -(c.top1 if c.top1 is not None else -1), c.macs, c.threads))
     for c in order:
         if c.measured or not measured_only:
             lines.append(_row(c, result, rungs, sample))
