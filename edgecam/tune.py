@@ -32,7 +32,7 @@ from edgecam.errors import EdgecamError
 from edgecam.io.files import SyntheticSource
 from edgecam.latency_model import LinearLatency, error_summary, fit_latency
 from edgecam.progress import Progress
-from edgecam.runtime.engine import default_threads
+from edgecam.runtime.engine import check_threads, default_threads
 
 MARGIN = 0.05  # measured FPS must beat the target by this much
 RHO_STEP = 32
@@ -416,8 +416,8 @@ def check_options(opts: TuneOptions) -> None:
         raise EdgecamError(f"--precision takes fp32 and/or int8, got {','.join(bad) or 'none'}")
     if not opts.threads:
         opts.threads = list(range(1, default_threads() + 1))
-    if any(t < 1 for t in opts.threads):
-        raise EdgecamError(f"--threads must be >= 1, got {opts.threads}")
+    for t in opts.threads:
+        check_threads(t)
     if not opts.budget_s > 0:
         raise EdgecamError(f"--budget-s must be > 0, got {opts.budget_s}")
     resolve_families(opts.families, opts.weights)
