@@ -38,14 +38,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_video(path: Path, frames: int, fourcc: str = "MJPG", size=(96, 64),
-                fps: float = 25.0) -> Path:
+                fps: float = 25.0, level: int = 40) -> Path:
     """Frames of a moving bar; the container comes from ``fourcc``'s usual extension and the
     file is then renamed to ``path``."""
     ext = {"mpg2": ".ts", "MJPG": ".avi"}[fourcc]
     tmp = path.with_name(path.stem + ".tmp" + ext)
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), fps, size)
     for i in range(frames):
-        image = np.full((size[1], size[0], 3), 40, np.uint8)
+        image = np.full((size[1], size[0], 3), level, np.uint8)
         image[:, : (i * 5) % size[0]] = (0, 200, 0)
         writer.write(image)
     writer.release()
@@ -244,3 +244,37 @@ def test_truncated_video_warns_how_many_frames_were_decoded(files, tmp_path):
     assert 0 < decoded < 40
     assert f"decoded {decoded} of the 40 frames" in proc.stderr
     no_native_logs(proc.stderr)
+
+
+def test_overlay_on_a_tiny_video_stays_readable(files, tmp_path):
+    """64x48: the top-1 label at a readable size in a top panel, the FPS in a bottom one,
+    the other lines left out so the middle of the picture stays visible."""
+    video = write_video(tmp_path / "tiny.avi", 6, size=(64, 48), level=180)
+    out = tmp_path / "tiny.labeled.avi"
+    proc = run_cli("classify", str(video), "--model", str(files / "tiny.onnx"), "--output",
+                   str(out), "--top-k", "5")
+    assert proc.returncode == 0, proc.stderr
+    before, after = cv2.VideoCapture(str(video)), cv2.VideoCapture(str(out))
+    a, b = before.read()[1].astype(int), after.read()[1].astype(int)
+    before.release()
+    after.release()
+    assert b.shape == (48, 64, 3)
+    assert np.abs(a[22:26] - b[22:26]).mean() < 12  # the middle rows are the picture
+    green = (b[..., 1] > 150) & (b[..., 1] > b[..., 0] + 60) & (b[..., 1] > b[..., 2] + 60)
+    rows = np.flatnonzero(green[:20].any(axis=1))
+    assert rows.size and rows.max() - rows.min() >= 5  # top-1 glyphs at least ~6 px tall
+    assert b[40:, :20].mean() < a[40:, :20].mean() - 40  # the darkened footer panel
+
+
+@pytest.mark.slow
+def test_first_classify_says_it_is_exporting_the_model(files, tmp_path):
+    """A fresh directory: the default model is exported before anything is classified, and
+    the user is told so first (a spinner on a terminal, this line elsewhere)."""
+    proc = run_cli("classify", str(files / "cat.jfif"), cwd=tmp_path,
+                   env={"EDGECAM_MODELS": str(tmp_path / "models")})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("edgecam: exporting efficientnet_lite0-1.0-224 to "), lines
+    assert "first use" in lines[0]
+    assert (tmp_path / "models" / "efficientnet_lite0-1.0-224.onnx").is_file()
+    assert "cat" in proc.stdout  # chelsea the cat, by the real pretrained model
