@@ -289,6 +289,7 @@ def find_chromium() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("token", [None, "tok"])
 def test_headless_chromium_shows_the_picture(tmp_path: Path, token: str | None) -> None:
     chromium = find_chromium()

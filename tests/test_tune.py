@@ -106,6 +106,7 @@ def test_choice_on_real_measurements(measured: list[Candidate]) -> None:
     assert all(a.fps >= b.fps for a, b in zip(steps, steps[1:]))
 
 
+@pytest.mark.slow
 def test_candidate_space() -> None:
     assert resolve_families([], "imagenet") == ["efficientnet_lite0", "efficientnet_lite1",
                                                 "efficientnet_lite2"]
