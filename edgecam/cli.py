@@ -390,7 +390,9 @@ def _log_to_stderr() -> None:
     """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
+    from edgecam.nativelogs import StderrHandler
+
+    handler = StderrHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("edgecam: %(message)s"))
     root = logging.getLogger("edgecam")
     root.addHandler(handler)

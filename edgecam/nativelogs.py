@@ -12,6 +12,7 @@ elsewhere for the length of a call (``native_stderr_silenced``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -20,9 +21,7 @@ from collections.abc import Iterator
 QUIET = {"OPENCV_LOG_LEVEL": "SILENT", "OPENCV_FFMPEG_LOGLEVEL": "-8",
          "OPENCV_VIDEOIO_DEBUG": "0"}
 
-_lock = threading.Lock()
-_depth = 0
-_saved_fd: int | None = None
+_lock = threading.RLock()  # held while fd 2 points away, and by StderrHandler while it writes
 
 
 def quiet_native_logs() -> None:
@@ -39,31 +38,33 @@ def quiet_native_logs() -> None:
 def native_stderr_silenced() -> Iterator[None]:
     """Send what C libraries write to fd 2 to /dev/null while probing or opening a file.
 
-    Nested and concurrent uses share one redirection (the first one in saves fd 2, the last
-    one out restores it). Python's own stderr writes in that window are lost too, so keep
-    the window to one call. A no-op when the user asked for OpenCV's logs.
+    One thread at a time (others wait for the lock, and so do edgecam's log lines, which
+    would otherwise be lost in the window); keep the window to one call. A no-op when the
+    user asked for OpenCV's logs.
     """
-    global _depth, _saved_fd
     if os.environ.get("OPENCV_LOG_LEVEL", QUIET["OPENCV_LOG_LEVEL"]) != QUIET["OPENCV_LOG_LEVEL"]:
         yield
         return
     with _lock:
-        if _depth == 0:
-            try:
-                sys.stderr.flush()
-                _saved_fd = os.dup(2)
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 2)
-                os.close(devnull)
-            except (OSError, ValueError, AttributeError):
-                _saved_fd = None
-        _depth += 1
-    try:
-        yield
-    finally:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+class StderrHandler(logging.StreamHandler):
+    """Log lines on stderr that wait for a silenced window to end instead of vanishing in it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
         with _lock:
-            _depth -= 1
-            if _depth == 0 and _saved_fd is not None:
-                os.dup2(_saved_fd, 2)
-                os.close(_saved_fd)
-                _saved_fd = None
+            super().emit(record)
