@@ -323,6 +323,9 @@ def tune(
         help="Comma list of fp32,int8 (int8 is quantized here and measured).")] = "fp32",
     threads: Annotated[str | None, typer.Option(
         help="Comma list of thread counts (default: 1..cores).")] = None,
+    provider: Annotated[str | None, typer.Option(
+        help="Comma list of execution providers to measure like thread counts, e.g. "
+             "cpu,tensorrt:fp16 (default: auto; see classify --help).")] = None,
     budget_s: Annotated[float, typer.Option(help="Time budget in seconds.")] = 90.0,
     json_out: Annotated[Path | None, typer.Option(help="Write the result as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(
@@ -344,7 +347,7 @@ def tune(
 
     opts = TuneOptions(target_fps, list(family or []), weights,
                        parse_list(precision), parse_list(threads, int), budget_s,
-                       calibration=calibration)
+                       calibration=calibration, providers=parse_list(provider))
     if plot is not None and plot.suffix.lower() != ".png":
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
     result = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))

@@ -1,11 +1,11 @@
-"""``edgecam tune``: find the most accurate (alpha, rho, precision, threads) that still runs at
-the target frame rate on this device.
+"""``edgecam tune``: find the most accurate (alpha, rho, precision, threads, execution provider)
+that still runs at the target frame rate on this device.
 
 Candidates come from the catalog (published top-1, other resolutions interpolated and marked
 estimated). Only a few are measured: anchors fit ``ms = a * MACs + b`` per (family, precision,
-threads), the model predicts the rest, and measurements go to the configs that could change the
-answer (more accurate than the current choice and predicted near or above the target). The
-answer only ever rests on measured frame rates.
+threads, provider), the model predicts the rest, and measurements go to the configs that could
+change the answer (more accurate than the current choice and predicted near or above the
+target). The answer only ever rests on measured frame rates.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from edgecam.io.files import SyntheticSource
 from edgecam.latency_model import LinearLatency, error_summary, fit_latency
 from edgecam.progress import Progress
 from edgecam.runtime.engine import default_threads
+from edgecam.runtime.providers import parse_provider, session_providers
 
 MARGIN = 0.05  # measured FPS must beat the target by this much
 RHO_STEP = 32
@@ -53,6 +54,7 @@ class Candidate:
     predicted_fps: float | None = None  # the latency model's, before this config was measured
     measured_fps: float | None = None
     model: str = ""  # a store name (imagenet weights) or a path (random weights)
+    provider: str = "auto"  # the --provider it runs on
 
     @property
     def family(self) -> str:
@@ -72,21 +74,23 @@ class Candidate:
     def measured(self) -> bool:
         return self.measured_fps is not None
 
-    def group(self) -> tuple[str, str, int]:
-        return self.family, self.precision, self.threads
+    def group(self) -> tuple[str, str, int, str]:
+        return self.family, self.precision, self.threads, self.provider
 
     def to_dict(self) -> dict:
         """One entry of the JSON ``candidates`` list."""
         fps = self.fps
         return {"arch": self.arch, "alpha": self.alpha, "resolution": self.resolution,
-                "precision": self.precision, "threads": self.threads, "macs": self.macs,
-                "top1": self.top1, "top1_estimated": self.top1_estimated,
+                "precision": self.precision, "threads": self.threads,
+                "provider": self.provider, "macs": self.macs, "top1": self.top1,
+                "top1_estimated": self.top1_estimated,
                 "fps": round(fps, 2) if fps is not None else None, "measured": self.measured}
 
     def config(self) -> dict:
         """The chosen config / a frontier entry (also what the profile stores)."""
         return {"arch": self.arch, "alpha": self.alpha, "resolution": self.resolution,
                 "precision": self.precision, "threads": self.threads,
+                "provider": self.provider,
                 "fps": round(self.fps, 2) if self.fps is not None else None,
                 "top1": self.top1, "macs": self.macs, "model": self.model}
 
@@ -102,6 +106,7 @@ class TuneOptions:
     margin: float = MARGIN
     calibration: Path = Path("calibration/images")
     progress: bool | None = None
+    providers: list[str] = field(default_factory=list)  # measured like threads; [] = auto
 
 
 # --- the candidate space ----------------------------------------------------------------------
@@ -185,7 +190,8 @@ def alphas_for(arch: str, weights: str) -> list[float]:
 
 
 def candidates(opts: TuneOptions) -> list[Candidate]:
-    """Every (arch, alpha, rho, precision, threads) to consider, with MACs and top-1."""
+    """Every (arch, alpha, rho, precision, threads, provider) to consider, with MACs and
+    top-1."""
     out = []
     for arch in resolve_families(opts.families, opts.weights):
         for alpha in alphas_for(arch, opts.weights):
@@ -194,8 +200,9 @@ def candidates(opts: TuneOptions) -> list[Candidate]:
                 macs = count_macs(arch, alpha, res)
                 for prec in opts.precisions:
                     for threads in opts.threads:
-                        out.append(Candidate(arch, float(alpha), res, prec, threads, macs,
-                                             top1, est))
+                        out += [Candidate(arch, float(alpha), res, prec, threads, macs, top1,
+                                          est, provider=provider)
+                                for provider in opts.providers or ["auto"]]
     if not out:
         raise EdgecamError("no candidates: the families chosen have no ImageNet weights here "
                            "(try --weights random, which tunes latency alone)")
@@ -249,7 +256,8 @@ def sample_source(count: int = 8) -> SyntheticSource:
 
 
 def measure_ms(path: Path, threads: int, source: SyntheticSource, min_frames: int = 20,
-               min_s: float = 0.6, max_s: float = 2.5, warmup_s: float = 0.25) -> float:
+               min_s: float = 0.6, max_s: float = 2.5, warmup_s: float = 0.25,
+               provider: str | None = None) -> float:
     """ms per 640x480 frame through the pipeline ``live`` and ``bench`` run (decode-ahead
     thread, preprocess, infer, postprocess, overlay): the time between results, after a
     warm-up. The figure is the mean without the slowest 5%: FPS is frames over time, so a
@@ -259,7 +267,7 @@ def measure_ms(path: Path, threads: int, source: SyntheticSource, min_frames: in
     from edgecam.pipeline import Model, Pipeline, Result
     from edgecam.runtime.engine import Engine
 
-    pipeline = Pipeline(Model(Engine(path, threads), top_k=5))
+    pipeline = Pipeline(Model(Engine(path, threads, provider), top_k=5))
     pipeline.handlers.append(overlay_handler(pipeline))
     times: list[float] = []
     clock = {"start": time.perf_counter(), "last": 0.0, "measuring": False}
@@ -418,6 +426,8 @@ def check_options(opts: TuneOptions) -> None:
         opts.threads = list(range(1, default_threads() + 1))
     if any(t < 1 for t in opts.threads):
         raise EdgecamError(f"--threads must be >= 1, got {opts.threads}")
+    for name in opts.providers:  # one that is not installed fails now, not mid-run
+        session_providers(parse_provider(name), 1)
     if not opts.budget_s > 0:
         raise EdgecamError(f"--budget-s must be > 0, got {opts.budget_s}")
     resolve_families(opts.families, opts.weights)
@@ -436,7 +446,8 @@ def confirm(cands: list[Candidate], chosen: Candidate | None, opts: TuneOptions,
         for c in sorted(deciding, key=rank_key, reverse=True):
             if time.monotonic() - start + 1.0 > opts.budget_s:
                 return choose(cands, opts.target_fps, opts.margin)
-            ms = measure_ms(model_path(c, opts.weights, opts.calibration), c.threads, pattern)
+            ms = measure_ms(model_path(c, opts.weights, opts.calibration), c.threads, pattern,
+                            provider=c.provider)
             c.measured_fps = max(c.measured_fps or 0.0, 1000.0 / ms)
         again = choose(cands, opts.target_fps, opts.margin)
         if again is chosen:
@@ -466,10 +477,10 @@ def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneRes
                 return False
             t0 = time.monotonic()
             path = model_path(c, opts.weights, opts.calibration)
-            ms = measure_ms(path, c.threads, pattern)
+            ms = measure_ms(path, c.threads, pattern, provider=c.provider)
             c.measured_fps = 1000.0 / ms
             if c.predicted_fps is not None:
-                errors.append({"model": c.name, "threads": c.threads,
+                errors.append({"model": c.name, "threads": c.threads, "provider": c.provider,
                                "predicted_fps": round(c.predicted_fps, 2),
                                "measured_fps": round(c.measured_fps, 2)})
             last_cost = time.monotonic() - t0
@@ -524,8 +535,8 @@ def render(result: TuneResult) -> str:
     """The table (most accurate first) and the verdict."""
     need = result.target_fps * (1 + result.margin)
     front = {id(c) for c in result.frontier}
-    lines = [f"{'model':<30} {'thr':>3} {'MMACs':>7} {'top-1':>6} {'pred FPS':>9} "
-             f"{'meas FPS':>9} {'err':>6}"]
+    lines = [f"{'model':<30} {'thr':>3} {'provider':<9} {'MMACs':>7} {'top-1':>6} "
+             f"{'pred FPS':>9} {'meas FPS':>9} {'err':>6}"]
     order = sorted(result.candidates, key=lambda c: (-(c.top1 or 0), c.macs, c.threads))
     for c in order:
         err = (f"{(c.predicted_fps / c.measured_fps - 1) * 100:+5.0f}%"
@@ -537,8 +548,8 @@ def render(result: TuneResult) -> str:
                 else "  step-down" if id(c) in front else "")
         if c.measured and c.measured_fps < need and not mark:
             mark = "  too slow"
-        lines.append(f"{c.name:<30} {c.threads:>3} {c.macs / 1e6:7.1f} {top1} {pred} {meas} "
-                     f"{err:>6}{mark}")
+        lines.append(f"{c.name:<30} {c.threads:>3} {c.provider:<9} {c.macs / 1e6:7.1f} {top1} "
+                     f"{pred} {meas} {err:>6}{mark}")
     measured = sum(c.measured for c in result.candidates)
     pairs = [(e["predicted_fps"], e["measured_fps"]) for e in result.errors]
     summary = error_summary(pairs)
@@ -554,7 +565,8 @@ def render(result: TuneResult) -> str:
     if result.chosen:
         c = result.chosen
         est = " (estimated)" if c.top1_estimated else ""
-        lines.append(f"chosen: {c.name} with {c.threads} thread(s): {c.measured_fps:.1f} FPS "
+        lines.append(f"chosen: {c.name} with {c.threads} thread(s) on {c.provider}: "
+                     f"{c.measured_fps:.1f} FPS "
                      f"measured >= {need:.1f} (target {result.target_fps:g} + "
                      f"{result.margin:.0%}), top-1 {c.top1}{est}")
     else:
@@ -566,7 +578,7 @@ def render(result: TuneResult) -> str:
 
 
 def parse_list(text: str | None, kind: type = str) -> list:
-    """``"1,2"`` -> [1, 2] (``--threads``, ``--precision``)."""
+    """``"1,2"`` -> [1, 2] (``--threads``, ``--precision``, ``--provider``)."""
     if not text:
         return []
     try:

@@ -150,7 +150,8 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, str
     env = {"EDGECAM_MODELS": str(tmp / "models"), "EDGECAM_PROFILES": str(tmp / "profiles")}
     out = tmp / "t.json"
     proc = run_cli("tune", "--target-fps", "150", "--family", "mobilenet_v2", "--weights",
-                   "random", "--threads", "1", "--budget-s", "25", "--json-out", str(out),
+                   "random", "--threads", "1", "--provider", "cpu", "--budget-s", "25",
+                   "--json-out", str(out),
                    env=env, cwd=tmp)
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text()), env, tmp
@@ -159,15 +160,15 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, str
 def test_tune_cli_json(tuned: tuple[dict, dict[str, str], Path]) -> None:
     data, env, tmp = tuned
     assert {"device", "target_fps", "chosen", "candidates", "seconds"} <= set(data)
-    keys = {"arch", "alpha", "resolution", "precision", "threads", "macs", "top1",
+    keys = {"arch", "alpha", "resolution", "precision", "threads", "provider", "macs", "top1",
             "top1_estimated", "fps", "measured"}
-    assert all(set(c) == keys for c in data["candidates"])
+    assert all(set(c) == keys and c["provider"] == "cpu" for c in data["candidates"])
     measured = [c for c in data["candidates"] if c["measured"]]
     assert 3 <= len(measured) <= len(data["candidates"]) // 3
     chosen = data["chosen"]
     if chosen is not None:
-        assert set(chosen) == {"arch", "alpha", "resolution", "precision", "threads", "fps",
-                               "top1", "macs", "model"}
+        assert set(chosen) == {"arch", "alpha", "resolution", "precision", "threads",
+                               "provider", "fps", "top1", "macs", "model"}
         assert chosen["fps"] >= 150 * 1.05
         assert Path(chosen["model"]).is_file()
         better = [c for c in measured if c["top1"] > chosen["top1"]]
@@ -216,3 +217,12 @@ def test_live_profile_auto_without_profile(tmp_path: Path) -> None:
 def test_tune_bad_input(args: list[str], text: str, tmp_path: Path) -> None:
     proc = run_cli("tune", *args, env={"EDGECAM_PROFILES": str(tmp_path)}, cwd=tmp_path)
     assert text in assert_one_line_error(proc)
+
+
+def test_tune_refuses_a_provider_that_is_not_installed(tmp_path: Path) -> None:
+    line = assert_one_line_error(run_cli(
+        "tune", "--target-fps", "30", "--weights", "random", "--provider", "cpu,openvino",
+        cwd=tmp_path, env={"EDGECAM_MODELS": str(tmp_path / "m"),
+                           "EDGECAM_PROFILES": str(tmp_path / "p")}))
+    assert "provider openvino is not in this onnxruntime" in line
+    assert "onnxruntime-openvino" in line
