@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,11 @@ from edgecam.io.files import SyntheticSource
 from edgecam.latency_model import LinearLatency, error_summary, fit_latency
 from edgecam.progress import Progress
 from edgecam.runtime.engine import default_threads
+from edgecam.signals import EndOfRun
+from edgecam.sinks import Sink
+
+if TYPE_CHECKING:
+    from edgecam.pipeline import Result
 
 MARGIN = 0.05  # measured FPS must beat the target by this much
 RHO_STEP = 32
@@ -248,6 +254,31 @@ def sample_source(count: int = 8) -> SyntheticSource:
     return SyntheticSource("synthetic://640x480", FRAME_SIZE, count=count)
 
 
+class Stopwatch(Sink):
+    """A sink timing the gaps between results after a warm-up; it ends the run when it has
+    ``min_frames`` over ``min_s``, or after ``max_s`` whatever it has."""
+
+    def __init__(self, min_frames: int, min_s: float, max_s: float, warmup_s: float) -> None:
+        super().__init__()
+        self.min_frames, self.min_s, self.max_s, self.warmup_s = min_frames, min_s, max_s, warmup_s
+        self.times: list[float] = []
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.measuring = False
+
+    def write(self, result: Result) -> None:
+        now = time.perf_counter()
+        if self.measuring:
+            self.times.append(now - self.last)
+            spent = now - self.start
+            if (len(self.times) >= self.min_frames and spent >= self.min_s) or spent >= self.max_s:
+                self.last = now
+                raise EndOfRun
+        elif now - self.start >= self.warmup_s and result.frame.index >= 3:
+            self.measuring, self.start = True, now
+        self.last = now
+
+
 def measure_ms(path: Path, threads: int, source: SyntheticSource, min_frames: int = 20,
                min_s: float = 0.6, max_s: float = 2.5, warmup_s: float = 0.25) -> float:
     """ms per 640x480 frame through the pipeline ``live`` and ``bench`` run (decode-ahead
@@ -255,29 +286,12 @@ def measure_ms(path: Path, threads: int, source: SyntheticSource, min_frames: in
     warm-up. The figure is the mean without the slowest 5%: FPS is frames over time, so a
     median would promise more than a run delivers, while a rare stall from another process
     should not decide the choice."""
-    from edgecam.handlers import overlay_handler
-    from edgecam.pipeline import Model, Pipeline, Result
+    from edgecam.pipeline import Model, Pipeline
     from edgecam.runtime.engine import Engine
 
-    pipeline = Pipeline(Model(Engine(path, threads), top_k=5))
-    pipeline.handlers.append(overlay_handler(pipeline))
-    times: list[float] = []
-    clock = {"start": time.perf_counter(), "last": 0.0, "measuring": False}
-
-    def collect(result: Result) -> None:
-        now = time.perf_counter()
-        if clock["measuring"]:
-            times.append(now - clock["last"])
-            spent = now - clock["start"]
-            if (len(times) >= min_frames and spent >= min_s) or spent >= max_s:
-                pipeline.stop.set()
-        elif now - clock["start"] >= warmup_s and result.frame.index >= 3:
-            clock["measuring"], clock["start"] = True, now
-        clock["last"] = now
-
-    pipeline.handlers.append(collect)
-    pipeline.run_file(source)
-    kept = np.sort(times)[: max(1, int(len(times) * 0.95))]
+    watch = Stopwatch(min_frames, min_s, max_s, warmup_s)
+    Pipeline(Model(Engine(path, threads), top_k=5), [watch], overlay=True).run(source)
+    kept = np.sort(watch.times)[: max(1, int(len(watch.times) * 0.95))]
     return float(kept.mean()) * 1e3
 
 
