@@ -88,9 +88,7 @@ class FolderSink(Sink):
         return [str(self.directory / name) for name in self.names.values()]
 
     def target(self, source: str) -> Path:
-        target = self.directory / self.names.get(source, _plain(source))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
+        return self.directory / self.names.get(source, _plain(source))
 
     def open(self, stream: Stream) -> None:
         if stream.kind != "images":

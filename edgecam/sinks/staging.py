@@ -47,14 +47,19 @@ def reason(exc: OSError) -> str:
 
 def check_writable(path: str | os.PathLike, directory: bool = False) -> None:
     """Fail before any work starts if the file ``path`` (or with ``directory``, files inside
-    the directory ``path``) cannot be created; missing parent directories are made."""
+    the directory ``path``) cannot be created. Nothing is left behind: missing directories are
+    made only when the first file is written."""
     target = Path(path)
     if target.is_dir() and not directory:
         raise EdgecamError(f"cannot write {path}: it is a directory")
     folder = target if directory else target.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EdgecamError(f"cannot write {path}: {existing} is not a directory")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".edgecam-probe-"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".edgecam-probe-"):
             pass
     except OSError as exc:
         raise EdgecamError(f"cannot write {path}: {reason(exc)}") from None
@@ -108,6 +113,7 @@ class StagedFile:
 
     def create(self) -> Path:
         try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.temp, os.O_CREAT | os.O_TRUNC | os.O_RDWR | os.O_CLOEXEC, 0o666)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

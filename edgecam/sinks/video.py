@@ -20,7 +20,7 @@ import numpy as np
 
 from edgecam.errors import EdgecamError
 from edgecam.sinks.base import Sink
-from edgecam.sinks.staging import StagedFile, check_writable
+from edgecam.sinks.staging import StagedFile
 
 if TYPE_CHECKING:
     from edgecam.io.frames import Stream
@@ -47,7 +47,6 @@ class VideoFile:
         self._closed = False
 
     def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
-        check_writable(self.path)
         code = FOURCC.get(self.path.suffix.lower(), "mp4v")
         temp = self._staged.create()
         writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*code), self.fps, size)
