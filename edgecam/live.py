@@ -4,6 +4,7 @@ a video, JSON lines and MQTT, until q/Esc, Ctrl-C, SIGTERM or ``--max-frames``."
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ def live(opts: LiveOptions) -> LiveSummary:
     headless, why = _headless(opts)
     model = Model(Engine(resolve_model(opts.model), opts.threads), opts.top_k, opts.threshold,
                   opts.smoothing)
-    sinks = flag_sinks(SinkOptions(live=True, fps=opts.fps, model=model.name,
+    reads = [opts.source] if os.path.isfile(opts.source) else []  # never written over
+    sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps, model=model.name,
                                    serve_token=opts.serve_token),
                        output=opts.output, json_out=opts.json_out, serve=opts.serve,
                        mqtt=opts.mqtt, display=not headless, uris=opts.sinks)

@@ -92,6 +92,9 @@ def test_output_that_is_an_input_is_refused_before_anything_is_opened(tiny, tmp_
                  ["c.jpg", "--output", "."]):  # ./c.jpg would be the annotated copy
         proc = run_cli("classify", *args, "--model", tiny, cwd=tmp_path)
         assert "is one of the inputs" in assert_one_line_error(proc), args
+    proc = run_cli("live", "--source", "in.mp4", "--output", "in.mp4", "--headless", "--model",
+                   tiny, cwd=tmp_path)
+    assert "is one of the inputs" in assert_one_line_error(proc)
     assert {p: digest(p) for p in (clip, photo)} == before
     assert frames_in(clip) == 30
     assert leftovers(tmp_path) == []

@@ -59,8 +59,8 @@ class SinkOptions:
     """What the sink factory needs beyond a URI, built by keyword.
 
     ``inputs`` are the files the run reads: an output that is one of them is refused, and
-    a directory output names its files after them (``None`` for a live source). ``live``
-    makes JSON lines files grow line by line so they can be tailed.
+    a directory output names its files after them. ``live`` makes JSON lines files grow line
+    by line so they can be tailed (and lets a video file take any source).
     """
 
     inputs: list[str] | None = None

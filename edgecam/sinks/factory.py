@@ -78,7 +78,8 @@ def _build(kind: str, uri: str, options: SinkOptions) -> Sink:
         from edgecam.sinks.video import VideoSink
 
         inputs = options.inputs
-        if inputs is not None and (len(inputs) != 1 or _is_picture(inputs[0])):
+        if not options.live and inputs is not None and (
+                len(inputs) != 1 or _is_picture(inputs[0])):
             raise EdgecamError(
                 f"{uri} is a video file, which takes exactly one input video (got {len(inputs)} "
                 f"input(s){', a picture' if len(inputs) == 1 else ''}); give a directory "
