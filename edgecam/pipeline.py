@@ -212,11 +212,14 @@ class Pipeline:
             stream: Stream | None = None) -> int:
         """Newest frames of a live source, every frame of anything else; frames processed.
         ``stream`` is what the results tell sinks about the source (by default: itself)."""
+        if source.live:
+            return self.run_live(source, max_frames, stream=stream)
+        return self.run_file(source, max_frames, prefetch=prefetch, stream=stream)
+
+    def _bind(self, source: Source, stream: Stream | None) -> None:
+        """The source whose state and drops the stats report, and the stream results name."""
         self._source = source
         self._stream = stream or Stream.of(source)
-        if source.live:
-            return self.run_live(source, max_frames)
-        return self.run_file(source, max_frames, prefetch=prefetch)
 
     # -- files: every frame, decode ahead in a thread -----------------------------------------
 
@@ -264,10 +267,9 @@ class Pipeline:
             raise error[0]
 
     def run_file(self, source: Source, max_frames: int | None = None,
-                 prefetch: int = 3) -> int:
+                 prefetch: int = 3, stream: Stream | None = None) -> int:
         """Process every frame of a file-like source in order; returns frames processed."""
-        self._source = self._source or source
-        self._stream = self._stream or Stream.of(source)
+        self._bind(source, stream)
         done = 0
         items = (self._prefetch(source, prefetch) if prefetch > 0
                  else self._sequential(source))
@@ -302,11 +304,10 @@ class Pipeline:
     # -- live: newest frame only -------------------------------------------------------------
 
     def run_live(self, source: Source, max_frames: int | None = None,
-                 poll_s: float = 0.25) -> int:
+                 poll_s: float = 0.25, stream: Stream | None = None) -> int:
         """Process the newest frame whenever one arrives; while the source has nothing
         (reconnecting) the sinks get the stats alone, so a preview keeps saying so."""
-        self._source = self._source or source
-        self._stream = self._stream or Stream.of(source)
+        self._bind(source, stream)
         done = 0
         buf = self.model.pre.new_buffer()
         while not self.stop.is_set():
