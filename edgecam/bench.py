@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgecam.errors import EdgecamError
-from edgecam.io.sources import open_source
+from edgecam.io.sources import check_source_options, open_source
 from edgecam.metrics import STAGES, rss_mb
 from edgecam.options import BenchOptions
 from edgecam.pipeline import Model, Result
 from edgecam.progress import Progress
 from edgecam.run import Run
-from edgecam.runtime.engine import Engine
+from edgecam.runtime.engine import Engine, check_threads
 from edgecam.sinks import Sink
 from edgecam.store import resolve_model
 
@@ -60,6 +60,8 @@ def bench(opts: BenchOptions) -> BenchReport:
     """Measure ``frames`` frames after ``warmup``; the source loops if it is shorter."""
     if opts.frames < 1:
         raise EdgecamError(f"--frames must be >= 1, got {opts.frames}")
+    check_source_options(opts.source or SYNTHETIC)
+    check_threads(opts.threads)
     engine = Engine(resolve_model(opts.model), opts.threads)
     uri = opts.source or SYNTHETIC
     wanted = opts.warmup + opts.frames

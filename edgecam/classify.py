@@ -18,7 +18,7 @@ from edgecam.options import ClassifyOptions
 from edgecam.pipeline import Model, Result
 from edgecam.progress import Progress
 from edgecam.run import Run
-from edgecam.runtime.engine import Engine, default_threads
+from edgecam.runtime.engine import Engine, check_threads, default_threads
 from edgecam.sinks import Sink, SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.store import resolve_model
@@ -58,8 +58,7 @@ def plan_jobs(jobs: int | None, threads: int | None, videos: int) -> tuple[int, 
     one small convolution over them; one video gets all the threads."""
     if jobs is not None and jobs < 1:
         raise EdgecamError(f"--jobs must be >= 1, got {jobs}")
-    if threads is not None and threads < 1:
-        raise EdgecamError(f"--threads must be >= 1, got {threads}")
+    check_threads(threads)
     cores = threads or default_threads()
     if jobs is None:
         jobs = min(cores, videos) if videos > 1 else 1

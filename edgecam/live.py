@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edgecam.errors import EdgecamError
-from edgecam.io.sources import open_source
+from edgecam.io.sources import check_source_options, open_source
 from edgecam.options import LiveOptions
 from edgecam.pipeline import Model, Result
 from edgecam.run import Run
-from edgecam.runtime.engine import Engine
+from edgecam.runtime.engine import Engine, check_threads
 from edgecam.sinks import Sink, SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.store import resolve_model
@@ -73,6 +73,8 @@ def live(opts: LiveOptions) -> LiveSummary:
     ``edgecam`` logger."""
     if opts.max_frames is not None and opts.max_frames < 1:
         raise EdgecamError(f"--max-frames must be >= 1, got {opts.max_frames}")
+    check_source_options(opts.source, opts.width, opts.height, opts.fps)
+    check_threads(opts.threads)
     headless, why = _headless(opts)
     model = Model(Engine(resolve_model(opts.model), opts.threads), opts.top_k, opts.threshold,
                   opts.smoothing)

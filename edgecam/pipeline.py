@@ -89,9 +89,13 @@ class Result:
     stream: Stream | None = None
 
     def record(self) -> dict:
-        """The JSON line every command writes: frame, source, top-k."""
-        return {"frame": self.frame.index, "source": self.frame.source,
-                "top": [p.to_dict() for p in self.top]}
+        """The JSON line every command writes: frame, source, its time in a video file
+        (``time_ms``, kept as the file has it, so a variable frame rate survives), top-k."""
+        record: dict = {"frame": self.frame.index, "source": self.frame.source}
+        if self.frame.time_ms is not None:
+            record["time_ms"] = self.frame.time_ms
+        record["top"] = [p.to_dict() for p in self.top]
+        return record
 
 
 class Controller(Protocol):
