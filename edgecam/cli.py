@@ -424,20 +424,12 @@ def quantize(
         f"INT8 {report['int8_ms']:.2f} ({report['int8_speedup']:.2f}x)")
 
 
-class _Prefix(logging.Formatter):
-    """``edgecam: MESSAGE``, and ``edgecam: warning: MESSAGE`` for warnings."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        lead = "edgecam: warning: " if record.levelno >= logging.WARNING else "edgecam: "
-        return lead + record.getMessage()
-
-
 def _log_to_stderr() -> None:
     """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
     from edgecam.nativelogs import StderrHandler
 
     handler = StderrHandler(sys.stderr)
-    handler.setFormatter(_Prefix())
+    handler.setFormatter(logging.Formatter("edgecam: %(message)s"))
     root = logging.getLogger("edgecam")
     root.addHandler(handler)
     root.setLevel(logging.INFO)

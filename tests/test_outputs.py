@@ -116,6 +116,7 @@ def full_disk(tmp_path) -> Path:
     subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_is_one_line_and_leaves_nothing_broken(tiny, tmp_path, full_disk):
     """Case 3: a video and JSON lines that do not fit: one line on stderr, non-zero exit, no
     traceback, no temporary left, and the file already at the final path is untouched."""
@@ -141,6 +142,7 @@ def test_full_disk_is_one_line_and_leaves_nothing_broken(tiny, tmp_path, full_di
 # --- 4: SIGKILL and SIGTERM -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_the_previous_file_and_the_next_run_names_the_leftover(tiny, tmp_path):
     """Case 4: killed mid-run, the final paths hold what was there before (or nothing), never
     a broken file; the temporary is recognizable and the next run mentions it."""
@@ -166,6 +168,7 @@ def test_sigkill_leaves_the_previous_file_and_the_next_run_names_the_leftover(ti
     assert frames_in(out) == 5 and len(lines_of(jl)) == 5
 
 
+@pytest.mark.slow
 def test_sigterm_finalizes_then_renames_and_live_json_lines_grow(tiny, tmp_path):
     """Ctrl-C/SIGTERM: finalize, then rename: the video plays with one frame per JSON line;
     a live --json-out grows line by line while the run goes on (it can be tailed)."""
@@ -188,6 +191,7 @@ def test_sigterm_finalizes_then_renames_and_live_json_lines_grow(tiny, tmp_path)
 # --- 5: two runs at once ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_runs_writing_the_same_outputs_leave_whole_files(tiny, tmp_path):
     """Case 5: both runs write their own temporary; the last to finish wins, whole."""
     clip = make_video(tmp_path / "c.mp4", 150)

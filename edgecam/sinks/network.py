@@ -29,8 +29,8 @@ class PreviewSink(Sink):
         self.uri = uri
         host, port = parse_serve(uri.removeprefix("http://").rstrip("/"))
         if not is_loopback(host) and not token:
-            log.warning("serving on %s without --serve-token: anyone on the network can watch",
-                        host)
+            log.warning("warning: serving on %s without --serve-token: anyone on the network "
+                        "can watch", host)
         self.server = PreviewServer(host, port, token=token)
         self._image = None
 

@@ -91,13 +91,13 @@ def mention_leftovers(folder: Path, final: Path | None = None) -> list[Path]:
     left = []
     for path in found:
         if _held(path):
-            log.warning("another edgecam run is writing %s now (%s); the one that finishes "
-                        "last wins", final or folder, path.name)
+            log.warning("warning: another edgecam run is writing %s now (%s); the one that "
+                        "finishes last wins", final or folder, path.name)
         else:
             left.append(path)
     if left:
         names = ", ".join(str(p) for p in left[:3]) + (" ..." if len(left) > 3 else "")
-        log.warning("left by an interrupted run, incomplete (delete when not needed): %s",
+        log.warning("warning: left by an interrupted run, incomplete (delete when not needed): %s",
                     names)
     return left
 
