@@ -125,7 +125,7 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
     units = plan_units(files)
     videos = [u.paths[0] for u in units if not u.pictures]
     jobs, threads = plan_jobs(opts.jobs, opts.threads, len(videos))
-    engine = Engine(resolve_model(opts.model), threads)
+    engine = Engine(resolve_model(opts.model), threads, opts.provider)
     sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name),
                        output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                        uris=opts.sinks)

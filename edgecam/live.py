@@ -76,8 +76,8 @@ def live(opts: LiveOptions) -> LiveSummary:
     check_source_options(opts.source, opts.width, opts.height, opts.fps)
     check_threads(opts.threads)
     headless, why = _headless(opts)
-    model = Model(Engine(resolve_model(opts.model), opts.threads), opts.top_k, opts.threshold,
-                  opts.smoothing)
+    model = Model(Engine(resolve_model(opts.model), opts.threads, opts.provider), opts.top_k,
+                  opts.threshold, opts.smoothing)
     reads = [opts.source] if os.path.isfile(opts.source) else []  # never written over
     sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps, model=model.name,
                                    serve_token=opts.serve_token),

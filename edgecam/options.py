@@ -24,6 +24,7 @@ class ClassifyOptions:
     mqtt: str | None = None
     progress: bool | None = None  # None: on a terminal
     jobs: int | None = None  # files in parallel (None: one per core when several videos)
+    provider: str | None = None  # --provider (None: auto)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class LiveOptions:
     height: int | None = None
     fps: float | None = None
     mqtt: str | None = None
+    provider: str | None = None  # --provider (None: auto)
     # the pipeline's controller hook (edgecam.pipeline.Controller): ``--profile auto``
     # installs its adapter here
     controller: Any = None
@@ -62,3 +64,4 @@ class BenchOptions:
     overlay: bool = True
     prefetch: int = 3
     progress: bool | None = None
+    provider: str | None = None  # --provider (None: auto)
