@@ -89,9 +89,10 @@ class Result:
     stream: Stream | None = None
 
     def record(self) -> dict:
-        """The JSON line every command writes: frame, source, top-k."""
+        """The JSON line every command writes: frame, source, the model that made it (a run
+        may switch models), top-k."""
         return {"frame": self.frame.index, "source": self.frame.source,
-                "top": [p.to_dict() for p in self.top]}
+                "model": self.stats.model, "top": [p.to_dict() for p in self.top]}
 
 
 class Controller(Protocol):
