@@ -3,8 +3,9 @@ when the device slows down (heat, another load) by stepping along the profile's 
 measured configs.
 
 Decisions rest on the delivered frame rate (results handed to the sinks per second, over the
-last couple of seconds). Down: delivered below target for ``down_s`` while the pipeline is busy
-(a source that delivers fewer frames than the target is said once, never stepped down for).
+last couple of seconds). Down: delivered below target for ``down_s`` while the work per frame
+is what limits it (when the pipeline could do the target and waits for frames, the source is
+slower than the target: said once, never stepped down for).
 Up: only by a measured probe: after ``dwell_s`` on a lower rung, when the next slower rung is
 expected to reach the target with a margin, it runs for ``probe_s``; it stays when it delivers
 the target, else the run goes back and waits twice as long before the next probe, so it never
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 SETTLE_S = 1.0  # after a switch: warm-up frames of the new model are not counted
 WINDOW_S = 2.0  # the delivered frame rate is measured over this much time
-BUSY = 0.6  # below this share of the frame time busy, the pipeline is waiting for the source
 STAGES = ("preprocess", "infer", "postprocess", "overlay")
 
 
@@ -69,6 +69,7 @@ class Adapter:
         self.probe_from: int | None = None  # the rung to go back to if the probe fails
         self.backoff = 1.0
         self.source_said = False
+        self.source_since: float | None = None
         self.samples: deque[tuple[float, int]] = deque()
         self.switches: list[dict] = []  # {"at", "to", "reason"}
         self.usage: list[list] = [[describe(self.current), 0.0]]  # [config, seconds]
@@ -94,10 +95,11 @@ class Adapter:
             return None
         return (frames - f0) / (now - t0)
 
-    def busy_share(self, stats: Stats, fps: float) -> float:
-        """Share of the frame time the pipeline works (the rest it waits for frames)."""
+    def capacity(self, stats: Stats) -> float:
+        """What the pipeline could deliver if frames came at once: 1000 / busy ms per frame.
+        Only says why the delivered rate is low (the source, or the work); never decides."""
         busy_ms = sum(stats.stages_ms.get(s, 0.0) for s in STAGES)
-        return busy_ms * fps / 1000.0 if fps > 0 else 1.0
+        return 1000.0 / busy_ms if busy_ms > 0 else float("inf")
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -114,19 +116,20 @@ class Adapter:
             return self._end_probe(now, fps, model)
         if fps < self.target:
             self.above_since = None
-            if self.busy_share(stats, fps) < BUSY:
-                self.below_since = None
-                if not self.source_said:
+            self.below_since = self.below_since if self.below_since is not None else now
+            if self.capacity(stats) >= self.target:  # the pipeline waits for frames
+                self.source_since = self.source_since if self.source_since is not None else now
+                if not self.source_said and now - self.source_since >= self.down_s:
                     self.source_said = True
                     self.say(f"the source delivers {fps:.1f} FPS, below the target "
                              f"{self.target:g}: not stepping down for it")
                 return None
-            self.below_since = self.below_since if self.below_since is not None else now
+            self.source_since = None
             if now - self.below_since >= self.down_s and self.index > 0:
                 return self.switch(self.index - 1, model, f"delivered {fps:.1f} FPS < target "
                                    f"{self.target:g} for {now - self.below_since:.0f} s")
             return None
-        self.below_since = None
+        self.below_since = self.source_since = None
         if self.index >= self.top or now - self.switched_at < self.dwell_s * self.backoff:
             return None
         here = self.current.get("fps") or fps
@@ -164,7 +167,7 @@ class Adapter:
         self.index = index
         now = self.clock()
         self.switched_at = now
-        self.below_since = self.above_since = None
+        self.below_since = self.above_since = self.source_since = None
         self.samples.clear()
         self.notes[self.note_at] = self.note()
         self.usage.append([describe(self.current), 0.0])
