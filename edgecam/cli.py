@@ -260,16 +260,19 @@ def live(
                        threshold=threshold, smoothing=smoothing, width=width, height=height,
                        fps=fps, mqtt=mqtt, provider=provider,
                        echo=lambda text: out(text, taken))
+    adapter = None
     if profile is not None:
         from edgecam.adapt import apply_profile
 
-        apply_profile(opts, profile)
+        adapter = apply_profile(opts, profile)
     summary = run(opts)
     typer.echo(
         f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS) with "
         f"{summary.model}, {summary.dropped} dropped"
         + (f", {summary.reconnects} reconnects" if summary.reconnects else "")
         + (f"; wrote {', '.join(summary.written)}" if summary.written else ""), err=True)
+    if adapter is not None:
+        typer.echo(f"models used: {adapter.summary()}", err=True)
     if summary.interrupted:
         raise typer.Exit(summary.interrupted)
 

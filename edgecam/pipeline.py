@@ -90,10 +90,12 @@ class Result:
 
     def record(self) -> dict:
         """The JSON line every command writes: frame, source, its time in a video file
-        (``time_ms``, kept as the file has it, so a variable frame rate survives), top-k."""
+        (``time_ms``, kept as the file has it, so a variable frame rate survives), the model
+        that made it (a run may switch models), top-k."""
         record: dict = {"frame": self.frame.index, "source": self.frame.source}
         if self.frame.time_ms is not None:
             record["time_ms"] = self.frame.time_ms
+        record["model"] = self.stats.model
         record["top"] = [p.to_dict() for p in self.top]
         return record
 
