@@ -39,6 +39,9 @@ class ClassifyOptions:
     mqtt: str | None = None
     progress: bool | None = None  # None: on a terminal
     jobs: int | None = None  # files in parallel (None: one per core when several videos)
+    batch: int = 8  # frames per inference call (measured: benchmarks/batch_size.py)
+    cluster: str | None = None  # a Dask scheduler address: classify there (edgecam.cluster)
+    chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)
 
 
 @dataclass
@@ -58,13 +61,25 @@ class ClassifySummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def video_frame_count(path: str) -> int | None:
+def video_properties(path: str) -> tuple[int | None, float | None]:
+    """(frames, fps) as the container states them, None where it does not."""
     cap = cv2.VideoCapture(path)
     try:
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
     finally:
         cap.release()
-    return n if n > 0 else None
+    return (n if n > 0 else None), (fps if 0 < fps < 1000 else None)
+
+
+def video_frame_count(path: str) -> int | None:
+    return video_properties(path)[0]
+
+
+def video_target(video_out: Path | None, out_dir: Path | None, video: str) -> Path:
+    """Where the annotated copy of ``video`` goes: the --output file, or NAME.labeled.mp4 in
+    the --output directory."""
+    return video_out or out_dir / f"{Path(video).stem}.labeled.mp4"
 
 
 def _plan_outputs(files: list[str], output: str | None) -> tuple[Path | None, Path | None]:
@@ -146,6 +161,15 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
     video_out, out_dir = _plan_outputs(files, opts.output)
     if opts.json_out:
         check_writable(opts.json_out)
+    if opts.batch < 1:
+        raise EdgecamError(f"--batch must be >= 1, got {opts.batch}")
+    if opts.cluster:
+        if opts.mqtt:
+            raise EdgecamError("--mqtt is not available with --cluster (the cluster returns "
+                               "results in bulk); use --json-out")
+        from edgecam.cluster.archive import classify_on_cluster
+
+        return classify_on_cluster(opts, files, video_out, out_dir)
     images = [f for f in files if is_image_path(f)]
     videos = [f for f in files if not is_image_path(f)]
     jobs, threads = plan_jobs(opts.jobs, opts.threads, len(videos))
@@ -208,7 +232,8 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
                         pictures.write(r.frame.image, Path(r.frame.source).name)
 
                 pictures_source = FileListSource(images, "images")
-                summary.frames += pipeline_for(0, picture).run_file(pictures_source)
+                summary.frames += pipeline_for(0, picture).run_file(pictures_source,
+                                                                 batch=opts.batch)
             lines.done(0)
 
             def run_video(file_no: int, video: str) -> int:
@@ -218,7 +243,7 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
                 with open_source(video) as source, contextlib.ExitStack() as sink_stack:
                     picture = None
                     if opts.output:
-                        target = video_out or out_dir / f"{Path(video).stem}.labeled.mp4"
+                        target = video_target(video_out, out_dir, video)
                         sink = sink_stack.enter_context(
                             VideoSink(target, fps=source.fps or 30.0))
                         with lock:
@@ -227,7 +252,7 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
                         def picture(r: Result) -> None:
                             sink.write(r.frame.image)
 
-                    n = pipeline_for(file_no, picture).run_file(source)
+                    n = pipeline_for(file_no, picture).run_file(source, batch=opts.batch)
                 lines.done(file_no)
                 return n
 

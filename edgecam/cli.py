@@ -159,14 +159,22 @@ def classify(
     jobs: Annotated[int | None, typer.Option(
         help="Videos classified side by side (default: one per core when there are several, "
              "each with threads/jobs onnxruntime threads).")] = None,
+    batch: Annotated[int, typer.Option(
+        help="Frames per inference call (8 measured fastest on a 2-core x86; "
+             "see benchmarks/batch_size.py for your device).")] = 8,
     mqtt: MqttOpt = None,
+    cluster: Annotated[str | None, typer.Option(
+        help="Classify on a Dask cluster: its scheduler's tcp://HOST:PORT (inputs must be "
+             "readable at the same paths on the workers; needs the cluster extra).")] = None,
+    chunk: Annotated[int | None, typer.Option(
+        help="With --cluster: frames per task (a long video is split into ranges).")] = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
     from edgecam.classify import ClassifyOptions
     from edgecam.classify import classify as run
 
     summary = run(ClassifyOptions(inputs, model, output, json_out, top_k, threshold, threads,
-                                  mqtt, jobs=jobs))
+                                  mqtt, jobs=jobs, batch=batch, cluster=cluster, chunk=chunk))
     if not output and not json_out:
         for source, counts in summary.top1.items():
             label, n = counts.most_common(1)[0]

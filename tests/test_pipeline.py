@@ -58,3 +58,25 @@ def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path):
     for index, top1, _ in results[6:]:
         logits = small.engine.run(small.pre(pattern.frame(index)))
         assert top1 == int(np.argmax(logits[0]))
+
+
+def test_batched_file_run_gives_the_per_frame_results(tmp_path: Path):
+    """Eight frames per session call, a short last batch and a frame limit inside a batch:
+    the same frames, in order, with the predictions of one frame at a time."""
+    model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
+    runs: dict[tuple, list] = {}
+    for batch, prefetch in ((1, 0), (8, 3), (8, 0)):
+        for limit in (None, 13):
+            seen: list = []
+            pipeline = Pipeline(model, [lambda r, seen=seen: seen.append(r)])
+            assert pipeline.run_file(Frames(21), limit, prefetch=prefetch, batch=batch) == (
+                limit or 21)
+            runs[(batch, prefetch, limit)] = seen
+    for (_, _, limit), seen in runs.items():
+        reference = runs[(1, 0, limit)]
+        assert [r.frame.index for r in seen] == list(range(limit or 21))
+        for got, want in zip(seen, reference):
+            assert [p.index for p in got.top] == [p.index for p in want.top]
+            np.testing.assert_allclose([p.score for p in got.top],
+                                       [p.score for p in want.top], rtol=1e-5)
+            assert set(got.ms) == {"decode", "preprocess", "infer", "postprocess"}

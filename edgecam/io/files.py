@@ -15,26 +15,42 @@ from edgecam.io.media import is_image_path, read_image
 
 
 class VideoFileSource(Source):
-    """Every frame of a video file, in order."""
+    """Every frame of a video file in order, or of the range [start, stop) of its frames (one
+    task of a long video split across machines); frames keep their numbers in the file."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, start: int = 0, stop: int | None = None) -> None:
         self.uri = path
+        self.start, self.stop = start, stop
         self.cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        if start and self.cap.isOpened():
+            self._seek(start)
         ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
-        if not ok or first is None:
+        if (not ok or first is None) and not start:
             self.cap.release()
             raise EdgecamError(f"cannot decode video {path}: not a readable video file")
-        self._first: np.ndarray | None = first
+        self._first: np.ndarray | None = first if ok else None
         n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.total = n if n > 0 else None
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else None
-        self.size = (first.shape[1], first.shape[0])
+        self.size = (first.shape[1], first.shape[0]) if ok else None
         self.state = "running"
 
+    def _seek(self, start: int) -> None:
+        """Position on frame ``start``: FFmpeg's seek when it lands exactly there, else
+        decoding from the beginning (slower, but never a frame off)."""
+        self.cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+        if int(self.cap.get(cv2.CAP_PROP_POS_FRAMES)) == start:
+            return
+        self.cap.release()
+        self.cap = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG)
+        for _ in range(start):
+            if not self.cap.grab():
+                break
+
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
-        while True:
+        index = self.start
+        while self.stop is None or index < self.stop:
             if self._first is not None:
                 image, self._first = self._first, None
             else:
@@ -51,10 +67,12 @@ class VideoFileSource(Source):
 
 class FileListSource(Source):
     """Images and videos one after another (a directory, a glob, one image). Images are
-    numbered in order among themselves; a video's frames keep their own numbers."""
+    numbered in order among themselves (from ``first_index``: a later group of a list split
+    into tasks); a video's frames keep their own numbers."""
 
-    def __init__(self, paths: list[str], uri: str) -> None:
+    def __init__(self, paths: list[str], uri: str, first_index: int = 0) -> None:
         self.paths = paths
+        self.first_index = first_index
         self.uri = uri
         self.state = "running"
         if all(is_image_path(p) for p in paths):
@@ -64,7 +82,7 @@ class FileListSource(Source):
             self._first: np.ndarray | None = first
 
     def __iter__(self) -> Iterator[Frame]:
-        pictures = 0
+        pictures = self.first_index
         for path in self.paths:
             if is_image_path(path):
                 image = getattr(self, "_first", None)
