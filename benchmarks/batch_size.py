@@ -1,11 +1,11 @@
-"""How many frames per onnxruntime call: ms per frame of ``Engine.run`` at batch 1, 2, 4, 8, 16
+"""How many frames per onnxruntime call: ms per frame of ``Engine.run`` at batch 1, 2, 4, 8
 on this device, the measurement behind classify's default ``--batch``.
 
     python benchmarks/batch_size.py [--models mnv2-1.0,lite0] [--threads 2] [--reps 5]
 
-Batch sizes are interleaved (1 2 4 8 16 1 2 4 ...) after a warm-up, so load drift from other
-processes hits every size alike; the figure is the median ms/frame. Writes
-``results/batch_size.json`` and prints a table.
+Sessions as classify makes them (no spinning). Batch sizes are interleaved (1 2 4 8 1 2 ...)
+after a warm-up, so load drift from other processes hits every size alike; the figure is the
+median ms/frame. Writes ``results/batch_size.json`` and prints a table.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="mnv2-1.0,lite0")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sizes", default="1,2,4,8,16")
+    ap.add_argument("--sizes", default="1,2,4,8")
     ap.add_argument("--frames", type=int, default=64, help="frames per measurement")
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
@@ -38,7 +38,7 @@ def main() -> None:
     rows = []
     for key in args.models.split(","):
         label, arch, alpha, res, weights = MODELS[KEYS[key]]
-        engine = Engine(ensure_model(arch, alpha, res, weights), args.threads)
+        engine = Engine(ensure_model(arch, alpha, res, weights), args.threads, spin=False)
         rng = np.random.default_rng(0)
         data = rng.normal(size=(max(sizes), 3, res, res)).astype(np.float32)
         samples: dict[int, list[float]] = {n: [] for n in sizes}

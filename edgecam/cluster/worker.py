@@ -42,7 +42,7 @@ def engine_for(model: bytes, threads: int) -> Engine:
                 tmp = path.with_suffix(f".{os.getpid()}.tmp")
                 tmp.write_bytes(model)
                 os.replace(tmp, path)
-            engine = _engines[key] = Engine(path, threads)
+            engine = _engines[key] = Engine(path, threads, spin=False)
     return engine
 
 

@@ -24,7 +24,11 @@ def default_threads() -> int:
 class Engine:
     """One model, one session: ``Engine(path, threads).run(batch) -> logits``."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, spin: bool = True) -> None:
+        """``spin=False`` lets onnxruntime's idle threads sleep instead of busy-waiting for the
+        next operator: what a run with its own decode thread wants (the spinning would take
+        the core that decodes the next frames), and a large win on a shared CPU. Live runs
+        keep spinning, which saves a little latency per frame."""
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -39,6 +43,8 @@ class Engine:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
                 str(self.path), opts, providers=["CPUExecutionProvider"]
