@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecam.classify import ClassifyOptions, classify
+from edgecam.classify import classify
 from edgecam.cluster.tasks import plan_tasks
+from edgecam.options import ClassifyOptions
 
 from conftest import assert_one_line_error, free_port, run_cli, wait_for
 from tiny_models import tiny_classifier
@@ -33,12 +34,17 @@ NO_EDGECAM = [sys.executable, "-c",
 
 
 def test_tasks_cover_every_frame_once():
-    tasks = plan_tasks([("a.mp4", 100), ("b.mp4", None), ("c.mp4", 40)], ["x.jpg", "y.png"], 40)
-    assert [(t.file_no, t.paths[0], t.start, t.stop) for t in tasks] == [
+    units = [(["x.jpg", "y.png", "z.png"], True, 0, None), (["a.mp4"], False, 0, 100),
+             (["b.mp4"], False, 0, None), (["w.jpg"], True, 3, None), (["c.mp4"], False, 0, 40)]
+    tasks = plan_tasks(units, 2 * 20)
+    assert [(t.unit, t.paths[0], t.start, t.stop) for t in tasks] == [
         (0, "x.jpg", 0, None), (1, "a.mp4", 0, 40), (1, "a.mp4", 40, 80),
-        (1, "a.mp4", 80, None), (2, "b.mp4", 0, None), (3, "c.mp4", 0, None)]
-    assert [t.number for t in tasks] == list(range(6))
-    assert tasks[0].paths == ("x.jpg", "y.png") and tasks[0].images
+        (1, "a.mp4", 80, None), (2, "b.mp4", 0, None), (3, "w.jpg", 3, None),
+        (4, "c.mp4", 0, None)]
+    assert [t.number for t in tasks] == list(range(7))
+    assert tasks[0].paths == ("x.jpg", "y.png", "z.png") and tasks[0].pictures
+    assert [t.paths for t in plan_tasks(units[:1], 2)] == [("x.jpg", "y.png"), ("z.png",)]
+    assert [t.start for t in plan_tasks(units[:1], 2)] == [0, 2]
 
 
 def write_video(path: Path, frames: int, size=(96, 72)) -> Path:
@@ -130,11 +136,15 @@ def test_cluster_run_survives_a_dead_worker_and_equals_a_local_run(cluster, tmp_
     jl = tmp_path / "cluster.jsonl"
     seen_at_kill: list[int] = []
 
+    def written() -> int:
+        """Lines in the JSON lines file so far (it is written under a temporary name)."""
+        return sum(p.read_text().count("\n") for p in tmp_path.glob(".cluster*partial*"))
+
     def kill_one_worker() -> None:
         """SIGKILL a worker as soon as the first results are written: its running and
         queued tasks must run again on the other one."""
-        if wait_for(lambda: jl.is_file() and jl.stat().st_size > 0, 120, every=0.005):
-            seen_at_kill.append(jl.read_text().count("\n"))
+        if wait_for(written, 120, every=0.005):
+            seen_at_kill.append(written())
             workers[0].send_signal(signal.SIGKILL)
 
     killer = threading.Thread(target=kill_one_worker)

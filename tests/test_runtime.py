@@ -211,8 +211,6 @@ def test_rate_meter_and_stage_times():
     assert times.mean("infer") == 2.0 and times.percentile("infer", 50) == 2.0
     assert times.means() == {"infer": 2.0}
     assert rss_mb() > 10
-
-
 def test_postprocess_batch_equals_rows_one_by_one():
     """A batch's top-k and its smoothing (in row order) equal frame-by-frame postprocessing."""
     labels = [f"c{i}" for i in range(50)]

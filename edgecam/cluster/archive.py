@@ -1,15 +1,16 @@
-"""``edgecam classify --cluster``: the same inputs, outputs and summary as a local run, the
-frames classified on a Dask cluster."""
+"""``edgecam classify --cluster``: the same inputs, sinks and summary as a local run, the frames
+decoded and inferred on a Dask cluster, postprocessed and written here in input order."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import time
-from collections import Counter
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from edgecam.classify import ClassifyOptions, ClassifySummary, video_properties, video_target
+from edgecam.classify import ClassifySummary, Tally, total_frames, video_frame_count
 from edgecam.cluster.client import (
-    Annotator,
+    ClientFrames,
     check_sequence,
     connect,
     model_bytes,
@@ -17,77 +18,66 @@ from edgecam.cluster.client import (
 )
 from edgecam.cluster.tasks import plan_tasks
 from edgecam.cluster.worker import TaskSettings
-from edgecam.io.sinks import ImageDirSink, JsonlSink, VideoSink
-from edgecam.io.sources import is_image_path
+from edgecam.errors import EdgecamError
+from edgecam.io.frames import Stream
+from edgecam.pipeline import Model
 from edgecam.progress import Progress
+from edgecam.run import Run
 from edgecam.runtime.engine import Engine
-from edgecam.signals import StopFlag
+from edgecam.sinks import SinkOptions
+from edgecam.sinks.factory import flag_sinks
 from edgecam.store import resolve_model
+
+if TYPE_CHECKING:
+    from edgecam.classify import Unit
+    from edgecam.options import ClassifyOptions
 
 CHUNK_FRAMES = 240  # frames per task: seconds of work for a worker, little to redo if it dies
 
 
-def classify_on_cluster(opts: ClassifyOptions, files: list[str], video_out: Path | None,
-                        out_dir: Path | None) -> ClassifySummary:
-    """Submit every frame to the cluster at ``opts.cluster``; write JSON lines and annotated
-    outputs here, in input order, closing them however the run ends."""
+def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Unit]
+                        ) -> ClassifySummary:
+    """Submit every frame to the cluster at ``opts.cluster``; sinks are fed here, in input
+    order, and closed however the run ends."""
+    if opts.mqtt:
+        raise EdgecamError("--mqtt is not available with --cluster (results arrive in bulk); "
+                           "use --json-out")
     model_path = resolve_model(opts.model)
-    meta = Engine(model_path, 1).meta  # checked here, before any worker sees it
-    images = [f for f in files if is_image_path(f)]
-    videos = [f for f in files if not is_image_path(f)]
-    props = {v: video_properties(v) for v in videos}
-    counts = [props[v][0] for v in videos]
-    total = len(images) + sum(c or 0 for c in counts) if all(counts) else None
-    tasks = plan_tasks(list(zip(videos, counts)), images, opts.chunk or CHUNK_FRAMES)
-    settings = TaskSettings(opts.top_k, opts.threshold, opts.batch, opts.threads)
-    summary = ClassifySummary(files=len(files), model=meta.name, jobs=0, threads=0)
+    engine = Engine(model_path, 1)  # checked here, before any worker sees it
+    sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name),
+                       output=opts.output, json_out=opts.json_out, uris=opts.sinks)
+    videos = [u.paths[0] for u in units if not u.pictures]
+    counts = {v: video_frame_count(v) for v in videos}
+    tasks = plan_tasks([(u.paths, u.pictures, u.first_picture,
+                         None if u.pictures else counts[u.paths[0]]) for u in units],
+                       opts.chunk or CHUNK_FRAMES)
+    summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=0,
+                              threads=opts.threads or 0)
     client = connect(opts.cluster)
-    summary.jobs = len(client.scheduler_info().get("workers", {}))
-    closers: list = [client]
-    with StopFlag() as stop, Progress(total, "frames", desc="classify",
-                                      enabled=opts.progress) as bar:
-        started = time.monotonic()
-        try:
-            jsonl = None
-            if opts.json_out:
-                jsonl = JsonlSink(opts.json_out)
-                closers.append(jsonl)
-                summary.outputs.append(str(opts.json_out))
-            annotate = Annotator() if opts.output else None
-            if annotate is not None:
-                closers.append(annotate)
-            pictures = ImageDirSink(out_dir) if out_dir is not None and images else None
-            if pictures is not None:
-                summary.outputs.append(str(out_dir))
-            video, video_file = None, -1
+    started = time.monotonic()
+    try:
+        summary.jobs = len(client.scheduler_info().get("workers", {}))
+        with Progress(total_frames(files, videos), "frames", desc="classify",
+                      enabled=opts.progress) as bar, \
+                Run([*sinks, Tally(summary, bar)]) as run:
+            frames = run.enter(contextlib.closing(ClientFrames(run.overlay)))
+            results = results_in_order(client, model_bytes(model_path), tasks,
+                                       TaskSettings(opts.batch, opts.threads), run.stop.is_set)
             expected: dict[int, int] = {}
-            for task, records in results_in_order(client, model_bytes(model_path), tasks,
-                                                  settings, bar.update, stop.is_set):
-                check_sequence(task, records, expected)
-                if annotate is not None and not task.images and task.file_no != video_file:
-                    if video is not None:
-                        video.close()
-                    target = video_target(video_out, out_dir, task.paths[0])
-                    video = VideoSink(target, fps=props[task.paths[0]][1] or 30.0)
-                    closers.append(video)
-                    summary.outputs.append(str(target))
-                    video_file = task.file_no
-                for record in records:
-                    if jsonl is not None:
-                        jsonl.write(record)
-                    if record["top"]:
-                        summary.top1.setdefault(record["source"], Counter())[
-                            record["top"][0]["label"]] += 1
-                    if annotate is not None:
-                        image = annotate(task, record)
-                        if task.images:
-                            pictures.write(image, Path(record["source"]).name)
-                        else:
-                            video.write(image)
-                summary.frames += len(records)
-        finally:
-            for closer in reversed(closers):
-                closer.close()
-        summary.seconds = time.monotonic() - started
-        summary.interrupted = stop.exit_code
+            for number, group in itertools.groupby(results, key=lambda item: item[0].unit):
+                with units[number].open() as source:
+                    stream = Stream.of(source, number)  # what a local run tells the sinks
+                with run.streaming(stream):
+                    pipeline = run.pipeline(Model(engine, opts.top_k, opts.threshold))
+                    pipeline.attach(stream)
+                    for task, result in group:
+                        check_sequence(task, result.frames, expected)
+                        if result.frames:
+                            pipeline.deliver([frames(task, *f) for f in result.frames],
+                                             result.logits, result.ms)
+    finally:
+        client.close()
+    summary.seconds = time.monotonic() - started
+    summary.outputs = run.written
+    summary.interrupted = run.exit_code
     return summary

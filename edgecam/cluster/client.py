@@ -1,14 +1,15 @@
 """The client side of ``classify --cluster``: connect, check the workers, submit one task per
-frame range or image group, and write every result in input order as it becomes writable.
+frame range or picture group, and hand the results back in input order.
 
 Nothing is retried here: when a worker dies, the scheduler hands its tasks to another worker
 and the futures complete all the same. A task's frames arrive together, so a rerun can neither
-lose nor duplicate a frame; the writer also checks that every video's frames come out
+lose nor duplicate a frame; ``check_sequence`` also checks that every video's frames come out
 numbered 0, 1, 2... before anything is written.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,12 +18,11 @@ import numpy as np
 
 from edgecam import __version__
 from edgecam.cluster.tasks import Task
-from edgecam.cluster.worker import TaskSettings, run_task
+from edgecam.cluster.worker import TaskResult, TaskSettings, run_task
 from edgecam.errors import EdgecamError, MissingExtraError
 from edgecam.io.files import VideoFileSource
+from edgecam.io.frames import Frame
 from edgecam.io.media import read_image
-from edgecam.io.overlay import draw_overlay
-from edgecam.runtime.postprocess import Prediction
 
 CONNECT_TIMEOUT_S = 10.0
 WORKERS_TIMEOUT_S = 30.0
@@ -89,28 +89,24 @@ def worker_error(exc: BaseException) -> EdgecamError:
 
 
 def results_in_order(client, model: bytes, tasks: list[Task], settings: TaskSettings,
-                     on_arrival: Callable[[int], None], stopped: Callable[[], bool]
-                     ) -> Iterator[tuple[Task, list[dict]]]:
-    """(task, records) in task order; ``on_arrival(frames)`` as each task completes, in
-    whatever order the cluster finishes them."""
+                     stopped: Callable[[], bool]) -> Iterator[tuple[Task, TaskResult]]:
+    """(task, result) in task order, as soon as each is next in line."""
     distributed = _distributed()
     run = uuid.uuid4().hex[:8]
     shared = client.scatter(model, broadcast=True, hash=False)
     futures = [client.submit(run_task, shared, task, settings, pure=False,
                              key=f"edgecam-{run}-{task.number}") for task in tasks]
     number = {future.key: i for i, future in enumerate(futures)}
-    done: dict[int, list[dict]] = {}
+    done: dict[int, TaskResult] = {}
     position = 0
     try:
         for future in distributed.as_completed(futures, loop=client.loop):
             if stopped():
                 return
             try:
-                records = future.result()
+                done[number[future.key]] = future.result()
             except Exception as exc:  # noqa: BLE001 - any task error becomes one line
                 raise worker_error(exc) from None
-            done[number[future.key]] = records
-            on_arrival(len(records))
             while position in done:
                 yield tasks[position], done.pop(position)
                 position += 1
@@ -118,29 +114,32 @@ def results_in_order(client, model: bytes, tasks: list[Task], settings: TaskSett
         client.cancel(futures)
 
 
-class Annotator:
-    """Annotated pictures on the client: the cluster sends back predictions, not pictures, so
-    the file being written is decoded again here, in order, and drawn on."""
+class ClientFrames:
+    """The frames of the results on the client: decoded again here, in order, when a sink
+    needs the picture (the cluster sends back logits, not pictures), else empty stand-ins."""
 
-    def __init__(self) -> None:
+    EMPTY = np.zeros((0, 0, 3), np.uint8)
+
+    def __init__(self, pictures_needed: bool) -> None:
+        self.needed = pictures_needed
         self._path: str | None = None
         self._source: VideoFileSource | None = None
-        self._frames: Iterator | None = None
+        self._frames: Iterator[Frame] | None = None
 
-    def __call__(self, task: Task, record: dict) -> np.ndarray:
-        top = [Prediction(**p) for p in record["top"]]
-        if task.images:
-            return draw_overlay(read_image(record["source"]), top)
-        if self._path != task.paths[0]:
+    def __call__(self, task: Task, index: int, source: str, time_ms: float | None) -> Frame:
+        if not self.needed:
+            return Frame(self.EMPTY, index, source, time.monotonic(), time_ms)
+        if task.pictures:
+            return Frame(read_image(source), index, source, time.monotonic(), time_ms)
+        if self._path != source:
             self.close()
-            self._path = task.paths[0]
-            self._source = VideoFileSource(self._path)
+            self._path = source
+            self._source = VideoFileSource(source)
             self._frames = iter(self._source)
         frame = next(self._frames, None)
-        if frame is None or frame.index != record["frame"]:
-            raise EdgecamError(f"{self._path}: frame {record['frame']} cannot be decoded "
-                               "again on the client")
-        return draw_overlay(frame.image, top)
+        if frame is None or frame.index != index:
+            raise EdgecamError(f"{source}: frame {index} cannot be decoded again on the client")
+        return frame
 
     def close(self) -> None:
         if self._source is not None:
@@ -148,17 +147,18 @@ class Annotator:
         self._path = self._source = self._frames = None
 
 
-def check_sequence(task: Task, records: list[dict], expected: dict[int, int]) -> None:
+def check_sequence(task: Task, frames: list[tuple[int, str, float | None]],
+                   expected: dict[int, int]) -> None:
     """Frames of each video numbered 0, 1, 2...: a lost or duplicated frame is a bug to
     report, never something to write."""
-    if task.images:
+    if task.pictures:
         return
-    want = expected.get(task.file_no, 0)
-    frames = [r["frame"] for r in records]
-    if frames != list(range(want, want + len(frames))) or (frames and frames[0] != task.start):
-        raise EdgecamError(f"{task.paths[0]}: frames {frames[:1]}..{frames[-1:]} came back "
-                           f"where frame {want} was due")
-    expected[task.file_no] = want + len(frames)
+    want = expected.get(task.unit, 0)
+    got = [index for index, _, _ in frames]
+    if got != list(range(want, want + len(got))) or (got and got[0] != task.start):
+        raise EdgecamError(f"{task.paths[0]}: frames {got[:1]}..{got[-1:]} came back where "
+                           f"frame {want} was due")
+    expected[task.unit] = want + len(got)
 
 
 def model_bytes(path: str | Path) -> bytes:

@@ -1,14 +1,18 @@
-"""What runs on a Dask worker: one task through the same pipeline as a local run, with the
-model loaded once per worker process however many tasks it runs."""
+"""What runs on a Dask worker: one task's frames decoded, preprocessed and inferred by the same
+pipeline as a local run, with the model loaded once per worker process. Logits go back, so the
+client postprocesses exactly as a local run does."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from edgecam.cluster.tasks import Task
 from edgecam.io.files import FileListSource, VideoFileSource
@@ -18,10 +22,15 @@ from edgecam.runtime.engine import Engine, default_threads
 
 @dataclass(frozen=True)
 class TaskSettings:
-    top_k: int = 5
-    threshold: float = 0.0
     batch: int = 8
     threads: int | None = None  # onnxruntime threads per task (None: cores / worker threads)
+
+
+@dataclass
+class TaskResult:
+    frames: list[tuple[int, str, float | None]]  # (index, source, time_ms) of each, in order
+    logits: np.ndarray  # [frames, classes]
+    ms: dict[str, float]  # decode, preprocess, infer: the task's totals
 
 
 _engines: dict[str, Engine] = {}
@@ -56,17 +65,23 @@ def worker_threads() -> int:
         return 1
 
 
-def run_task(model: bytes, task: Task, settings: TaskSettings) -> list[dict]:
-    """The JSON records of the task's frames, in order."""
+def run_task(model: bytes, task: Task, settings: TaskSettings) -> TaskResult:
     threads = settings.threads or max(1, default_threads() // worker_threads())
-    engine = engine_for(model, threads)
-    records: list[dict] = []
-    pipeline = Pipeline(Model(engine, settings.top_k, settings.threshold),
-                        [lambda r: records.append(r.record())])
-    if task.images:
-        source = FileListSource(list(task.paths), "images", first_index=task.start)
+    pipeline = Pipeline(Model(engine_for(model, threads)))
+    if task.pictures:
+        source = FileListSource(list(task.paths), "images", task.start)
     else:
         source = VideoFileSource(task.paths[0], task.start, task.stop)
-    with source:
-        pipeline.run_file(source, batch=settings.batch)
-    return records
+    frames: list[tuple[int, str, float | None]] = []
+    logits: list[np.ndarray] = []
+    ms = {"decode": 0.0, "preprocess": 0.0, "infer": 0.0}
+    with source, contextlib.closing(pipeline.batches(source, settings.batch)) as batches:
+        for batch in batches:
+            done, out, times = pipeline.infer(batch)
+            frames += [(f.index, f.source, f.time_ms) for f in done]
+            logits.append(np.array(out, np.float32))
+            for stage, value in times.items():
+                ms[stage] += value
+    classes = len(pipeline.model.meta.labels)
+    return TaskResult(frames, np.concatenate(logits) if logits else
+                      np.zeros((0, classes), np.float32), ms)
