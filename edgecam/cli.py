@@ -175,8 +175,8 @@ def classify(
         help="Videos classified side by side (default: one per core when there are several, "
              "each with threads/jobs onnxruntime threads).")] = None,
     batch: Annotated[int, typer.Option(
-        help="Frames per inference call (2 was fastest on a shared 2-core x86, where 8 was "
-             "slower than 1; benchmarks/batch_size.py measures your device).")
+        help="Frames per inference call (on a shared 2-core x86, 8 was slower than 1 and 2 "
+             "no faster; benchmarks/classify_vs_bare.py measures your device).")
     ] = ClassifyOptions.batch,
     mqtt: MqttOpt = None,
     cluster: Annotated[str | None, typer.Option(

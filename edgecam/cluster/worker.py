@@ -22,7 +22,7 @@ from edgecam.runtime.engine import Engine, default_threads
 
 @dataclass(frozen=True)
 class TaskSettings:
-    batch: int = 8
+    batch: int = 1
     threads: int | None = None  # onnxruntime threads per task (None: cores / worker threads)
 
 
