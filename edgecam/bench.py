@@ -31,6 +31,7 @@ class BenchReport:
     source: str
     frames: int
     threads: int
+    provider: str
     fps: float
     latency_ms: dict[str, float]  # p50, p90
     stages_ms: dict[str, float]
@@ -62,7 +63,7 @@ def bench(opts: BenchOptions) -> BenchReport:
         raise EdgecamError(f"--frames must be >= 1, got {opts.frames}")
     check_source_options(opts.source or SYNTHETIC)
     check_threads(opts.threads)
-    engine = Engine(resolve_model(opts.model), opts.threads)
+    engine = Engine(resolve_model(opts.model), opts.threads, opts.provider)
     uri = opts.source or SYNTHETIC
     wanted = opts.warmup + opts.frames
     with Progress(wanted, "frames", desc="bench", enabled=opts.progress) as bar:
@@ -81,7 +82,7 @@ def bench(opts: BenchOptions) -> BenchReport:
     latency = np.array([sum(r[0].values()) for r in measured])
     return BenchReport(
         model=engine.meta.name, model_path=str(engine.path), source=uri,
-        frames=len(measured), threads=engine.threads,
+        frames=len(measured), threads=engine.threads, provider=engine.provider,
         fps=round(len(measured) / wall, 2) if wall > 0 else 0.0,
         latency_ms={"p50": round(float(np.percentile(latency, 50)), 3),
                     "p90": round(float(np.percentile(latency, 90)), 3)},

@@ -137,7 +137,7 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
         from edgecam.cluster.archive import classify_on_cluster
 
         return classify_on_cluster(opts, files, units)
-    engine = Engine(resolve_model(opts.model), threads, spin=False)
+    engine = Engine(resolve_model(opts.model), threads, opts.provider, spin=False)
     sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name),
                        output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                        uris=opts.sinks)

@@ -45,6 +45,13 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except EdgecamError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except ImportError as exc:
+            from edgecam.syslibs import missing_library_hint
+
+            hint = missing_library_hint(exc)
+            if hint is None:
+                raise
+            raise fail(hint) from None
         except KeyboardInterrupt:
             typer.echo("edgecam: interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -139,6 +146,10 @@ ModelOpt = Annotated[str | None, typer.Option(
                           "(default: EfficientNet-Lite0 with ImageNet weights).")]
 ThreadsOpt = Annotated[int | None, typer.Option(
     help="onnxruntime intra-op threads (default: one per available core).")]
+ProviderOpt = Annotated[str | None, typer.Option(
+    help="onnxruntime execution provider: auto (a GPU when this onnxruntime has one, else the "
+         "CPU), cpu, cuda, tensorrt or tensorrt:fp16 (engines cached in ~/.cache/edgecam), "
+         "openvino (:gpu, :npu, :fp16), xnnpack, coreml, directml, rocm, qnn.")]
 TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="Labels per frame.")]
 ThresholdOpt = Annotated[float, typer.Option(help="Drop labels scoring below this (0..1).")]
 MqttOpt = Annotated[str | None, typer.Option(
@@ -185,6 +196,7 @@ def classify(
     chunk: Annotated[int | None, typer.Option(
         help="With --cluster: frames per task (long videos are split into ranges; "
              "default 240).")] = None,
+    provider: ProviderOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
     from edgecam.classify import classify as run
@@ -193,7 +205,7 @@ def classify(
     summary = run(ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
                                   sinks=sinks, top_k=top_k, threshold=threshold,
                                   threads=threads, mqtt=mqtt, jobs=jobs, batch=batch,
-                                  cluster=cluster, chunk=chunk))
+                                  cluster=cluster, chunk=chunk, provider=provider))
     taken = "-" in (json_out, *sinks)
     if not output and not json_out and not sinks:
         for source, counts in summary.top1.items():
@@ -251,6 +263,7 @@ def live(
     batch_cameras: Annotated[bool, typer.Option(
         help="With several --source: infer the frames the cameras have ready in one "
              "call.")] = LiveOptions.batch_cameras,
+    provider: ProviderOpt = None,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
     from edgecam.live import live as run
@@ -263,7 +276,8 @@ def live(
                        serve_token=serve_token, output=output, json_out=json_out, sinks=sinks,
                        max_frames=max_frames, threads=threads, top_k=top_k,
                        threshold=threshold, smoothing=smoothing, width=width, height=height,
-                       fps=fps, mqtt=mqtt, echo=lambda text: out(text, taken))
+                       fps=fps, mqtt=mqtt, provider=provider,
+                       echo=lambda text: out(text, taken))
     if profile is not None:
         from edgecam.adapt import apply_profile
 
@@ -298,18 +312,19 @@ def bench(
     overlay: Annotated[bool, typer.Option(help="Include drawing the overlay.")
                        ] = BenchOptions.overlay,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    provider: ProviderOpt = None,
 ) -> None:
     """Measure the whole pipeline on this device: FPS, latency, per-stage ms, memory."""
     from edgecam.bench import bench as run
 
     report = run(BenchOptions(model=model, source=source, frames=frames, threads=threads,
-                              overlay=overlay))
+                              overlay=overlay, provider=provider))
     if as_json:
         emit_json(report.to_json())
         return
     stages = "  ".join(f"{k} {v:.2f}" for k, v in report.stages_ms.items())
     typer.echo(
-        f"{report.model} on {report.source}, {report.threads} threads: "
+        f"{report.model} on {report.source}, {report.provider}, {report.threads} threads: "
         f"{report.fps:.1f} FPS, latency p50 {report.latency_ms['p50']:.2f} ms "
         f"p90 {report.latency_ms['p90']:.2f} ms, RSS {report.rss_mb:.0f} MB\n"
         f"stages (ms): {stages}")
@@ -368,6 +383,9 @@ def tune(
         help="Comma list of fp32,int8 (int8 is quantized here and measured).")] = "fp32",
     threads: Annotated[str | None, typer.Option(
         help="Comma list of thread counts (default: 1..cores).")] = None,
+    provider: Annotated[str | None, typer.Option(
+        help="Comma list of execution providers to measure like thread counts, e.g. "
+             "cpu,tensorrt:fp16 (default: auto; see classify --help).")] = None,
     budget_s: Annotated[float, typer.Option(
         help="Time budget in seconds, exports, quantization and accuracy included.")] = 90.0,
     json_out: Annotated[Path | None, typer.Option(help="Write the result as JSON.")] = None,
@@ -391,7 +409,7 @@ def tune(
 
     opts = TuneOptions(target_fps, list(family or []), weights, parse_list(precision),
                        parse_list(threads, int), budget_s, calibration=calibration, data=data,
-                       sample=sample, models=models)
+                       sample=sample, models=models, providers=parse_list(provider))
     if plot is not None and plot.suffix.lower() != ".png":
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
     result = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))

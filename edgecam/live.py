@@ -97,7 +97,7 @@ def live(opts: LiveOptions) -> LiveSummary:
         check_source_options(uri, opts.width, opts.height, opts.fps)
     check_threads(opts.threads)
     headless, why = _headless(opts)
-    engine = Engine(resolve_model(opts.model), opts.threads)
+    engine = Engine(resolve_model(opts.model), opts.threads, opts.provider)
     reads = [u for u in uris if os.path.isfile(u)]  # never written over
     sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps,
                                    model=engine.meta.name, serve_token=opts.serve_token),

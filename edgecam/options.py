@@ -27,6 +27,7 @@ class ClassifyOptions:
     batch: int = 1  # frames per inference call (1, 2 and 8 measured, whole processes)
     cluster: str | None = None  # a Dask scheduler address: classify there (edgecam.cluster)
     chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)
+    provider: str | None = None  # --provider (None: auto)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class LiveOptions:
     height: int | None = None
     fps: float | None = None
     mqtt: str | None = None
+    provider: str | None = None  # --provider (None: auto)
     # the pipeline's controller hook (edgecam.pipeline.Controller): ``--profile auto``
     # installs its adapter here
     controller: Any = None
@@ -67,3 +69,4 @@ class BenchOptions:
     overlay: bool = True
     prefetch: int = 3
     progress: bool | None = None
+    provider: str | None = None  # --provider (None: auto)
