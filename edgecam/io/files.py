@@ -107,18 +107,20 @@ class FileListSource(Source):
     """Images and videos one after another (a directory, a glob, one image). Images are
     numbered in order among themselves; a video's frames keep their own numbers."""
 
-    def __init__(self, paths: list[str], uri: str) -> None:
+    def __init__(self, paths: list[str], uri: str, first_index: int = 0) -> None:
         self.paths = paths
         self.uri = uri
+        self.first_index = first_index  # pictures continue the numbering of earlier ones
         self.state = "running"
-        if all(is_image_path(p) for p in paths):
+        self.pictures = all(is_image_path(p) for p in paths)
+        if self.pictures:
             self.total = len(paths)
             first = read_image(paths[0])
             self.size = (first.shape[1], first.shape[0])
             self._first: np.ndarray | None = first
 
     def __iter__(self) -> Iterator[Frame]:
-        pictures = 0
+        pictures = self.first_index
         for path in self.paths:
             if is_image_path(path):
                 image = getattr(self, "_first", None)
