@@ -52,6 +52,12 @@ def video_frame_count(path: str) -> int | None:
     return n if n > 0 else None
 
 
+def total_frames(files: list[str], videos: list[str]) -> int | None:
+    """Frames of the whole run for the progress bar, when every video states its count."""
+    totals = [video_frame_count(v) for v in videos]
+    return len(files) - len(videos) + sum(t or 0 for t in totals) if all(totals) else None
+
+
 def plan_jobs(jobs: int | None, threads: int | None, videos: int) -> tuple[int, int]:
     """(files in parallel, onnxruntime threads each). Several videos on several cores run
     side by side with one intra-op thread each, which uses the cores better than splitting
@@ -125,14 +131,19 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
     units = plan_units(files)
     videos = [u.paths[0] for u in units if not u.pictures]
     jobs, threads = plan_jobs(opts.jobs, opts.threads, len(videos))
-    engine = Engine(resolve_model(opts.model), threads, opts.provider)
+    if opts.batch < 1:
+        raise EdgecamError(f"--batch must be >= 1, got {opts.batch}")
+    if opts.cluster:
+        from edgecam.cluster.archive import classify_on_cluster
+
+        return classify_on_cluster(opts, files, units)
+    engine = Engine(resolve_model(opts.model), threads, opts.provider, spin=False)
     sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name),
                        output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                        uris=opts.sinks)
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=jobs,
                               threads=engine.threads)
-    totals = [video_frame_count(v) for v in videos]
-    total = len(files) - len(videos) + sum(t or 0 for t in totals) if all(totals) else None
+    total = total_frames(files, videos)
     started = time.monotonic()
     failed = threading.Event()
     with Progress(total, "frames", desc="classify", enabled=opts.progress) as bar, \
@@ -151,7 +162,7 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
             with source:
                 try:
                     run.stream(source, run.pipeline(Model(engine, opts.top_k, opts.threshold)),
-                               index=index)
+                               index=index, batch=opts.batch)
                 except BaseException:
                     failed.set()
                     raise
