@@ -412,6 +412,9 @@ def train(
         help="Most epochs (early stopping on validation accuracy ends sooner): of the "
              "classifier (default 40), or with --finetune of the fine-tuning (default 8).")
     ] = None,
+    patience: Annotated[int | None, typer.Option(
+        help="Epochs without a better validation accuracy before stopping (default 8; 3 "
+             "with --finetune).")] = None,
     finetune: Annotated[bool, typer.Option(
         help="Also train the backbone's last stage (slower; for classes far from ImageNet's "
              "pictures).")] = False,
@@ -453,7 +456,7 @@ def train(
 
         check_writable(json_out)  # before minutes of training, not after
     opts = TrainOptions(data, arch, alpha, _int_list(resolution, "--resolution"), epochs,
-                        finetune, val_split, output, views, augment, seed)
+                        patience, finetune, val_split, output, views, augment, seed)
     with TrainBars() as bars:
         report = run(opts, bars, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
     for m in report["models"]:

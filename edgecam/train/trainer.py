@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,7 @@ class TrainOptions:
     alpha: float = 1.0
     resolutions: list[int] = field(default_factory=list)  # empty: the arch's native size
     epochs: int | None = None  # classifier epochs, or fine-tuning epochs with finetune
+    patience: int | None = None  # epochs without a better validation score before stopping
     finetune: bool = False
     val_split: float = 0.2
     output: Path | None = None
@@ -85,18 +86,26 @@ def _check_options(opts: TrainOptions) -> None:
     opts.resolutions = sorted(set(opts.resolutions))
     for res in opts.resolutions:
         check_alpha_resolution(opts.alpha, res)
-    if opts.epochs is not None and opts.epochs < 1:
-        raise EdgecamError(f"--epochs must be at least 1, got {opts.epochs}")
+    for name, value in (("--epochs", opts.epochs), ("--patience", opts.patience),
+                        ("--views", opts.views)):
+        if value is not None and value < 1:
+            raise EdgecamError(f"{name} must be at least 1, got {value}")
 
 
-def _meta(opts: TrainOptions, data: DataSet, res: int, backbone: str, sha256: str) -> ModelMeta:
+def _meta(opts: TrainOptions, data: DataSet, res: int, backbone: str) -> ModelMeta:
     pre = preprocess_for(opts.arch, opts.alpha, "imagenet")
     return ModelMeta(
         arch=opts.arch, alpha=float(opts.alpha), resolution=res, mean=pre.mean, std=pre.std,
         normalization=pre.normalization, crop_pct=pre.crop_pct, interpolation=pre.interpolation,
         labels=list(data.classes), weights=f"trained:{data.name} from {backbone}",
-        weights_sha256=sha256, dataset=data.name,
+        dataset=data.name,
     )
+
+
+def _configured(config, epochs: int | None, patience: int | None):
+    """A head or fine-tune config with the user's epochs and patience where given."""
+    changes = {k: v for k, v in (("epochs", epochs), ("patience", patience)) if v is not None}
+    return replace(config, **changes)
 
 
 @torch.no_grad()
@@ -114,6 +123,12 @@ def train(opts: TrainOptions, bars: TrainBars | None = None,
     _check_options(opts)
     started = time.monotonic()
     data = read_dataset(opts.data, opts.val_split, opts.seed)
+    src = weight_source(opts.arch, opts.alpha)
+    metas = {r: _meta(opts, data, r, f"imagenet:{src.origin}/{src.model}")
+             for r in opts.resolutions}
+    outputs = output_paths(opts, lambda r: metas[r].name)
+    for path in outputs.values():
+        check_writable(path)
     if data.skipped:
         shown = ", ".join(data.skipped[:5]) + (" ..." if len(data.skipped) > 5 else "")
         say(f"skipped {len(data.skipped)} unreadable picture(s): {shown}")
@@ -121,19 +136,16 @@ def train(opts: TrainOptions, bars: TrainBars | None = None,
         f"{len(data.val)} validation pictures ({data.layout})")
     model = create_model(opts.arch, opts.alpha)
     loaded = load_imagenet(model, opts.arch, opts.alpha)
+    for meta in metas.values():
+        meta.weights_sha256 = loaded.sha256
     # each resolution starts from the ImageNet backbone (fine-tuning changes it)
     pretrained = {k: v.clone() for k, v in model.state_dict().items()
                   if not k.startswith("classifier.")}
-    metas = {r: _meta(opts, data, r, loaded.source, loaded.sha256) for r in opts.resolutions}
-    outputs = output_paths(opts, lambda r: metas[r].name)
-    for path in outputs.values():
-        check_writable(path)
 
     views = max(1, opts.views) if opts.augment else 1
     augment = Augment()
-    head_cfg = HeadConfig() if opts.epochs is None or opts.finetune else HeadConfig(
-        epochs=opts.epochs)
-    tune_cfg = FinetuneConfig() if opts.epochs is None else FinetuneConfig(epochs=opts.epochs)
+    head_cfg = _configured(HeadConfig(), None if opts.finetune else opts.epochs, opts.patience)
+    tune_cfg = _configured(FinetuneConfig(), opts.epochs, opts.patience)
     reports: list[dict] = []
     interrupted = False
     bars = bars or TrainBars(enabled=False)
@@ -149,6 +161,8 @@ def train(opts: TrainOptions, bars: TrainBars | None = None,
                 interrupted = True
                 break
             t_feat = time.monotonic() - t0
+            say(f"{res} px: features of {len(data.train) + len(data.val)} pictures in "
+                f"{t_feat:.1f} s{' (cached)' if feats.cached else ''}; training the classifier")
             bars.start(f"{res}px classifier", head_cfg.epochs, "epochs")
             head = train_head(feats, len(data.classes), head_cfg, opts.seed, stop, bars.epoch)
             model.classifier = head.layer()
@@ -184,7 +198,7 @@ def train(opts: TrainOptions, bars: TrainBars | None = None,
                 "params": meta.params, "macs": meta.macs, "interrupted": stopped,
                 "history": [vars(e) for e in history],
             })
-            if stopped:
+            if stopped or stop.is_set():  # Ctrl-C during the export: the model is whole, stop
                 interrupted = True
                 break
     return {"dataset": data.describe(), "arch": opts.arch, "alpha": float(opts.alpha),
