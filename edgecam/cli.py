@@ -484,6 +484,44 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
+# --- capture ----------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def capture(
+    source: Annotated[str, typer.Option(
+        "--source", "-s", help="0, /dev/video0, csi://0, picam://0, rtsp://..., http://..., "
+                               "a video or pictures.")],
+    label: Annotated[str, typer.Option(help="Class name: pictures go to OUT/LABEL/.")],
+    out: Annotated[Path, typer.Option(help="Data set folder (what `edgecam train` reads).")],
+    count: Annotated[int | None, typer.Option(
+        help="Pictures to save (default 50; 0 = until the source ends or Ctrl-C).")] = 50,
+    every: Annotated[float, typer.Option(
+        help="Seconds between saved frames (of the video's own time for files).")] = 0.5,
+    width: Annotated[int | None, typer.Option(help="Camera capture width.")] = None,
+    height: Annotated[int | None, typer.Option(help="Camera capture height.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Camera capture frame rate.")] = None,
+) -> None:
+    """Save frames of a camera or stream as pictures of one class, headless.
+
+    Frames go to OUT/LABEL/ as JPEG (whole files only, never overwritten), one every --every
+    seconds, until --count are saved. Run it once per class, then `edgecam train OUT`.
+    """
+    from edgecam.collect import CaptureOptions
+    from edgecam.collect import capture as run
+    from edgecam.progress import Progress
+
+    opts = CaptureOptions(source, label, out, count or None, every, width, height, fps)
+    with Progress(opts.count, "pictures", desc=f"capture {label}") as bar:
+        summary = run(opts, bar.update)
+    typer.echo(f"saved {summary.saved} pictures to {summary.folder} in {summary.seconds:.1f} s "
+               f"({summary.in_folder} there now)")
+    if summary.interrupted:
+        typer.echo("edgecam: interrupted; every saved picture is whole", err=True)
+        raise typer.Exit(summary.interrupted)
+
+
 def _log_to_stderr() -> None:
     """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
     import logging
