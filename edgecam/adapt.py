@@ -25,8 +25,8 @@ SETTLE_S = 1.5  # after a switch, let the rate meter and caches forget the old m
 def describe(config: dict) -> str:
     from edgecam.catalog import model_name
 
-    name = model_name(config["arch"], config["alpha"], config["resolution"],
-                      config.get("precision", "fp32"))
+    name = config.get("name") or model_name(config["arch"], config["alpha"],
+                                            config["resolution"], config.get("precision", "fp32"))
     return f"{name} x{config['threads']} thr"
 
 

@@ -300,14 +300,24 @@ def tune(
     family: Annotated[list[str] | None, typer.Option(
         "--family", help="Family or arch to consider (repeat; default: the families with "
                          "offline weights, EfficientNet-Lite0/1/2).")] = None,
+    models: Annotated[str | None, typer.Option(
+        "--models", help="Choose among existing .onnx files instead (a glob, e.g. "
+                         "'models/gate-*.onnx').")] = None,
     weights: Annotated[str, typer.Option(
-        help="imagenet, or random: tune any family for latency, accuracy from the "
-             "tables.")] = "imagenet",
+        help="imagenet (checkpoints you can deploy), or random: any width, latency only "
+             "(accuracy from the papers' separately trained models).")] = "imagenet",
+    data: Annotated[Path | None, typer.Option(
+        help="Labelled pictures, one folder per class named by the model's labels: top-1 is "
+             "measured on them and ranks the choice.")] = None,
+    sample: Annotated[Path | None, typer.Option(
+        help="Unlabelled footage (a video or a folder): each config's top-1 agreement with "
+             "the most accurate one.")] = None,
     precision: Annotated[str, typer.Option(
         help="Comma list of fp32,int8 (int8 is quantized here and measured).")] = "fp32",
     threads: Annotated[str | None, typer.Option(
         help="Comma list of thread counts (default: 1..cores).")] = None,
-    budget_s: Annotated[float, typer.Option(help="Time budget in seconds.")] = 90.0,
+    budget_s: Annotated[float, typer.Option(
+        help="Time budget in seconds, exports, quantization and accuracy included.")] = 90.0,
     json_out: Annotated[Path | None, typer.Option(help="Write the result as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(
         help="Accuracy vs FPS plot (PNG, needs edgecam\\[plot]).")] = None,
@@ -319,33 +329,33 @@ def tune(
 ) -> None:
     """Measure this device and choose the most accurate model that reaches --target-fps.
 
-    Exits 0 even when no config reaches the target: it says so, names the fastest config and
-    writes "chosen": null.
+    A config is chosen when the slower half of its interleaved frame-rate passes reaches the
+    target plus 5%. When no config does, it says so, names the fastest and writes "chosen":
+    null (exit 0); when the budget measured nothing, it exits 1.
     """
     from edgecam import profiles
-    from edgecam.tune import TuneOptions, parse_list, render
+    from edgecam.tune import TuneOptions, parse_list, render, to_json
     from edgecam.tune import tune as run
 
-    opts = TuneOptions(target_fps, list(family or []), weights,
-                       parse_list(precision), parse_list(threads, int), budget_s,
-                       calibration=calibration)
+    opts = TuneOptions(target_fps, list(family or []), weights, parse_list(precision),
+                       parse_list(threads, int), budget_s, calibration=calibration, data=data,
+                       sample=sample, models=models)
     if plot is not None and plot.suffix.lower() != ".png":
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
     result = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
-    device = profiles.device_info()
-    data = result.to_json(device)
+    result_json = to_json(result, profiles.device_info())
     typer.echo(render(result))
     if save_profile:
-        path = profiles.save_profile(profiles.make_profile(data, data["frontier"]))
+        path = profiles.save_profile(profiles.make_profile(result_json, result_json["frontier"]))
         typer.echo(f"profile: {path}")
     if json_out:
         try:
-            json_out.write_text(json.dumps(data, indent=2) + "\n")
+            json_out.write_text(json.dumps(result_json, indent=2) + "\n")
         except OSError as exc:
             raise fail(f"cannot write {json_out}: {exc.strerror}") from None
         typer.echo(f"JSON: {json_out}")
     if plot:
-        from edgecam.tuneplot import plot as draw
+        from edgecam.tune.plot import plot as draw
 
         typer.echo(f"plot: {draw(result, plot)}")
 

@@ -1,12 +1,8 @@
-"""The rows of ``edgecam models``: catalog facts plus params/MACs counted on the built model.
-
-Counting needs torch (the export extra); without it the counted columns are None and the
-published figures are still listed.
+"""The rows of ``edgecam models``: catalog facts plus params/MACs counted from the stage
+tables (no torch: the same figures forward hooks count on the built model, in microseconds).
 """
 
 from __future__ import annotations
-
-import importlib.util
 
 from edgecam.catalog import ARCHS, PUBLISHED, format_alpha, model_name, published
 
@@ -34,20 +30,13 @@ def _configs(all_rows: bool) -> list[tuple[str, float, int]]:
 
 def model_rows(all_rows: bool = False) -> list[dict]:
     """One dict per (arch, alpha, rho) with the contract's keys (see DESIGN.md)."""
-    counting = importlib.util.find_spec("torch") is not None
-    if counting:
-        from edgecam.zoo import create_model
-        from edgecam.zoo.profile import count_macs, count_params
+    from edgecam.zoo import model_size
+
     rows = []
-    built: dict[tuple[str, float], object] = {}
     for arch, alpha, res in _configs(all_rows):
         pub = published(arch, alpha, res)
-        params = macs = None
-        if counting:
-            model = built.get((arch, alpha))
-            if model is None:
-                model = built[(arch, alpha)] = create_model(arch, alpha, res)
-            params, macs = count_params(model), count_macs(model, res)
+        size = model_size(arch, float(alpha), res)
+        params, macs = size.params, size.macs
         weights, origin = _weights(arch, alpha)
         rows.append({
             "name": model_name(arch, alpha, res), "arch": arch, "alpha": alpha,
@@ -65,14 +54,13 @@ def render_rows(rows: list[dict]) -> str:
     head = f"{'model':<28} {'alpha':>5} {'rho':>4} {'params':>7} {'MACs':>8} {'top-1':>6}  weights"
     lines = [head, "-" * len(head)]
     for r in rows:
-        params = f"{r['params'] / 1e6:.2f}M" if r["params"] is not None else "-"
-        macs = f"{r['macs'] / 1e6:.0f}M" if r["macs"] is not None else "-"
+        params, macs = f"{r['params'] / 1e6:.2f}M", f"{r['macs'] / 1e6:.0f}M"
         top1 = f"{r['top1']:.1f}" if r["top1"] is not None else "-"
         lines.append(
             f"{r['name']:<28} {format_alpha(r['alpha']):>5} {r['resolution']:>4} {params:>7} "
             f"{macs:>8} {top1:>6}  {r['weights_origin'] or 'random only'}"
         )
     lines.append("")
-    lines.append("params/MACs counted on the built model (conv + linear multiply-adds); top-1 as "
-                 "published (sources: edgecam models --json)")
+    lines.append("params/MACs counted from the stage tables (conv + linear multiply-adds); "
+                 "top-1 as published (sources: edgecam models --json)")
     return "\n".join(lines)

@@ -87,7 +87,8 @@ def test_bottom_of_the_ladder_stays() -> None:
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Three real models (random weights) measured on this machine, fastest first."""
-    from edgecam.tune import Candidate, measure_ms, model_path, sample_source
+    from edgecam.tune.measure import Bench, model_file
+    from edgecam.tune.space import Candidate, Prior
 
     store = tmp_path_factory.mktemp("adapt-models")
     mp = pytest.MonkeyPatch()
@@ -95,9 +96,9 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     out = []
     try:
         for alpha, res in ((0.35, 96), (0.5, 128), (1.0, 224)):
-            c = Candidate("mobilenet_v2", alpha, res, "fp32", 1, 0, 50.0, False)
-            path = model_path(c, "random", Path("nowhere"))
-            fps = 1000.0 / measure_ms(path, 1, sample_source(4), min_frames=15, min_s=0.3)
+            c = Candidate("mobilenet_v2", alpha, res, "fp32", 1, 0, None, Prior(50.0, None))
+            path = model_file(c, "random", Path("nowhere"))
+            fps = Bench(min_s=0.3).pass_fps(path, 1)
             out.append({"arch": "mobilenet_v2", "alpha": alpha, "resolution": res,
                         "precision": "fp32", "threads": 1, "fps": fps, "top1": 50.0,
                         "macs": 0, "model": c.model})

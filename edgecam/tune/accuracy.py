@@ -1,0 +1,127 @@
+"""Accuracy on the user's own pictures: top-1 on labelled ``--data`` (one folder per class,
+named by the model's labels) and top-1 agreement on unlabelled ``--sample`` footage.
+
+Pictures go through the very pipeline ``classify`` runs (decode, the model's preprocessing from
+its metadata, onnxruntime, postprocessing), so a figure here is what ``classify`` gives on the
+same folder. Pictures are decoded once and kept; predictions are kept per model file (thread
+count does not change them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgecam.errors import EdgecamError
+from edgecam.io.frames import Frame, Source
+from edgecam.io.media import is_image_path, is_video_path, read_image
+
+SAMPLE_FRAMES = 48
+
+
+class PictureSource(Source):
+    """Decoded pictures, handed out in order (re-iterable, no decoding cost per model)."""
+
+    def __init__(self, images: list[np.ndarray], names: list[str], uri: str) -> None:
+        self.images, self.names, self.uri = images, names, uri
+        self.total = len(images)
+        self.state = "running"
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, (image, name) in enumerate(zip(self.images, self.names)):
+            yield Frame(image.copy(), i, name, time.monotonic())
+
+
+@dataclass
+class LabelledData:
+    """``DIR/<label>/<picture>``: the pictures and the label each should get."""
+
+    root: Path
+    source: PictureSource
+    labels: list[str]  # per picture
+
+    @classmethod
+    def load(cls, root: Path) -> LabelledData:
+        from edgecam.io.sources import expand_inputs
+
+        images, names, labels = [], [], []
+        folders = sorted(p for p in Path(root).iterdir() if p.is_dir())
+        for folder in folders:
+            for path in expand_inputs([str(folder)]):
+                if is_image_path(path):
+                    images.append(read_image(path))
+                    names.append(path)
+                    labels.append(folder.name)
+        if not images:
+            raise EdgecamError(f"--data {root} has no pictures in class folders "
+                               "(DIR/<label>/<picture>.jpg, folders named by the model's labels)")
+        return cls(Path(root), PictureSource(images, names, str(root)), labels)
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(set(self.labels))
+
+    def check_labels(self, model_labels: list[str], model: str) -> None:
+        """Every class folder must name one of the model's labels (else nothing could match)."""
+        known = set(model_labels)
+        missing = [c for c in self.classes if c not in known]
+        if missing:
+            example = ", ".join(repr(x) for x in list(model_labels)[:3])
+            raise EdgecamError(
+                f"--data folder(s) {', '.join(repr(m) for m in missing[:3])} are not labels of "
+                f"{model} (folders must be named by the model's labels, e.g. {example})")
+
+    def top1(self, predicted: list[str]) -> float:
+        """Percent of pictures whose top-1 label is their folder's name."""
+        hits = sum(p == want for p, want in zip(predicted, self.labels))
+        return round(100.0 * hits / len(self.labels), 2)
+
+
+def load_sample(path: Path, count: int = SAMPLE_FRAMES) -> PictureSource:
+    """Unlabelled footage: up to ``count`` frames spread over a video, or a directory's
+    pictures."""
+    from edgecam.io.files import VideoFileSource
+    from edgecam.io.sources import expand_inputs
+
+    path = Path(path)
+    if path.is_file() and is_video_path(str(path)):
+        video = VideoFileSource(str(path))
+        try:
+            frames = [f.image for f in video]
+        finally:
+            video.close()
+        step = max(1, len(frames) // count)
+        images = frames[::step][:count]
+        names = [f"{path}#{i * step}" for i in range(len(images))]
+    else:
+        names = [p for p in expand_inputs([str(path)]) if is_image_path(p)][:count]
+        images = [read_image(p) for p in names]
+    if not images:
+        raise EdgecamError(f"--sample {path} has no frames or pictures")
+    return PictureSource(images, names, str(path))
+
+
+def predictions(path: Path, source: PictureSource, threads: int) -> list[tuple[int, str]]:
+    """(index, label) of the top-1 for every picture, through the classify pipeline."""
+    from edgecam.pipeline import Model, Pipeline, Result
+    from edgecam.runtime.engine import Engine
+
+    pipeline = Pipeline(Model(Engine(path, threads), top_k=1))
+    out: list[tuple[int, str]] = []
+
+    def keep(result: Result) -> None:
+        out.append((result.top[0].index, result.top[0].label))
+
+    pipeline.handlers.append(keep)
+    pipeline.run_file(source)
+    return out
+
+
+def agreement(reference: list[tuple[int, str]], other: list[tuple[int, str]]) -> float:
+    """Percent of frames where two models' top-1 classes agree."""
+    same = sum(a[0] == b[0] for a, b in zip(reference, other))
+    return round(100.0 * same / max(1, len(reference)), 1)

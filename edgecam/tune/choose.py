@@ -1,0 +1,138 @@
+"""The choice: the most accurate measured config whose conservative frame rate reaches the
+target with the margin, and the measured rungs ``live --profile`` steps along.
+
+Only measured frame rates decide; predictions only pick what to measure next.
+"""
+
+from __future__ import annotations
+
+import math
+
+from edgecam.tune.latency import LinearLatency, fit_latency
+from edgecam.tune.space import Candidate
+
+RUNG_GAP = 1.15  # rungs of the ladder are at least 15% apart in FPS
+
+
+def _top1(c: Candidate) -> float:
+    return c.top1 if c.top1 is not None else -1.0
+
+
+def rank_key(c: Candidate) -> tuple:
+    """Better = higher top-1; on a tie (a small --data folder cannot tell two configs apart)
+    the prior figure, then fewer threads (both reach the target: leave a core to the rest of
+    the device, and the answer does not flip with which of the two had the luckier passes),
+    then the conservative FPS."""
+    prior = c.prior.top1 if c.prior.top1 is not None else -1.0
+    return (_top1(c), prior, -c.threads, c.fps_low or 0.0)
+
+
+def eligible(c: Candidate, need: float, by_data: bool) -> bool:
+    return (c.measured and c.fps_low >= need
+            and (not by_data or c.measured_top1 is not None))
+
+
+def choose(cands: list[Candidate], target_fps: float, margin: float,
+           by_data: bool = False) -> Candidate | None:
+    """The best-ranked config whose conservative FPS reaches target * (1 + margin); with
+    --data only configs whose top-1 was measured compete."""
+    need = target_fps * (1 + margin)
+    ok = [c for c in cands if eligible(c, need, by_data)]
+    return max(ok, key=rank_key) if ok else None
+
+
+def fastest(cands: list[Candidate]) -> Candidate | None:
+    measured = [c for c in cands if c.measured]
+    return max(measured, key=lambda c: c.fps) if measured else None
+
+
+def pareto(cands: list[Candidate]) -> list[Candidate]:
+    """Configs no other config beats on both top-1 and FPS, fastest first."""
+    pts = sorted((c for c in cands if c.fps is not None and c.top1 is not None),
+                 key=lambda c: (-c.fps, -_top1(c)))
+    front: list[Candidate] = []
+    best = -math.inf
+    for c in pts:
+        if c.top1 > best:
+            front.append(c)
+            best = c.top1
+    return front
+
+
+def ladder(cands: list[Candidate], chosen: Candidate | None) -> list[Candidate]:
+    """Measured configs only, fastest first, ending with the chosen one: the Pareto configs
+    faster and less accurate than the choice, at least ``RUNG_GAP`` apart in FPS."""
+    if chosen is None:
+        top = fastest(cands)
+        return [top] if top else []
+    faster = [c for c in cands if c.measured and c.fps > chosen.fps * RUNG_GAP
+              and c.top1 is not None and c.top1 < _top1(chosen)]
+    rungs: list[Candidate] = []
+    for c in reversed(pareto(faster)):  # slowest first: keep the rungs near the choice
+        if (rungs[-1].fps if rungs else chosen.fps) * RUNG_GAP <= c.fps:
+            rungs.append(c)
+    return list(reversed(rungs)) + [chosen]
+
+
+def fit_models(cands: list[Candidate]) -> dict[tuple, LinearLatency]:
+    """One ``ms = a * MACs + b`` per (family, precision, threads), on measured medians."""
+    groups: dict[tuple, list[tuple[float, float]]] = {}
+    for c in cands:
+        if c.measured and c.macs:
+            groups.setdefault(c.group(), []).append((c.macs, 1000.0 / c.fps))
+    return {k: m for k, pts in groups.items() if (m := fit_latency(pts)) is not None}
+
+
+def predict(cands: list[Candidate], models: dict[tuple, LinearLatency]) -> None:
+    """Fill in predictions for the unmeasured (a measured config keeps the prediction it had
+    when it was picked: that is the one the error column compares)."""
+    for c in cands:
+        if not c.measured and c.group() in models and c.macs:
+            c.predicted_fps = models[c.group()].fps(c.macs)
+
+
+def order_breaks(cands: list[Candidate]) -> list[Candidate]:
+    """Measured configs whose FPS contradicts their MACs within one group (a bigger model
+    measured faster than a smaller one): one of the two met a slow stretch."""
+    groups: dict[tuple, list[Candidate]] = {}
+    for c in cands:
+        if c.measured and c.macs:
+            groups.setdefault(c.group(), []).append(c)
+    out: list[Candidate] = []
+    for group in groups.values():
+        group.sort(key=lambda c: c.macs)
+        for small, big in zip(group, group[1:]):
+            if big.macs > small.macs and big.fps > small.fps:
+                out += [c for c in (small, big) if c not in out]
+    return out
+
+
+def prior_key(c: Candidate) -> float:
+    return c.prior.top1 if c.prior.top1 is not None else -1.0
+
+
+def next_to_measure(cands: list[Candidate], chosen: Candidate | None, need: float,
+                    band: float) -> Candidate | None:
+    """An unmeasured config that could change the answer: a better prior than the current
+    choice's and predicted to reach, or nearly reach, the target (priors guide the search on
+    both sides, so a measured top-1 on --data is never compared with a published one)."""
+    floor = prior_key(chosen) if chosen else -math.inf
+    pool = [c for c in cands if not c.measured and c.predicted_fps is not None
+            and prior_key(c) > floor and c.predicted_fps >= need * (1 - band)]
+    if not pool:
+        return None
+    likely = [c for c in pool if c.predicted_fps >= need]
+    if likely:
+        return max(likely, key=lambda c: (prior_key(c), c.predicted_fps))
+    return max(pool, key=lambda c: c.predicted_fps / need)
+
+
+def next_rung(cands: list[Candidate], above: Candidate) -> Candidate | None:
+    """The unmeasured config with the best prior predicted at least ``RUNG_GAP`` x faster than
+    ``above``: the next step down, measured so the ladder holds measured rungs only."""
+    if above.fps is None:
+        return None
+    pool = [c for c in cands if not c.measured and c.predicted_fps is not None
+            and c.predicted_fps >= above.fps * RUNG_GAP * 1.1
+            and prior_key(c) < prior_key(above)]
+    return max(pool, key=lambda c: (prior_key(c), c.predicted_fps)) if pool else None

@@ -1,0 +1,117 @@
+"""Measurement: a candidate's ONNX file (exported or quantized on first use) and its frame
+rate through the pipeline ``live`` and ``bench`` run, one short pass at a time.
+
+A pass is a fraction of a second of 640x480 frames (decode-ahead thread, preprocess, infer,
+postprocess, overlay) after a few warm-up frames. The run interleaves passes of the configs it
+compares, so a slow stretch of a shared machine hits them alike, and keeps every pass: the
+report gives the median and the spread, the choice the slower half.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from edgecam.catalog import model_name, models_dir
+from edgecam.errors import EdgecamError
+from edgecam.io.files import SyntheticSource
+from edgecam.tune.space import Candidate
+
+FRAME_SIZE = (640, 480)
+KEEP_SESSIONS = 6  # the configs being compared keep their sessions; older ones are dropped
+
+
+def sample_source(count: int = 8) -> SyntheticSource:
+    """640x480 frames of the synthetic pattern (what ``bench`` uses by default)."""
+    return SyntheticSource("synthetic://640x480", FRAME_SIZE, count=count)
+
+
+def model_file(cand: Candidate, weights: str, calibration: Path) -> Path:
+    """The ONNX file of a candidate, exported (and quantized) on first use: imagenet weights
+    through the model store, random weights in models/random/."""
+    if cand.file is not None:
+        return cand.file
+    from edgecam.store import resolve_model
+
+    fp32_name = model_name(cand.arch, cand.alpha, cand.resolution)
+    if weights == "imagenet":
+        fp32 = resolve_model(fp32_name, "imagenet")
+    else:
+        fp32 = models_dir() / "random" / f"{fp32_name}.onnx"
+        if not fp32.is_file():
+            from edgecam.export import export_model
+
+            export_model(cand.arch, cand.alpha, cand.resolution, weights="random", output=fp32)
+    path = fp32
+    if cand.precision == "int8":
+        path = fp32.with_name(f"{fp32_name}-int8.onnx")
+        if not path.is_file():
+            from edgecam.quantize import calibration_images, load_frames, quantize_file
+            from edgecam.quantize import synthetic_frames as synth
+
+            try:
+                frames = load_frames(calibration_images(calibration))
+            except EdgecamError:
+                frames = synth()
+            quantize_file(fp32, frames, path)
+    cand.file = path
+    cand.model = cand.name if weights == "imagenet" else str(path.resolve())
+    return path
+
+
+def is_ready(cand: Candidate, weights: str) -> bool:
+    """True when the candidate's file exists already (no export or quantization to pay)."""
+    if cand.file is not None:
+        return True
+    fp32_name = model_name(cand.arch, cand.alpha, cand.resolution)
+    folder = models_dir() if weights == "imagenet" else models_dir() / "random"
+    suffix = "-int8" if cand.precision == "int8" else ""
+    return (folder / f"{fp32_name}{suffix}.onnx").is_file()
+
+
+class Bench:
+    """Frame-rate passes; each (file, threads) keeps its onnxruntime session between passes."""
+
+    def __init__(self, min_frames: int = 15, min_s: float = 0.5, max_s: float = 2.0,
+                 warmup: int = 3) -> None:
+        self.pattern = sample_source()
+        self.min_frames, self.min_s, self.max_s, self.warmup = min_frames, min_s, max_s, warmup
+        self._models: OrderedDict[tuple[Path, int], object] = OrderedDict()
+
+    def pass_fps(self, path: Path, threads: int) -> float:
+        """Frames per second of one pass: results delivered over the time they took."""
+        from edgecam.handlers import overlay_handler
+        from edgecam.pipeline import Model, Pipeline, Result
+        from edgecam.runtime.engine import Engine
+
+        key = (path, threads)
+        model = self._models.get(key)
+        if model is None:
+            model = self._models[key] = Model(Engine(path, threads), top_k=5)
+            while len(self._models) > KEEP_SESSIONS:
+                self._models.popitem(last=False)
+        self._models.move_to_end(key)
+        pipeline = Pipeline(model)
+        pipeline.handlers.append(overlay_handler(pipeline))
+        clock = {"seen": 0, "start": 0.0, "frames": 0, "end": 0.0}
+
+        def collect(result: Result) -> None:
+            now = time.perf_counter()
+            clock["seen"] += 1
+            if clock["seen"] == self.warmup:
+                clock["start"] = now
+            elif clock["seen"] > self.warmup:
+                clock["frames"] += 1
+                clock["end"] = now
+                spent = now - clock["start"]
+                if (clock["frames"] >= self.min_frames and spent >= self.min_s) \
+                        or spent >= self.max_s:
+                    pipeline.stop.set()
+
+        pipeline.handlers.append(collect)
+        pipeline.run_file(self.pattern)
+        return clock["frames"] / max(1e-9, clock["end"] - clock["start"])
+
+    def release(self) -> None:
+        self._models.clear()

@@ -1,0 +1,66 @@
+"""What a tune run is asked to do: one options object, checked in one place, so a new knob
+(an execution provider, a frame size) is one field here and one option in the CLI."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecam.errors import EdgecamError
+
+MARGIN = 0.05  # the conservative FPS must beat the target by this much
+
+
+@dataclass
+class TuneOptions:
+    target_fps: float
+    families: list[str] = field(default_factory=list)
+    weights: str = "imagenet"
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    threads: list[int] = field(default_factory=list)
+    budget_s: float = 90.0
+    margin: float = MARGIN
+    calibration: Path = Path("calibration/images")
+    data: Path | None = None  # labelled images, one folder per class: measured top-1
+    sample: Path | None = None  # unlabelled footage: agreement with the most accurate
+    models: str | None = None  # a glob of existing .onnx files instead of the zoo
+    passes: int = 3  # frame-rate passes per config before the deciding ones get more
+    progress: bool | None = None
+
+
+def parse_list(text: str | None, kind: type = str) -> list:
+    """``"1,2"`` -> [1, 2] (``--threads``, ``--precision``)."""
+    if not text:
+        return []
+    try:
+        return [kind(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise EdgecamError(f"cannot read {text!r} as a comma-separated list") from None
+
+
+def check_options(opts: TuneOptions) -> None:
+    """User errors in one line, before any time is spent; fills the default thread counts."""
+    from edgecam.runtime.engine import default_threads
+
+    if not (math.isfinite(opts.target_fps) and opts.target_fps > 0):
+        raise EdgecamError(f"--target-fps must be > 0, got {opts.target_fps}")
+    if opts.weights not in ("imagenet", "random"):
+        raise EdgecamError(f"--weights must be imagenet or random, got {opts.weights!r}")
+    bad = [p for p in opts.precisions if p not in ("fp32", "int8")]
+    if bad or not opts.precisions:
+        raise EdgecamError(f"--precision takes fp32 and/or int8, got {','.join(bad) or 'none'}")
+    if not opts.threads:
+        opts.threads = list(range(1, default_threads() + 1))
+    if any(t < 1 for t in opts.threads):
+        raise EdgecamError(f"--threads must be >= 1, got {opts.threads}")
+    if not opts.budget_s > 0:
+        raise EdgecamError(f"--budget-s must be > 0, got {opts.budget_s}")
+    if opts.data is not None and not Path(opts.data).is_dir():
+        raise EdgecamError(f"--data {opts.data} is not a directory (one folder of images per "
+                           "class, named by the model's labels)")
+    if opts.sample is not None and not Path(opts.sample).exists():
+        raise EdgecamError(f"--sample {opts.sample} does not exist (a video or a directory "
+                           "of pictures)")
+    if opts.models is not None and opts.families:
+        raise EdgecamError("--models and --family both choose the candidates; give only one")

@@ -1,0 +1,81 @@
+"""``tune --plot``: top-1 against FPS as a PNG (matplotlib, Agg: no display needed).
+
+The marker says where the top-1 comes from (measured on --data, published for the
+checkpoint, estimated), the fill whether the FPS was measured or only predicted; the Pareto
+front joins measured points only, and labels name the architecture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgecam.errors import EdgecamError, MissingExtraError
+from edgecam.tune.choose import pareto
+from edgecam.tune.run import TuneResult
+
+MARKERS = {"measured": ("o", "top-1 measured on --data"),
+           "published": ("s", "top-1 published (checkpoint, native size, FP32)"),
+           "estimated": ("^", "top-1 estimated")}
+
+
+def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
+    """Write the plot; returns its path."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtraError("--plot needs matplotlib: pip install 'edgecam[plot]'") from None
+    out = Path(output)
+    if out.suffix.lower() != ".png":
+        raise EdgecamError(f"--plot writes a PNG; give a file name ending in .png, got {out}")
+    cands = [c for c in result.candidates if c.fps is not None and c.top1 is not None]
+    fig, ax = plt.subplots(figsize=(10, 6.5), dpi=120)
+    for source, (marker, label) in MARKERS.items():
+        meas = [c for c in cands if c.measured and c.top1_source == source]
+        pred = [c for c in cands if not c.measured and c.top1_source == source]
+        if pred:
+            ax.scatter([c.fps for c in pred], [c.top1 for c in pred], marker=marker, s=26,
+                       facecolors="none", edgecolors="tab:gray",
+                       label=f"{label}, FPS predicted")
+        if meas:
+            ax.scatter([c.fps for c in meas], [c.top1 for c in meas], marker=marker, s=46,
+                       color="tab:blue", label=f"{label}, FPS measured (median)")
+            for c in meas:  # the spread of the passes
+                lo, hi = c.spread
+                ax.plot([lo, hi], [c.top1, c.top1], color="tab:blue", lw=0.8, alpha=0.5)
+    front = sorted(pareto([c for c in cands if c.measured]), key=lambda c: c.fps)
+    ax.step([c.fps for c in front], [c.top1 for c in front], where="pre", color="tab:green",
+            lw=1.5, label="Pareto front (measured)")
+    ax.axvline(result.need, color="tab:red", ls="--", lw=1.2,
+               label=f"target {result.target_fps:g} FPS + {result.margin:.0%}")
+    for c in front:
+        ax.annotate(f"{c.name} x{c.threads}", (c.fps, c.top1), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7, color="dimgray")
+    if result.chosen is not None:
+        c = result.chosen
+        ax.scatter([c.fps], [c.top1], s=220, facecolors="none", edgecolors="tab:red",
+                   lw=2, label=f"chosen: {c.name} x{c.threads}")
+        ax.annotate(f"{c.name} x{c.threads}\n{c.fps_low:.0f} FPS (slower half), "
+                    f"top-1 {c.top1} ({c.top1_source})",
+                    (c.fps, c.top1), textcoords="offset points", xytext=(40, -75),
+                    fontsize=9, color="tab:red", zorder=5,
+                    arrowprops={"arrowstyle": "->", "color": "tab:red"},
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "tab:red", "alpha": 0.9})
+    ax.set_xscale("log")
+    ax.set_xlabel("frames per second (640x480: preprocess, infer, postprocess, overlay), "
+                  "log scale; bars: spread of the passes")
+    ax.set_ylabel("top-1 (%): circles on --data, others ImageNet" if result.data
+                  else "ImageNet top-1 (%)")
+    ax.set_title(title or f"edgecam tune: accuracy vs speed, target {result.target_fps:g} FPS")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out)
+    except OSError as exc:
+        raise EdgecamError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return out

@@ -1,0 +1,303 @@
+"""The candidate space: which (model, threads) configs a run may choose, and what is known of
+each config's accuracy before anything is measured.
+
+Accuracy rules (every candidate says which applies and, when estimated, how):
+
+- ``published``: the checkpoint's own ImageNet figure, at its native resolution, in FP32
+  (EfficientNet-Lite0 224, Lite1 240, Lite2 260, torchvision/timm checkpoints at 224).
+- ``estimated``: anything else with ImageNet labels: the checkpoint at another resolution, INT8,
+  or random weights (the papers' separately trained models: latency only).
+- ``measured``: top-1 on the user's labelled ``--data`` (set later, by the run).
+- ``None``: a custom label set without ``--data``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import glob
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgecam.catalog import ARCHS, PUBLISHED, model_name, published, weight_source
+from edgecam.errors import EdgecamError
+from edgecam.tune.options import TuneOptions
+
+RHO_STEP = 32
+RHO_MIN = 96
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What is known of a config's top-1 before measuring it."""
+
+    top1: float | None
+    source: str | None  # "published", "estimated" or None
+    how: str | None = None  # for estimates: how the figure was made
+
+
+@dataclass(eq=False)  # identity: the run keeps candidates in sets and compares them
+class Candidate:
+    arch: str
+    alpha: float
+    resolution: int
+    precision: str
+    threads: int
+    macs: int
+    weights: str | None  # the weights' source id, None for random weights
+    prior: Prior
+    name: str = ""  # the model's display name (store name, or the file's stem)
+    file: Path | None = None  # the ONNX file, once exported / quantized / given
+    model: str = ""  # what a profile stores to load it again (store name or path)
+    passes: list[float] = field(default_factory=list)  # FPS of each measured pass
+    predicted_fps: float | None = None  # the latency model's, before it was measured
+    measured_top1: float | None = None  # on --data
+    agreement: float | None = None  # on --sample, with the most accurate candidate
+    family_key: str = ""
+    labels: list[str] | None = field(default=None, repr=False)  # None: ImageNet's
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = model_name(self.arch, self.alpha, self.resolution, self.precision)
+        if not self.family_key:
+            info = ARCHS.get(self.arch)
+            self.family_key = info.family if info else self.arch
+
+    # -- frame rate ------------------------------------------------------------------------
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.passes)
+
+    @property
+    def fps(self) -> float | None:
+        """The median of the measured passes, else the prediction."""
+        return float(np.median(self.passes)) if self.passes else self.predicted_fps
+
+    @property
+    def fps_low(self) -> float | None:
+        """The conservative figure the choice rests on: the mean of the slower half of the
+        passes (a config that reached the target only in its lucky passes is not chosen)."""
+        if not self.passes:
+            return None
+        slow = sorted(self.passes)[: max(1, len(self.passes) // 2)]
+        return float(np.mean(slow))
+
+    @property
+    def spread(self) -> tuple[float, float] | None:
+        return (min(self.passes), max(self.passes)) if self.passes else None
+
+    # -- accuracy --------------------------------------------------------------------------
+
+    @property
+    def top1(self) -> float | None:
+        return self.measured_top1 if self.measured_top1 is not None else self.prior.top1
+
+    @property
+    def top1_source(self) -> str | None:
+        return "measured" if self.measured_top1 is not None else self.prior.source
+
+    @property
+    def top1_how(self) -> str | None:
+        return None if self.measured_top1 is not None else self.prior.how
+
+    def group(self) -> tuple[str, str, int]:
+        """Configs whose frame time is one line in MACs."""
+        return self.family_key, self.precision, self.threads
+
+    def same_file(self) -> tuple:
+        """Candidates that differ only in threads share a file (and its accuracy)."""
+        return self.arch, self.alpha, self.resolution, self.precision, self.weights, self.name
+
+
+# --- accuracy before measuring ----------------------------------------------------------------
+
+
+def _reference_curve(resolution: int) -> float:
+    """MobileNetV2 1.0's published top-1 against resolution (TF-slim: one model trained per
+    resolution), linear between its points and continued with the end slopes."""
+    pts = sorted((r.resolution, r.top1) for r in PUBLISHED
+                 if r.arch == "mobilenet_v2" and math.isclose(r.alpha, 1.0))
+    i = min(max(1, bisect.bisect_left([p[0] for p in pts], resolution)), len(pts) - 1)
+    (r0, t0), (r1, t1) = pts[i - 1], pts[i]
+    return t0 + (t1 - t0) * (resolution - r0) / (r1 - r0)
+
+
+def _paper_figure(arch: str, alpha: float, resolution: int) -> Prior:
+    """The papers' figure for a separately trained model at (alpha, rho): what random weights
+    are compared with (they have no accuracy of their own)."""
+    what = "random weights tune latency only; the figure is the paper's separately trained model"
+    row = published(arch, alpha, resolution)
+    if row is not None:
+        return Prior(row.top1, "estimated", f"{what} ({row.source})")
+    rows = sorted((r for r in PUBLISHED if r.arch == arch and math.isclose(r.alpha, alpha)),
+                  key=lambda r: r.resolution)
+    if not rows:
+        return Prior(None, None)
+    if len(rows) == 1:
+        base = rows[0]
+        drop = min(0.0, _reference_curve(resolution) - _reference_curve(base.resolution))
+        return Prior(round(base.top1 + drop, 1), "estimated",
+                     f"{what} at {base.resolution} ({base.top1}), {drop:+.1f} for "
+                     f"{base.resolution}->{resolution} from MobileNetV2 1.0's TF-slim curve")
+    lo = [r for r in rows if r.resolution <= resolution] or rows[:1]
+    hi = [r for r in rows if r.resolution >= resolution] or rows[-1:]
+    a, b = lo[-1], hi[0]
+    if a is b:
+        a, b = (rows[0], rows[1]) if a is rows[0] else (rows[-2], rows[-1])
+    est = a.top1 + (b.top1 - a.top1) * (resolution - a.resolution) / (b.resolution - a.resolution)
+    return Prior(round(est, 1), "estimated",
+                 f"{what}, interpolated between rho {a.resolution} and {b.resolution}")
+
+
+def _checkpoint_figure(arch: str, alpha: float, resolution: int) -> Prior:
+    """The ImageNet checkpoint's own figure at its native resolution (published), and below
+    it that figure minus the drop of separately trained models (an optimistic estimate: a
+    checkpoint run below its training resolution loses more)."""
+    src = weight_source(arch, alpha)
+    native = ARCHS[arch].resolution
+    row = published(arch, alpha, native)
+    base = src.top1 if src is not None and src.top1 is not None else row.top1 if row else None
+    if base is None:
+        return Prior(None, None)
+    if resolution == native:
+        return Prior(round(base, 1), "published")
+    drop = _reference_curve(resolution) - _reference_curve(native)
+    return Prior(round(base + drop, 1), "estimated",
+                 f"checkpoint's {base:.1f} at {native}, {drop:+.1f} for {native}->{resolution} "
+                 "from MobileNetV2 1.0's TF-slim models trained at each size (optimistic: "
+                 "this checkpoint was trained at one size)")
+
+
+def _int8(fp32: Prior, arch: str) -> Prior:
+    """INT8 never inherits FP32's figure: FP32 minus the INT8 drop the catalog publishes for
+    this arch (TF-Lite post-training), else the largest drop it publishes."""
+    if fp32.top1 is None:
+        return fp32
+    drops = {r.arch: round(r.top1 - r.top1_int8, 1) for r in PUBLISHED if r.top1_int8}
+    if arch in drops:
+        drop, why = drops[arch], f"the INT8 drop published for {arch} (TF-Lite)"
+    else:
+        worst = max(drops, key=drops.get)
+        drop, why = drops[worst], f"the largest INT8 drop the catalog publishes ({worst}, TF-Lite)"
+    return Prior(round(fp32.top1 - drop, 1), "estimated",
+                 f"FP32 {fp32.top1} ({fp32.source}) - {drop} = {why}")
+
+
+def prior_top1(arch: str, alpha: float, resolution: int, precision: str,
+               weights: str | None) -> Prior:
+    """The top-1 rules above for a zoo model with ImageNet labels."""
+    if arch not in ARCHS:
+        return Prior(None, None)
+    src = weight_source(arch, alpha)
+    if weights is None:
+        fp32 = _paper_figure(arch, alpha, resolution)
+    elif src is not None and weights == weights_id(src):
+        fp32 = _checkpoint_figure(arch, alpha, resolution)
+    else:
+        return Prior(None, None)  # other weights: only --data can tell
+    return _int8(fp32, arch) if precision == "int8" else fp32
+
+
+def weights_id(src) -> str:
+    """The id export writes into a file's metadata for catalog weights."""
+    return f"imagenet:{src.origin}/{src.model}"
+
+
+# --- the zoo's candidates ---------------------------------------------------------------------
+
+
+def resolve_families(names: list[str], weights: str) -> list[str]:
+    """Architectures for ``--family`` names (a family such as ``mobilenet_v2``/``mixnet`` or an
+    arch); by default those whose ImageNet weights install offline (EfficientNet-Lite0/1/2)."""
+    if not names:
+        if weights == "imagenet":
+            return [a for a, info in ARCHS.items()
+                    if any(w.package for w in info.weights.values())]
+        return list(ARCHS)
+    archs: list[str] = []
+    families = sorted({i.family for i in ARCHS.values()} | set(ARCHS))
+    for name in names:
+        found = [a for a, info in ARCHS.items() if name in (a, info.family)]
+        if not found:
+            raise EdgecamError(f"unknown family {name!r}; choose from: {', '.join(families)}")
+        archs += [a for a in found if a not in archs]
+    return archs
+
+
+def resolutions(arch: str, alpha: float) -> list[int]:
+    """96, 128, ... up to the native size, plus every published resolution."""
+    native = ARCHS[arch].resolution
+    grid = set(range(RHO_MIN, native + 1, RHO_STEP)) | {native}
+    grid |= {r.resolution for r in PUBLISHED if r.arch == arch and math.isclose(r.alpha, alpha)}
+    return sorted(grid)
+
+
+def alphas_for(arch: str, weights: str) -> list[float]:
+    """With ImageNet weights only the widths a checkpoint exists for: a user can deploy them."""
+    info = ARCHS[arch]
+    if weights == "imagenet":
+        return [a for a in info.alphas if a in info.weights]
+    return list(info.alphas)
+
+
+def zoo_candidates(opts: TuneOptions) -> list[Candidate]:
+    """Every (arch, alpha, rho, precision, threads) to consider, MACs from the stage tables."""
+    from edgecam.zoo import model_size
+
+    out = []
+    for arch in resolve_families(opts.families, opts.weights):
+        for alpha in alphas_for(arch, opts.weights):
+            src = weight_source(arch, alpha) if opts.weights == "imagenet" else None
+            wid = weights_id(src) if src is not None else None
+            for res in resolutions(arch, alpha):
+                macs = model_size(arch, float(alpha), res).macs
+                for prec in opts.precisions:
+                    prior = prior_top1(arch, alpha, res, prec, wid)
+                    out += [Candidate(arch, float(alpha), res, prec, t, macs, wid, prior)
+                            for t in opts.threads]
+    if not out:
+        raise EdgecamError("no candidates: the families chosen have no ImageNet weights here "
+                           "(try --weights random, which tunes latency alone)")
+    return out
+
+
+# --- existing ONNX files ----------------------------------------------------------------------
+
+
+def file_candidates(pattern: str, threads: list[int]) -> list[Candidate]:
+    """``--models GLOB``: every matching edgecam ONNX file at every thread count; what each
+    file's metadata says decides its accuracy rule (custom labels: only --data can tell)."""
+    from edgecam.labels import imagenet_labels
+    from edgecam.runtime.engine import Engine
+
+    paths = sorted({Path(p) for p in glob.glob(pattern, recursive=True)} |
+                   ({Path(pattern)} if Path(pattern).is_file() else set()))
+    paths = [p for p in paths if p.suffix == ".onnx"]
+    if not paths:
+        raise EdgecamError(f"--models {pattern!r} matches no .onnx file")
+    imagenet = list(imagenet_labels())
+    out = []
+    for path in paths:
+        meta = Engine(path, 1).meta
+        weights = None if meta.weights.startswith("random") else meta.weights
+        prior = (prior_top1(meta.arch, meta.alpha, meta.resolution, meta.precision, weights)
+                 if list(meta.labels) == imagenet else Prior(None, None))
+        macs = meta.macs
+        if not macs and meta.arch in ARCHS:
+            from edgecam.zoo import model_size
+
+            macs = model_size(meta.arch, meta.alpha, meta.resolution).macs
+        out += [Candidate(meta.arch, meta.alpha, meta.resolution, meta.precision, t, macs,
+                          weights, prior, name=path.stem, file=path, model=str(path.resolve()),
+                          labels=list(meta.labels))
+                for t in threads]
+    return out
+
+
+def candidates(opts: TuneOptions) -> list[Candidate]:
+    if opts.models is not None:
+        return file_candidates(opts.models, opts.threads)
+    return zoo_candidates(opts)
