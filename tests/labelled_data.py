@@ -72,13 +72,14 @@ def faces(root: Path, per_class: int | None = None, held_out: int = 30, size: in
 
 
 def textures(root: Path, per_class: int = 12, held_out: int = 6, patch: int = 96,
-             seed: int = 0) -> tuple[Path, Path]:
+             seed: int = 0, names: tuple[str, ...] = ("brick", "grass", "gravel")
+             ) -> tuple[Path, Path]:
     """Random ``patch`` px squares of each texture photo: training ones from the left 60%,
     held-out ones from the right 40%."""
     from skimage import data
 
     rng = np.random.default_rng(seed)
-    for name in ("brick", "grass", "gravel"):
+    for name in names:
         grey = getattr(data, name)()
         h, w = grey.shape[:2]
         split = int(w * 0.6)

@@ -72,13 +72,19 @@ def train_head(feats: Features, classes: int, config: HeadConfig, seed: int, sto
     views, n, dim = feats.train.shape
     x_all = feats.train.reshape(views * n, dim)
     mean = x_all.mean(0)
-    std = x_all.std(0) + 1e-6
+    # a feature that never varies on the training pictures must not get a huge weight once
+    # the standardization is folded in: floor its scale, and start every weight at zero (the
+    # gradient of a constant input is zero, so it stays there)
+    std = x_all.std(0)
+    std = np.maximum(std, 0.1 * float(np.median(std)) + 1e-6)
     x = torch.from_numpy((x_all - mean) / std)
     y = torch.from_numpy(np.tile(feats.train_labels, views))
     xv = torch.from_numpy((feats.val - mean) / std)
     yv = torch.from_numpy(feats.val_labels)
 
     layer = nn.Linear(dim, classes)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
     drop = nn.Dropout(config.dropout)
     opt = torch.optim.AdamW(layer.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.epochs))
