@@ -10,11 +10,11 @@ import numpy as np
 
 from edgecam.errors import EdgecamError
 from edgecam.handlers import overlay_handler
-from edgecam.io.sources import open_source
+from edgecam.io.sources import check_source_options, open_source
 from edgecam.metrics import STAGES, rss_mb
 from edgecam.pipeline import Model, Pipeline, Result
 from edgecam.progress import Progress
-from edgecam.runtime.engine import Engine
+from edgecam.runtime.engine import Engine, check_threads
 from edgecam.store import resolve_model
 
 SYNTHETIC = "synthetic://640x480"
@@ -36,6 +36,8 @@ def bench(opts: BenchOptions) -> dict:
     """Measure ``frames`` frames after ``warmup``; the source loops if it is shorter."""
     if opts.frames < 1:
         raise EdgecamError(f"--frames must be >= 1, got {opts.frames}")
+    check_source_options(opts.source or SYNTHETIC)
+    check_threads(opts.threads)
     engine = Engine(resolve_model(opts.model), opts.threads)
     model = Model(engine, top_k=5)
     uri = opts.source or SYNTHETIC

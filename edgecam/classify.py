@@ -20,7 +20,7 @@ from edgecam.io.sinks import ImageDirSink, JsonlSink, VideoSink, check_writable
 from edgecam.io.sources import expand_inputs, is_image_path, is_video_path, open_source
 from edgecam.pipeline import Model, Pipeline, Result
 from edgecam.progress import Progress
-from edgecam.runtime.engine import Engine, default_threads
+from edgecam.runtime.engine import Engine, check_threads, default_threads
 from edgecam.signals import StopFlag
 from edgecam.store import resolve_model
 
@@ -130,8 +130,7 @@ def plan_jobs(jobs: int | None, threads: int | None, videos: int) -> tuple[int, 
     one small convolution over them; one video gets all the threads."""
     if jobs is not None and jobs < 1:
         raise EdgecamError(f"--jobs must be >= 1, got {jobs}")
-    if threads is not None and threads < 1:
-        raise EdgecamError(f"--threads must be >= 1, got {threads}")
+    check_threads(threads)
     cores = threads or default_threads()
     if jobs is None:
         jobs = min(cores, videos) if videos > 1 else 1

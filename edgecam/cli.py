@@ -107,11 +107,12 @@ def export(
     The file carries its preprocessing, labels and provenance in its metadata; it is refused
     when onnxruntime and PyTorch differ by more than 1e-4 x max|logit|.
     """
-    from edgecam.catalog import arch_info, models_dir
+    from edgecam.catalog import arch_info, check_alpha_resolution, models_dir
     from edgecam.store import has_export_extra
 
     info = arch_info(arch)
     res = resolution if resolution is not None else info.resolution
+    check_alpha_resolution(alpha, res)
     if not has_export_extra():
         raise fail("exporting needs torch and onnx: pip install 'edgecam[export,pretrained]'")
     from edgecam.catalog import model_name
@@ -270,8 +271,9 @@ def bench(
 @app.command()
 @user_errors
 def demo(
-    photos: Annotated[Path, typer.Option(
-        help="Photos to make the clip from.")] = Path("calibration/images"),
+    photos: Annotated[Path | None, typer.Option(
+        help="Photos to make the clip from (default: calibration/images here or in the "
+             "edgecam clone).", show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="Where the clip and results go.")] = Path("out"),
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
@@ -536,7 +538,9 @@ def _log_to_stderr() -> None:
     """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
+    from edgecam.nativelogs import StderrHandler
+
+    handler = StderrHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("edgecam: %(message)s"))
     root = logging.getLogger("edgecam")
     root.addHandler(handler)
@@ -562,8 +566,11 @@ def main() -> None:
     except Exception as exc:
         name = type(exc).__name__
         ctx = getattr(exc, "ctx", None)
-        if name == "NoArgsIsHelpError" and ctx is not None:
-            typer.echo(ctx.get_help())
+        if name == "NoArgsIsHelpError":
+            # Typer's rich help printed itself while the error was built (its text is then
+            # empty); plain click only returns it
+            if exc.format_message().strip():
+                typer.echo(exc.format_message())
             code = 0
         elif name == "Abort":
             typer.echo("edgecam: interrupted", err=True)

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from edgecam.classify import ClassifyOptions, ClassifySummary, classify
 from edgecam.democlip import Segment, make_clip, photos_in
+from edgecam.errors import EdgecamError
+
+PHOTOS = Path("calibration") / "images"
 
 
 @dataclass
@@ -53,11 +56,29 @@ def score_segments(records: list[dict], segments: list[Segment],
     return scores
 
 
-def demo(photos_dir: Path, out_dir: Path, model: str | None = None,
+def find_photos(photos_dir: Path | None = None) -> Path:
+    """The demo photos: the directory given, else ``calibration/images`` here, else the one
+    in the clone edgecam runs from, so ``edgecam demo`` works from any directory."""
+    if photos_dir is not None:
+        if not Path(photos_dir).is_dir():
+            raise EdgecamError(f"--photos {photos_dir}: no such directory")
+        return Path(photos_dir)
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (base / PHOTOS).is_dir():
+            return base / PHOTOS
+    raise EdgecamError(f"no demo photos: {PHOTOS} is neither here nor in a clone of edgecam; "
+                       "give a directory of photos with --photos")
+
+
+def demo(photos_dir: Path | None, out_dir: Path, model: str | None = None,
          threads: int | None = None, progress: bool | None = None) -> DemoReport:
     """The clip shows the photos with known subjects (``labels.json`` beside the photo
     directory) so every second of it is scored; without labels, every photo."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    photos_dir = find_photos(photos_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgecamError(f"cannot write {out_dir}: {exc.strerror or exc}") from None
     clip = out_dir / "demo.mp4"
     accepted = load_accepted(photos_dir.parent / "labels.json")
     photos = photos_in(photos_dir)

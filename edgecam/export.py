@@ -119,7 +119,7 @@ def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
         from edgecam.catalog import arch_info
 
         arch_info(arch)  # raises the helpful error
-    res = resolution or ARCHS[arch].resolution
+    res = ARCHS[arch].resolution if resolution is None else resolution
     check_alpha_resolution(alpha, res)
     output = Path(output) if output else Path(f"{model_name(arch, alpha, res)}.onnx")
     check_writable(output)

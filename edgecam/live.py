@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from edgecam.errors import EdgecamError
 from edgecam.handlers import jsonl_handler, mqtt_handler, overlay_handler
 from edgecam.io.sinks import JsonlSink, VideoSink, check_writable, display_available
-from edgecam.io.sources import open_source
+from edgecam.io.sources import check_source_options, open_source
 from edgecam.pipeline import Model, Pipeline, Result
-from edgecam.runtime.engine import Engine
+from edgecam.runtime.engine import Engine, check_threads
 from edgecam.signals import StopFlag
 from edgecam.store import resolve_model
 
@@ -80,6 +80,8 @@ def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummar
     """Run until stopped; ``say`` receives the few lines a user should see (headless, URL...)."""
     if opts.max_frames is not None and opts.max_frames < 1:
         raise EdgecamError(f"--max-frames must be >= 1, got {opts.max_frames}")
+    check_source_options(opts.source, opts.width, opts.height, opts.fps)
+    check_threads(opts.threads)
     for path in (opts.output, opts.json_out):
         if path:
             check_writable(path)

@@ -48,9 +48,13 @@ class Result:
     ms: dict[str, float] = field(default_factory=dict)  # this frame's stage times
 
     def record(self) -> dict:
-        """The JSON line every command writes: frame, source, top-k."""
-        return {"frame": self.frame.index, "source": self.frame.source,
-                "top": [p.to_dict() for p in self.top]}
+        """The JSON line every command writes: frame, source, its time in a video file
+        (``time_ms``, kept as the file has it, so a variable frame rate survives), top-k."""
+        record: dict = {"frame": self.frame.index, "source": self.frame.source}
+        if self.frame.time_ms is not None:
+            record["time_ms"] = self.frame.time_ms
+        record["top"] = [p.to_dict() for p in self.top]
+        return record
 
 
 Handler = Callable[[Result], None]
@@ -259,7 +263,7 @@ class Pipeline:
             }
             self._slow_stats_at = now
         return {
-            "fps": round(self.rate.fps, 2),
+            "fps": round(self.rate.fps, 2) if self.state != "reconnecting" else 0.0,
             "top": [p.to_dict() for p in (top or [])],
             "model": self.model.name,
             "frames": self.frames,

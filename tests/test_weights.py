@@ -70,6 +70,7 @@ def test_wrapped_checkpoint_and_module_prefix(tmp_path, tv_state):
     assert detect_format(read_state_dict(path)) == "torchvision"
 
 
+@pytest.mark.slow
 def test_edgecam_own_layout_round_trip(tmp_path):
     model = create_model("mixnet_m", 0.75)
     path = tmp_path / "own.safetensors"

@@ -27,6 +27,7 @@ def relative_error(got: torch.Tensor, ref: torch.Tensor) -> float:
     return float((got - ref).abs().max() / ref.abs().max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(FIXTURES))
 def test_reference_parity_torch(reference_dir, case):
     model = create_model(FIXTURES[case])
@@ -38,6 +39,7 @@ def test_reference_parity_torch(reference_dir, case):
     assert relative_error(got, io["logits"]) <= 1e-4
 
 
+@pytest.mark.slow
 def test_lite0_parity_torch(reference_dir):
     from edgecam.zoo.weights import load_imagenet
 
@@ -81,6 +83,7 @@ def test_lite_depth_scaling_keeps_first_and_last_rows():
     assert sum(1 for b in lite4.blocks if b.cout == lite4.blocks[-1].cout) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["mobilenet_v1", "mobilenet_v2", "mixnet_s", "mixnet_m",
                                   "mixnet_l"])
 def test_counted_sizes_match_the_papers(arch):

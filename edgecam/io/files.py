@@ -3,6 +3,9 @@ synthetic test pattern as fast as it is asked for."""
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import time
 from collections.abc import Iterator
 
@@ -12,19 +15,30 @@ import numpy as np
 from edgecam.errors import EdgecamError
 from edgecam.io.frames import Frame, Source
 from edgecam.io.media import is_image_path, read_image
+from edgecam.nativelogs import native_stderr_silenced
+
+log = logging.getLogger(__name__)
 
 
 class VideoFileSource(Source):
-    """Every frame of a video file, in order."""
+    """Every frame of a video file, in order, each with its own time in the file.
+
+    When the file ends, what it did not deliver as declared is said once: fewer frames than
+    the container announces (a truncated or damaged file), or frame intervals that vary (a
+    variable frame rate: every frame is still classified, but an annotated video plays them
+    at the average rate).
+    """
 
     def __init__(self, path: str) -> None:
         self.uri = path
-        self.cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
-        ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
+        with native_stderr_silenced():
+            self.cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+            ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
         if not ok or first is None:
             self.cap.release()
             raise EdgecamError(f"cannot decode video {path}: not a readable video file")
         self._first: np.ndarray | None = first
+        self._first_ms = self._position_ms()
         n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.total = n if n > 0 else None
         fps = self.cap.get(cv2.CAP_PROP_FPS)
@@ -32,21 +46,61 @@ class VideoFileSource(Source):
         self.size = (first.shape[1], first.shape[0])
         self.state = "running"
 
+    def _position_ms(self) -> float | None:
+        ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        return round(ms, 3) if math.isfinite(ms) and ms >= 0 else None
+
     def __iter__(self) -> Iterator[Frame]:
         index = 0
+        times = IntervalRange()
         while True:
             if self._first is not None:
                 image, self._first = self._first, None
+                at = self._first_ms
             else:
                 ok, image = self.cap.read()
                 if not ok:
                     break
-            yield Frame(image, index, self.uri, time.monotonic())
+                at = self._position_ms()
+            times.add(at)
+            yield Frame(image, index, self.uri, time.monotonic(), at)
             index += 1
         self.state = "ended"
+        self._report(index, times)
+
+    def _report(self, decoded: int, times: IntervalRange) -> None:
+        name = os.path.basename(self.uri)
+        if self.total and decoded < self.total * 0.98 - 1:
+            log.warning("%s: decoded %d of the %d frames its container declares (the file is "
+                        "truncated or damaged)", name, decoded, self.total)
+        if times.variable:
+            log.warning("%s has a variable frame rate (frames %.0f-%.0f ms apart): all %d "
+                        "frames were classified and the JSON lines carry each one's time_ms; "
+                        "an annotated video plays them evenly at %.2f FPS",
+                        name, times.low, times.high, decoded, self.fps or 30.0)
 
     def close(self) -> None:
         self.cap.release()
+
+
+class IntervalRange:
+    """The shortest and longest gap between successive frame times: a variable frame rate
+    when they differ by more than a quarter (timestamps are rounded to the time base)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.low = math.inf
+        self.high = 0.0
+
+    def add(self, at: float | None) -> None:
+        if at is not None and self.last is not None and at > self.last:
+            gap = at - self.last
+            self.low, self.high = min(self.low, gap), max(self.high, gap)
+        self.last = at if at is not None else self.last
+
+    @property
+    def variable(self) -> bool:
+        return self.high > 0 and self.high > 1.25 * self.low + 1.0
 
 
 class FileListSource(Source):

@@ -15,6 +15,8 @@ class Frame:
     index: int  # position in the source (gaps on live sources are dropped frames)
     source: str
     timestamp: float  # time.monotonic() when the frame was captured or decoded
+    time_ms: float | None = None  # position in a video file (its own timestamps, so a
+    # variable frame rate is kept), None for pictures and live sources
 
 
 class Source:

@@ -20,9 +20,41 @@ WARN = (0, 200, 255)
 
 
 def text_scale(height: int) -> tuple[float, int]:
-    """Font scale and stroke for a frame height: ~13 px glyphs at 240 lines, ~40 at 1080."""
-    scale = max(0.4, height / 720.0)
+    """Font scale and stroke for a frame height: ~13 px glyphs at 240 lines, ~40 at 1080, and
+    never below ~8 px (the smallest Hershey text that stays readable)."""
+    scale = max(MIN_SCALE, min(0.4, height / 600.0), height / 720.0)
     return scale, max(1, int(round(scale * 1.6)))
+
+
+MIN_SCALE = 0.33
+
+Line = tuple[str, tuple[int, int, int]]
+
+
+class _Metrics:
+    """Glyph height, line step and padding for one frame height."""
+
+    def __init__(self, height: int) -> None:
+        self.scale, self.thick = text_scale(height)
+        (_, self.th), base = cv2.getTextSize("Ag", FONT, self.scale, self.thick)
+        self.step = self.th + base + max(2, self.th // 3)
+        self.pad = max(2, self.th // 3)
+
+    def width(self, text: str) -> int:
+        return cv2.getTextSize(text, FONT, self.scale, self.thick)[0][0]
+
+    def rows(self, height: int) -> int:
+        """Lines that fit in the frame, top and bottom panels together."""
+        return max(0, (height - 2 * self.pad) // self.step)
+
+    def clip(self, text: str, width: int, keep: str = "") -> str:
+        """``text`` cut (with "..") so that it and ``keep`` fit ``width`` pixels."""
+        room = width - 2 * self.pad
+        if self.width(text + keep) <= room:
+            return text + keep
+        while text and self.width(text + ".." + keep) > room:
+            text = text[:-1]
+        return (text + ".." + keep) if text else keep.strip()
 
 
 def _panel(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
@@ -30,43 +62,44 @@ def _panel(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
     np.right_shift(roi, 1, out=roi)
 
 
-def draw_lines(image: np.ndarray, lines: Sequence[tuple[str, tuple[int, int, int]]],
-               corner: str = "top") -> None:
+def draw_lines(image: np.ndarray, lines: Sequence[Line], corner: str = "top") -> None:
     """Draw coloured lines of text on a darkened panel at the top or bottom left."""
     if not lines:
         return
     h, w = image.shape[:2]
-    scale, thick = text_scale(h)
-    (_, th), base = cv2.getTextSize("Ag", FONT, scale, thick)
-    step = th + base + max(2, th // 3)
-    pad = max(3, th // 3)
-    widths = [cv2.getTextSize(t, FONT, scale, thick)[0][0] for t, _ in lines]
-    box_w = min(w, max(widths) + 2 * pad)
-    box_h = step * len(lines) + pad
+    m = _Metrics(h)
+    box_w = min(w, max(m.width(t) for t, _ in lines) + 2 * m.pad)
+    box_h = m.step * len(lines) + m.pad
     y0 = 0 if corner == "top" else h - box_h
     _panel(image, 0, y0, box_w, y0 + box_h)
     for i, (text, color) in enumerate(lines):
-        y = y0 + pad + th + i * step
-        cv2.putText(image, text, (pad, y), FONT, scale, color, thick, cv2.LINE_AA)
+        y = y0 + m.pad + m.th + i * m.step
+        cv2.putText(image, text, (m.pad, y), FONT, m.scale, color, m.thick, cv2.LINE_AA)
 
 
 def draw_overlay(image: np.ndarray, top: Sequence[Prediction], fps: float | None = None,
                  infer_ms: float | None = None, status: Sequence[str] = ()) -> np.ndarray:
     """Annotate ``image`` in place (and return it): top-k labels with scores at the top,
-    FPS / inference ms and any status lines (e.g. "reconnecting", the running config) below."""
-    lines = [
-        (f"{p.label[:40]} {p.score * 100:.0f}%", TOP1 if i == 0 else TEXT)
-        for i, p in enumerate(top)
-    ] or [("(no label above threshold)", TEXT)]
-    draw_lines(image, lines, "top")
-    footer = []
-    if fps is not None or infer_ms is not None:
-        parts = []
-        if fps is not None:
-            parts.append(f"{fps:.1f} FPS")
-        if infer_ms is not None:
-            parts.append(f"infer {infer_ms:.1f} ms")
-        footer.append(("  ".join(parts), TEXT))
-    footer += [(s, WARN) for s in status]
-    draw_lines(image, footer, "bottom")
+    FPS / inference ms and any status lines (e.g. "reconnecting", the running config) below.
+
+    On a small frame (a 64x48 video) the text keeps a readable size: labels are cut to the
+    width, and the lines that do not fit are left out, least important first (the top-1,
+    then status, then the FPS, then the other labels)."""
+    h, w = image.shape[:2]
+    m = _Metrics(h)
+    labels = [(m.clip(p.label[:40], w, f" {p.score * 100:.0f}%"), TOP1 if i == 0 else TEXT)
+              for i, p in enumerate(top)] or [(m.clip("(no label above threshold)", w), TEXT)]
+    parts = []
+    if fps is not None:
+        parts.append(f"{fps:.1f} FPS")
+    if infer_ms is not None:
+        parts.append(f"infer {infer_ms:.1f} ms")
+    rate = [(m.clip("  ".join(parts), w), TEXT)] if parts else []
+    warnings = [(m.clip(s, w), WARN) for s in status]
+    room = m.rows(h)
+    first, warnings = labels[:1][:room], warnings[:max(0, room - 1)]
+    rate = rate[:max(0, room - len(first) - len(warnings))]
+    rest = labels[1:][:max(0, room - len(first) - len(warnings) - len(rate))]
+    draw_lines(image, first + rest, "top")
+    draw_lines(image, rate + warnings, "bottom")
     return image

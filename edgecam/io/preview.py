@@ -272,6 +272,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("preview %s: " + format, self.client_address[0], *args)
 
+    head_only = False  # a HEAD request: the same status and headers as GET, no body
+
+    def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
+        self.head_only = True
+        self.do_GET()
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         preview = self.server.preview
         url = urlsplit(self.path)
@@ -298,7 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        if not self.head_only:
+            self.wfile.write(body)
 
     def _page(self, preview: PreviewServer) -> None:
         self._send(200, PAGE.encode(), "text/html; charset=utf-8")
@@ -314,16 +321,22 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, jpeg, "image/jpeg")
 
+    def _stream_headers(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
     def _stream(self, preview: PreviewServer) -> None:
+        if self.head_only:  # what GET would start with, without taking a viewer's place
+            self._stream_headers()
+            return
         if not preview._join(self.connection):
             self._send(503, b"too many viewers\n", "text/plain", {"Retry-After": "5"})
             return
         try:
-            self.send_response(200)
-            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self._stream_headers()
             seq = 0
             while not preview.closed:
                 seq, jpeg = preview._next_jpeg(seq)

@@ -10,6 +10,8 @@ wrong.
 from __future__ import annotations
 
 import glob
+import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -32,13 +34,17 @@ from edgecam.io.capture import (
 )
 from edgecam.io.files import FileListSource, SyntheticSource, VideoFileSource
 from edgecam.io.frames import Frame, Source
-from edgecam.io.media import is_image_path, is_video_path, read_image
+from edgecam.io.media import is_image_path, is_video_path, media_kind, read_image
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Frame", "Source", "SourceSpec", "expand_inputs", "is_image_path", "is_video_path",
            "open_source", "parse_uri", "read_image"]
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 GLOB_CHARS = re.compile(r"[*?\[]")
+MIN_SIDE, MAX_SIDE = 16, 8192  # pixels per side of a frame: from a thumbnail to 8K
+MAX_FPS = 1000
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,31 @@ class SourceSpec:
     target: str | int  # device index/path, sensor id, URL or filesystem path
     live: bool
     options: dict = field(default_factory=dict)
+
+
+def check_capture_mode(width: int | None = None, height: int | None = None,
+                       fps: float | None = None, what: str = "") -> None:
+    """Refuse a frame size or rate no camera delivers (zero, negative, NaN, a 30 GB frame)
+    before anything is opened; ``what`` names the URI, else the options are named."""
+
+    def name(option: str) -> str:
+        return f"{what}: {option}" if what else f"--{option}"
+
+    for option, value in (("width", width), ("height", height)):
+        if value is not None and not MIN_SIDE <= value <= MAX_SIDE:
+            raise EdgecamError(f"{name(option)} must be {MIN_SIDE}-{MAX_SIDE} pixels, "
+                               f"got {value}")
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise EdgecamError(f"{name('fps')} must be a number above 0 and at most {MAX_FPS}, "
+                           f"got {fps:g}")
+
+
+def check_source_options(uri: str, width: int | None = None, height: int | None = None,
+                         fps: float | None = None) -> None:
+    """Everything about a source and its options that can be refused before a model is
+    loaded (or exported on first use), so a typo costs no wait."""
+    check_capture_mode(width, height, fps)
+    parse_uri(uri)
 
 
 def parse_uri(uri: str) -> SourceSpec:
@@ -73,14 +104,15 @@ def parse_uri(uri: str) -> SourceSpec:
         if not m:
             raise EdgecamError(f"{text}: expected synthetic://WIDTHxHEIGHT[?fps=N]")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        opts: dict = {"size": (int(m.group(1)), int(m.group(2)))}
+        size = (int(m.group(1)), int(m.group(2)))
+        check_capture_mode(*size, what=text)
+        opts: dict = {"size": size}
         if "fps" in query:
             try:
                 opts["fps"] = float(query["fps"])
             except ValueError:
                 raise EdgecamError(f"{text}: fps must be a number") from None
-            if opts["fps"] <= 0:
-                raise EdgecamError(f"{text}: fps must be > 0")
+            check_capture_mode(fps=opts["fps"], what=text)
         return SourceSpec("synthetic", text, "fps" in opts, opts)
     if scheme in STREAM_SCHEMES:
         return SourceSpec("stream", text, True)
@@ -95,14 +127,29 @@ def parse_uri(uri: str) -> SourceSpec:
         return SourceSpec("directory", str(path), False)
     if not path.exists():
         raise EdgecamError(f"no such file: {text}")
-    if is_image_path(text):
-        return SourceSpec("image", str(path), False)
-    return SourceSpec("video", str(path), False)
+    kind = media_kind(str(path))
+    if kind is None:
+        raise EdgecamError(f"cannot decode {text}: not a picture or video this OpenCV can read")
+    return SourceSpec(kind, str(path), False)
 
 
-def _media_in(directory: str) -> list[str]:
-    return sorted(str(p) for p in Path(directory).iterdir()
-                  if p.is_file() and (is_image_path(p.name) or is_video_path(p.name)))
+def _media(paths: list[str], where: str) -> list[str]:
+    """The pictures and videos among ``paths``, in order; the rest is named on stderr (hidden
+    files such as .DS_Store are passed over quietly)."""
+    found, skipped = [], []
+    for p in sorted(paths):
+        if not os.path.isfile(p):
+            continue
+        if media_kind(p) is not None:
+            found.append(p)
+        elif not Path(p).name.startswith("."):
+            skipped.append(Path(p).name)
+    if skipped and found:
+        names = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5
+                                          else "")
+        log.warning("skipped %d file(s) in %s that are not pictures or videos: %s",
+                    len(skipped), where, names)
+    return found
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
@@ -114,13 +161,12 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     for item in inputs:
         spec = parse_uri(item)
         if spec.kind == "directory":
-            found = _media_in(str(spec.target))
+            found = _media([str(p) for p in Path(spec.target).iterdir()], item)
             if not found:
                 raise EdgecamError(f"{item} is empty: no images or videos in it")
             files += found
         elif spec.kind == "glob":
-            found = sorted(p for p in glob.glob(str(spec.target))
-                           if is_image_path(p) or is_video_path(p))
+            found = _media(glob.glob(str(spec.target)), item)
             if not found:
                 raise EdgecamError(f"no images or videos match {item}")
             files += found
@@ -137,6 +183,7 @@ def open_source(uri: str, width: int | None = None, height: int | None = None,
                 max_retries: int = 3) -> Source:
     """Open what ``uri`` names; errors (missing file, absent camera, no GStreamer, a stream that
     never connects) are one-line EdgecamErrors raised here, before the run starts."""
+    check_capture_mode(width, height, fps)
     spec = parse_uri(str(uri))
     w, h, rate = width or 1280, height or 720, fps or 30
     if spec.kind == "video":

@@ -21,6 +21,20 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def check_threads(threads: int | None) -> None:
+    """Refuse a thread count this machine cannot run in parallel: onnxruntime's threads spin
+    waiting for each other, so 100 threads on 2 cores is slower by orders of magnitude (it
+    looks like a hang), never faster."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise EdgecamError(f"--threads must be >= 1, got {threads}")
+    cores = default_threads()
+    if threads > cores:
+        raise EdgecamError(f"--threads {threads} is more than the {cores} CPU(s) this process "
+                           f"can use; give 1-{cores} (or leave it out for {cores})")
+
+
 class Engine:
     """One model, one session: ``Engine(path, threads).run(batch) -> logits``."""
 
@@ -30,8 +44,7 @@ class Engine:
         self.path = Path(path)
         if not self.path.is_file():
             raise EdgecamError(f"model file not found: {self.path}")
-        if threads is not None and threads < 1:
-            raise EdgecamError(f"--threads must be >= 1, got {threads}")
+        check_threads(threads)
         self.threads = threads or default_threads()
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -41,7 +41,7 @@ def parse_list(text: str | None, kind: type = str) -> list:
 
 def check_options(opts: TuneOptions) -> None:
     """User errors in one line, before any time is spent; fills the default thread counts."""
-    from edgecam.runtime.engine import default_threads
+    from edgecam.runtime.engine import check_threads, default_threads
 
     if not (math.isfinite(opts.target_fps) and opts.target_fps > 0):
         raise EdgecamError(f"--target-fps must be > 0, got {opts.target_fps}")
@@ -52,8 +52,8 @@ def check_options(opts: TuneOptions) -> None:
         raise EdgecamError(f"--precision takes fp32 and/or int8, got {','.join(bad) or 'none'}")
     if not opts.threads:
         opts.threads = list(range(1, default_threads() + 1))
-    if any(t < 1 for t in opts.threads):
-        raise EdgecamError(f"--threads must be >= 1, got {opts.threads}")
+    for t in opts.threads:
+        check_threads(t)
     if not opts.budget_s > 0:
         raise EdgecamError(f"--budget-s must be > 0, got {opts.budget_s}")
     if opts.data is not None and not Path(opts.data).is_dir():
