@@ -47,6 +47,7 @@ class LabelFolder:
         self.quality = quality
         self._lock = threading.Lock()
         self._count = 0
+        self.saved = 0  # pictures this folder object saved
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -70,6 +71,8 @@ class LabelFolder:
             with os.fdopen(fd, "wb") as f:
                 f.write(jpeg.tobytes())
             publish(tmp, path)
+            with self._lock:
+                self.saved += 1
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
             raise EdgecamError(f"cannot write {path}: {exc.strerror or exc}") from None

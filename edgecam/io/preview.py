@@ -16,12 +16,14 @@ import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import cv2
 import numpy as np
 
+from edgecam.collect import LabelFolder
 from edgecam.errors import EdgecamError
 
 log = logging.getLogger(__name__)
@@ -77,10 +79,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class PreviewServer:
-    """Serve ``/`` (page), ``/stream.mjpg``, ``/frame.jpg`` and ``/stats.json``."""
+    """Serve ``/`` (page), ``/stream.mjpg``, ``/frame.jpg`` and ``/stats.json``; with
+    ``capture_dir`` also ``POST /capture?label=NAME``, which saves the newest camera frame (as
+    the camera gave it, without the overlay) to ``capture_dir/NAME/`` like ``edgecam
+    capture`` does, so a data set can be collected from a laptop's browser."""
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0, token: str | None = None,
-                 max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0) -> None:
+                 max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0,
+                 capture_dir: str | Path | None = None) -> None:
         self.host = host
         self.port = port
         self.token = token or None
@@ -103,6 +109,9 @@ class PreviewServer:
         self._closed = False
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
+        self.capture_dir = Path(capture_dir) if capture_dir is not None else None
+        self._raw: np.ndarray | None = None  # the newest frame before the overlay
+        self._folders: dict[str, LabelFolder] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -164,12 +173,16 @@ class PreviewServer:
 
     # -- pipeline side ---------------------------------------------------------------------
 
-    def publish(self, image_bgr: np.ndarray, stats: dict | None = None) -> None:
-        """Hand over the newest frame and stats; O(1) when nobody watches, never waits on I/O."""
+    def publish(self, image_bgr: np.ndarray, stats: dict | None = None,
+                raw: np.ndarray | None = None) -> None:
+        """Hand over the newest frame and stats; O(1) when nobody watches, never waits on I/O.
+        ``raw`` is the same frame without the overlay (what the capture button saves)."""
         with self._lock:
             self.frames_published += 1
             if self._closed:
                 return
+            if raw is not None:
+                self._raw = raw
             # a viewer's encoder reads the frame later: copy so in-place drawing on the next
             # frame cannot tear it (cheap next to the JPEG that follows anyway)
             self._image = image_bgr.copy() if self._streamers else image_bgr
@@ -184,7 +197,26 @@ class PreviewServer:
         with self._lock:
             merged = {**STATS_DEFAULTS, **self._stats}
             merged["viewers"] = self._streamers
+            if self.capture_dir is not None:
+                merged["capture"] = {"dir": str(self.capture_dir),
+                                     "saved": {k: f.saved for k, f in self._folders.items()}}
         return merged
+
+    def capture(self, label: str) -> Path:
+        """Save the newest raw frame as a picture of ``label`` (EdgecamError when capture is
+        off, the label is not a folder name or no frame has arrived yet)."""
+        if self.capture_dir is None:
+            raise EdgecamError("capture is off (start live with --capture-dir DIR)")
+        with self._lock:
+            image = self._raw
+            folder = self._folders.get(label)
+        if image is None:
+            raise EdgecamError("no frame yet")
+        if folder is None:
+            folder = LabelFolder(self.capture_dir, label)
+            with self._lock:
+                folder = self._folders.setdefault(label, folder)
+        return folder.save(image)
 
     # -- encoding --------------------------------------------------------------------------
 
@@ -296,6 +328,33 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError, OSError) as e:
             log.debug("preview client %s went away: %s", self.client_address[0], e)
 
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        """``/capture?label=NAME`` (or a form body label=NAME): save the newest frame."""
+        preview = self.server.preview
+        url = urlsplit(self.path)
+        length = min(int(self.headers.get("Content-Length") or 0), 4096)
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace")) if length else {}
+        query = {**form, **parse_qs(url.query)}
+        header = self.headers.get("X-Edgecam-Token") or _bearer(self.headers.get("Authorization"))
+        if not preview.authorized((query.get("token") or [None])[0], header):
+            self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
+            return
+        if url.path != "/capture":
+            self._send(404, b"not found\n", "text/plain")
+            return
+        label = (query.get("label") or [""])[0]
+        try:
+            path = preview.capture(label)
+        except EdgecamError as exc:
+            code = 404 if preview.capture_dir is None else 400
+            body = json.dumps({"error": str(exc)}).encode()
+            self._send(code, body, "application/json")
+            return
+        saved = preview.stats()["capture"]["saved"]
+        body = json.dumps({"saved": str(path), "label": path.parent.name,
+                           "count": saved.get(path.parent.name, 0)}).encode()
+        self._send(200, body, "application/json")
+
     def _send(self, code: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
@@ -377,7 +436,10 @@ flex-wrap:wrap;gap:12px;padding:12px}
 <table id="top"></table>
 <p><span id="fps">-</span> FPS, <span id="lat">-</span> ms/frame,
 <span class="dim">frames <span id="frames">0</span>, dropped <span id="dropped">0</span></span></p>
-<table id="stages" class="dim"></table></div>
+<table id="stages" class="dim"></table>
+<form id="capture" hidden><h1>Capture</h1>
+<input id="label" placeholder="label" required> <button>Save frame</button>
+<div id="captured" class="dim"></div></form></div>
 <script>
 const q = location.search, pic = document.getElementById('pic');
 const $ = id => document.getElementById(id);
@@ -410,8 +472,18 @@ async function tick() {
     rows($('top'), (s.top || []).map(p => [p.label, (100 * p.score).toFixed(1) + '%']));
     rows($('stages'), Object.entries(s.stages_ms || {}).map(([k, v]) =>
       [k, Number(v).toFixed(1) + ' ms']));
+    if (s.capture) { $('capture').hidden = false; }
   } catch (e) { $('state').textContent = 'disconnected'; }
 }
+$('capture').onsubmit = async ev => {  // saves the newest raw frame to DIR/LABEL/
+  ev.preventDefault();
+  const body = new URLSearchParams({label: $('label').value});
+  try {
+    const r = await (await fetch('capture' + q, {method: 'POST', body})).json();
+    $('captured').textContent = r.error ? r.error
+      : r.count + ' saved as ' + r.label + ' (' + r.saved.split('/').pop() + ')';
+  } catch (e) { $('captured').textContent = 'not saved: disconnected'; }
+};
 tick();
 setInterval(tick, 1000);
 </script></body></html>
