@@ -214,6 +214,7 @@ def _classify_top1(path: Path, folder: Path, env: dict) -> float:
     return round(100.0 * hits / len(rows), 2)
 
 
+@pytest.mark.slow
 def test_data_top1_equals_classify_custom_labels_fp32_and_int8(tmp_path: Path) -> None:
     """--models GLOB with a custom label set, FP32 and INT8: each measured top-1 is what
     classify gives on the same folder."""

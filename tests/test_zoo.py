@@ -95,6 +95,7 @@ def test_counted_sizes_match_the_papers(arch):
     assert abs(macs / (pub.macs_m * 1e6) - 1) <= 0.08
 
 
+@pytest.mark.slow
 def test_exact_counts_against_reference_table():
     """The reference table's hook counts (torchvision / timm) are reproduced exactly."""
     expected = {("mobilenet_v2", 1.0): (3_504_872, 300_774_272),
