@@ -130,7 +130,8 @@ def model_builder(opts: LiveOptions, weights: str | None) -> Callable[[dict], Mo
     def build(config: dict) -> Model:
         from edgecam.runtime.engine import Engine
 
-        return Model(Engine(resolve_config_model(config, weights), config["threads"]),
+        return Model(Engine(resolve_config_model(config, weights), config["threads"],
+                            config.get("provider") or opts.provider),
                      opts.top_k, opts.threshold, opts.smoothing)
 
     return build
@@ -170,6 +171,8 @@ def apply_profile(opts: LiveOptions, profile: str, say: Callable[[str], None]) -
     opts.model = str(resolve_config_model(config, data.get("weights")))
     if opts.threads is None:
         opts.threads = config["threads"]
+    if opts.provider is None:
+        opts.provider = config.get("provider")
     adapter = Adapter(frontier, index, target, model_builder(opts, data.get("weights")),
                       notes=opts.notes, say=say)
     fps = config.get("fps")
@@ -182,5 +185,5 @@ def apply_profile(opts: LiveOptions, profile: str, say: Callable[[str], None]) -
 
 
 def _same(a: dict, b: dict) -> bool:
-    keys = ("arch", "alpha", "resolution", "precision", "threads")
+    keys = ("arch", "alpha", "resolution", "precision", "threads", "provider")
     return all(a.get(k) == b.get(k) for k in keys)

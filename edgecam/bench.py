@@ -30,6 +30,7 @@ class BenchOptions:
     overlay: bool = True
     prefetch: int = 3
     progress: bool | None = None
+    provider: str | None = None  # --provider (None: auto)
 
 
 def bench(opts: BenchOptions) -> dict:
@@ -38,7 +39,7 @@ def bench(opts: BenchOptions) -> dict:
         raise EdgecamError(f"--frames must be >= 1, got {opts.frames}")
     check_source_options(opts.source or SYNTHETIC)
     check_threads(opts.threads)
-    engine = Engine(resolve_model(opts.model), opts.threads)
+    engine = Engine(resolve_model(opts.model), opts.threads, opts.provider)
     model = Model(engine, top_k=5)
     uri = opts.source or SYNTHETIC
     pipeline = Pipeline(model)
@@ -75,6 +76,7 @@ def bench(opts: BenchOptions) -> dict:
         "source": uri,
         "frames": len(measured),
         "threads": engine.threads,
+        "provider": engine.provider,
         "fps": round(len(measured) / wall, 2) if wall > 0 else 0.0,
         "latency_ms": {"p50": round(float(np.percentile(latency, 50)), 3),
                        "p90": round(float(np.percentile(latency, 90)), 3)},

@@ -39,6 +39,7 @@ class ClassifyOptions:
     mqtt: str | None = None
     progress: bool | None = None  # None: on a terminal
     jobs: int | None = None  # files in parallel (None: one per core when several videos)
+    provider: str | None = None  # --provider (None: auto)
 
 
 @dataclass
@@ -148,7 +149,7 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
     images = [f for f in files if is_image_path(f)]
     videos = [f for f in files if not is_image_path(f)]
     jobs, threads = plan_jobs(opts.jobs, opts.threads, len(videos))
-    engine = Engine(resolve_model(opts.model), threads)
+    engine = Engine(resolve_model(opts.model), threads, opts.provider)
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=jobs,
                               threads=engine.threads)
     totals = [video_frame_count(v) for v in videos]

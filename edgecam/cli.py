@@ -43,6 +43,13 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except EdgecamError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except ImportError as exc:
+            from edgecam.syslibs import missing_library_hint
+
+            hint = missing_library_hint(exc)
+            if hint is None:
+                raise
+            raise fail(hint) from None
         except KeyboardInterrupt:
             typer.echo("edgecam: interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -137,6 +144,10 @@ ModelOpt = Annotated[str | None, typer.Option(
                           "(default: EfficientNet-Lite0 with ImageNet weights).")]
 ThreadsOpt = Annotated[int | None, typer.Option(
     help="onnxruntime intra-op threads (default: one per available core).")]
+ProviderOpt = Annotated[str | None, typer.Option(
+    help="onnxruntime execution provider: auto (a GPU when this onnxruntime has one, else the "
+         "CPU), cpu, cuda, tensorrt or tensorrt:fp16 (engines cached in ~/.cache/edgecam), "
+         "openvino (:gpu, :npu, :fp16), xnnpack, coreml, directml, rocm, qnn.")]
 TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="Labels per frame.")]
 ThresholdOpt = Annotated[float, typer.Option(help="Drop labels scoring below this (0..1).")]
 MqttOpt = Annotated[str | None, typer.Option(
@@ -161,13 +172,14 @@ def classify(
         help="Videos classified side by side (default: one per core when there are several, "
              "each with threads/jobs onnxruntime threads).")] = None,
     mqtt: MqttOpt = None,
+    provider: ProviderOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
     from edgecam.classify import ClassifyOptions
     from edgecam.classify import classify as run
 
     summary = run(ClassifyOptions(inputs, model, output, json_out, top_k, threshold, threads,
-                                  mqtt, jobs=jobs))
+                                  mqtt, jobs=jobs, provider=provider))
     if not output and not json_out:
         for source, counts in summary.top1.items():
             label, n = counts.most_common(1)[0]
@@ -213,6 +225,7 @@ def live(
     height: Annotated[int | None, typer.Option(help="Camera capture height.")] = None,
     fps: Annotated[float | None, typer.Option(help="Camera capture frame rate.")] = None,
     mqtt: MqttOpt = None,
+    provider: ProviderOpt = None,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
     from edgecam.live import LiveOptions
@@ -220,7 +233,7 @@ def live(
 
     opts = LiveOptions(source, model, headless, serve, serve_token, output, json_out,
                        max_frames, threads, top_k, threshold, smoothing, width, height, fps,
-                       mqtt, echo=typer.echo)
+                       mqtt, provider=provider, echo=typer.echo)
     if profile is not None:
         from edgecam.adapt import apply_profile
 
@@ -248,18 +261,21 @@ def bench(
     threads: ThreadsOpt = None,
     overlay: Annotated[bool, typer.Option(help="Include drawing the overlay.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    provider: ProviderOpt = None,
 ) -> None:
     """Measure the whole pipeline on this device: FPS, latency, per-stage ms, memory."""
     from edgecam.bench import BenchOptions
     from edgecam.bench import bench as run
 
-    result = run(BenchOptions(model, source, frames, threads=threads, overlay=overlay))
+    result = run(BenchOptions(model, source, frames, threads=threads, overlay=overlay,
+                              provider=provider))
     if as_json:
         emit_json(result)
         return
     stages = "  ".join(f"{k} {v:.2f}" for k, v in result["stages_ms"].items())
     typer.echo(
-        f"{result['model']} on {result['source']}, {result['threads']} threads: "
+        f"{result['model']} on {result['source']}, {result['provider']}, "
+        f"{result['threads']} threads: "
         f"{result['fps']:.1f} FPS, latency p50 {result['latency_ms']['p50']:.2f} ms "
         f"p90 {result['latency_ms']['p90']:.2f} ms, RSS {result['rss_mb']:.0f} MB\n"
         f"stages (ms): {stages}")
@@ -318,6 +334,9 @@ def tune(
         help="Comma list of fp32,int8 (int8 is quantized here and measured).")] = "fp32",
     threads: Annotated[str | None, typer.Option(
         help="Comma list of thread counts (default: 1..cores).")] = None,
+    provider: Annotated[str | None, typer.Option(
+        help="Comma list of execution providers to measure like thread counts, e.g. "
+             "cpu,tensorrt:fp16 (default: auto; see classify --help).")] = None,
     budget_s: Annotated[float, typer.Option(
         help="Time budget in seconds, exports, quantization and accuracy included.")] = 90.0,
     json_out: Annotated[Path | None, typer.Option(help="Write the result as JSON.")] = None,
@@ -341,7 +360,7 @@ def tune(
 
     opts = TuneOptions(target_fps, list(family or []), weights, parse_list(precision),
                        parse_list(threads, int), budget_s, calibration=calibration, data=data,
-                       sample=sample, models=models)
+                       sample=sample, models=models, providers=parse_list(provider))
     if plot is not None and plot.suffix.lower() != ".png":
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
     result = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))

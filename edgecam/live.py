@@ -38,6 +38,7 @@ class LiveOptions:
     height: int | None = None
     fps: float | None = None
     mqtt: str | None = None
+    provider: str | None = None  # --provider (None: auto)
     # a callable(pipeline) -> (Model | None, status lines) consulted once per frame: the
     # run-time adaptation of ``--profile auto`` plugs in here
     adapt: Callable[[Pipeline], Model | None] | None = None
@@ -89,8 +90,8 @@ def live(opts: LiveOptions, say: Callable[[str], None] = log.info) -> LiveSummar
     if not headless:
         ok, why = display_available()
         headless = not ok
-    model = Model(Engine(resolve_model(opts.model), opts.threads), opts.top_k, opts.threshold,
-                  opts.smoothing)
+    model = Model(Engine(resolve_model(opts.model), opts.threads, opts.provider), opts.top_k,
+                  opts.threshold, opts.smoothing)
     summary = LiveSummary(model=model.name, headless=headless)
     closers: list = []
     with StopFlag() as stop:

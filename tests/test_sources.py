@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from edgecam.errors import EdgecamError
-from edgecam.io.capture import LiveSource, SyntheticCapture, has_gstreamer
+from edgecam.io.capture import LiveSource, SyntheticCapture
 from edgecam.io.files import SyntheticSource
+from edgecam.io.gstreamer import has_gstreamer
 from edgecam.io.sinks import JsonlSink, VideoSink, check_writable
 from edgecam.io.sources import expand_inputs, open_source, parse_uri
 

@@ -335,7 +335,26 @@ def test_live_profile_auto_without_profile(tmp_path: Path) -> None:
     (["--target-fps", "30", "--precision", "int4"], "--precision"),
     (["--target-fps", "30", "--data", "no/such/dir"], "--data"),
     (["--target-fps", "30", "--models", "no/*.onnx"], "matches no .onnx file"),
+    (["--target-fps", "30", "--provider", "cpu,openvino"],
+     "provider openvino is not in this onnxruntime"),
 ])
 def test_tune_bad_input(args: list[str], text: str, tmp_path: Path) -> None:
     proc = run_cli("tune", *args, env={"EDGECAM_PROFILES": str(tmp_path)}, cwd=tmp_path)
     assert text in assert_one_line_error(proc)
+
+
+@pytest.mark.slow
+def test_tune_measures_providers_like_threads(tmp_path: Path) -> None:
+    """Both names run on the CPU here; each is its own config, measured, and the profile's
+    choice says which provider it runs on."""
+    tiny_classifier(tmp_path / "tiny-32.onnx", 32)
+    out = tmp_path / "t.json"
+    proc = run_cli("tune", "--target-fps", "5", "--models", str(tmp_path / "tiny-32.onnx"),
+                   "--threads", "1", "--provider", "cpu,auto", "--budget-s", "30",
+                   "--json-out", str(out), env={"EDGECAM_PROFILES": str(tmp_path / "p")},
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert sorted(c["provider"] for c in data["candidates"]) == ["auto", "cpu"]
+    assert all(c["measured"] for c in data["candidates"])
+    assert data["chosen"]["provider"] in ("auto", "cpu")

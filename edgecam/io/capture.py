@@ -1,15 +1,14 @@
 """Live sources: a capture thread that keeps only the newest frame, so a slow model never
 shows a picture seconds behind (overwritten frames are counted as dropped), and reopens a
 device or stream that fails, with backoff, reporting ``state == "reconnecting"`` meanwhile.
-The devices themselves (V4L2, GStreamer CSI/libcamera, Picamera2, FFmpeg streams, the
-synthetic pattern) are small ``Capture`` classes."""
+The devices themselves (V4L2, Picamera2, FFmpeg streams, the synthetic pattern; GStreamer
+pipelines in ``edgecam.io.gstreamer``) are small ``Capture`` classes."""
 
 from __future__ import annotations
 
 import glob
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -27,13 +26,6 @@ from edgecam.io.frames import Frame, Source
 log = logging.getLogger(__name__)
 
 PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935}
-
-GSTREAMER_HINT = (
-    "this OpenCV has no GStreamer support (the PyPI opencv-python wheel is built without it); "
-    "uninstall opencv-python and use the distribution's OpenCV (apt install python3-opencv "
-    "gstreamer1.0-plugins-good) in a venv made with --system-site-packages"
-)
-
 
 class Capture:
     """One way to open and read a live device: ``open()`` returns a handle or raises OSError
@@ -263,12 +255,6 @@ def unreachable_reason(target: object) -> str | None:
         return f"{parts.hostname}:{port}: {exc.strerror or exc}"
 
 
-def has_gstreamer() -> bool:
-    info = cv2.getBuildInformation()
-    m = re.search(r"GStreamer:\s*(\S+)", info)
-    return bool(m) and m.group(1).upper() not in ("NO", "OFF")
-
-
 def camera_capture(device: int | str, width: int | None, height: int | None,
                    fps: float | None) -> Capture:
     """A V4L2 camera by index or path; absent devices fail at once with what is there."""
@@ -290,19 +276,6 @@ def camera_capture(device: int | str, width: int | None, height: int | None,
     return OpenCVCapture(device, backend, settings, what=f"camera {device}")
 
 
-def csi_pipeline(sensor: int, width: int, height: int, fps: float) -> str:
-    return (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width={width},"
-            f"height={height},framerate={int(fps)}/1 ! nvvidconv ! video/x-raw,format=BGRx ! "
-            "videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1")
-
-
-def libcamera_pipeline(width: int, height: int, fps: float) -> str:
-    """libcamerasrc opens the first camera; Picamera2 is the way to pick another."""
-    return (f"libcamerasrc ! video/x-raw,width={width},height={height},"
-            f"framerate={int(fps)}/1 ! videoconvert ! video/x-raw,format=BGR ! "
-            "appsink drop=true max-buffers=1")
-
-
 def stream_capture(url: str, connect_timeout: float) -> OpenCVCapture:
     """A network stream through FFmpeg with open and read timeouts."""
     params: list[int] = []
@@ -312,19 +285,3 @@ def stream_capture(url: str, connect_timeout: float) -> OpenCVCapture:
         if prop is not None:
             params += [prop, int(value * 1000)]
     return OpenCVCapture(url, cv2.CAP_FFMPEG, params=params, what=url)
-
-
-def picam_capture(sensor: int, w: int, h: int, rate: float) -> Capture:
-    """Picamera2 when importable, else libcamerasrc through GStreamer, else what to install."""
-    try:
-        import picamera2  # noqa: F401
-    except ImportError:
-        if not has_gstreamer():
-            raise EdgecamError(
-                f"picam://{sensor} needs Picamera2 "
-                "(apt install python3-picamera2, venv with --system-site-packages) or an "
-                f"OpenCV with GStreamer and libcamerasrc; neither is here: {GSTREAMER_HINT}"
-            ) from None
-        pipe = libcamera_pipeline(w, h, rate)
-        return OpenCVCapture(pipe, cv2.CAP_GSTREAMER, what=f"picam://{sensor}")
-    return PicameraCapture(sensor, w, h)

@@ -1,6 +1,7 @@
 """Where frames come from, named by URI: cameras (``0``, ``/dev/video0``), CSI and Pi cameras
-(``csi://0``, ``picam://0``), network streams (``rtsp://``, ``http(s)://``), video and image
-files, directories, globs and a synthetic pattern (``synthetic://640x480?fps=30``).
+(``csi://0``, ``picam://0``), any GStreamer pipeline (``gst://PIPELINE``), network streams
+(``rtsp://``, ``http(s)://``), video and image files, directories, globs and a synthetic
+pattern (``synthetic://640x480?fps=30``).
 
 Files give every frame in order (``edgecam.io.files``); live sources give the newest frame
 (``edgecam.io.capture``). ``open_source`` picks one and fails early, in one line, with what is
@@ -18,22 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import cv2
-
 from edgecam.errors import EdgecamError
 from edgecam.io.capture import (
-    GSTREAMER_HINT,
+    Capture,
     LiveSource,
-    OpenCVCapture,
+    PicameraCapture,
     SyntheticCapture,
     camera_capture,
-    csi_pipeline,
-    has_gstreamer,
-    picam_capture,
     stream_capture,
 )
 from edgecam.io.files import FileListSource, SyntheticSource, VideoFileSource
 from edgecam.io.frames import Frame, Source
+from edgecam.io.gstreamer import (
+    GSTREAMER_HINT,
+    csi_pipeline,
+    gst_capture,
+    has_gstreamer,
+    libcamera_pipeline,
+)
 from edgecam.io.media import is_image_path, is_video_path, media_kind, read_image
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,7 @@ MAX_FPS = 1000
 class SourceSpec:
     """A parsed source URI."""
 
-    kind: str  # camera, csi, picam, stream, synthetic, video, image, directory, glob
+    kind: str  # camera, csi, picam, gstreamer, stream, synthetic, video, image, directory, glob
     target: str | int  # device index/path, sensor id, URL or filesystem path
     live: bool
     options: dict = field(default_factory=dict)
@@ -83,7 +86,8 @@ def check_source_options(uri: str, width: int | None = None, height: int | None 
 
 
 def parse_uri(uri: str) -> SourceSpec:
-    """Name a source: ``0``, ``/dev/video0``, ``csi://0``, ``picam://0``, ``rtsp://...``,
+    """Name a source: ``0``, ``/dev/video0``, ``csi://0``, ``picam://0``, ``gst://PIPELINE``,
+    ``rtsp://...``,
     ``http(s)://...``, ``synthetic://640x480?fps=30``, a video, image, directory or glob."""
     text = str(uri).strip()
     if not text:
@@ -94,6 +98,12 @@ def parse_uri(uri: str) -> SourceSpec:
         return SourceSpec("camera", text, True)
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
+    if scheme == "gst":
+        pipeline = text[len("gst://"):].strip() if text.lower().startswith("gst://") else ""
+        if not pipeline:
+            raise EdgecamError(f"{text}: expected gst://PIPELINE, e.g. "
+                               "gst://videotestsrc ! videoconvert ! appsink")
+        return SourceSpec("gstreamer", pipeline, True)
     if scheme in ("csi", "picam"):
         sensor = (parts.netloc or parts.path or "0").strip("/")
         if not sensor.isdigit():
@@ -197,13 +207,27 @@ def open_source(uri: str, width: int | None = None, height: int | None = None,
         return LiveSource(str(uri), SyntheticCapture(pattern, spec.options["fps"]))
     if spec.kind == "camera":
         return LiveSource(str(uri), camera_capture(spec.target, width, height, fps), max_retries=1)
+    if spec.kind == "gstreamer":
+        return LiveSource(str(uri), gst_capture(str(spec.target), str(uri)), max_retries=1)
     if spec.kind == "csi":
-        if not has_gstreamer():
-            raise EdgecamError(f"{uri} needs GStreamer (nvarguscamerasrc): {GSTREAMER_HINT}")
         pipe = csi_pipeline(int(spec.target), w, h, rate)
-        return LiveSource(str(uri), OpenCVCapture(pipe, cv2.CAP_GSTREAMER, what=str(uri)),
-                          max_retries=1)
+        return LiveSource(str(uri), gst_capture(pipe, str(uri)), max_retries=1)
     if spec.kind == "picam":
         return LiveSource(str(uri), picam_capture(int(spec.target), w, h, rate), max_retries=1)
     return LiveSource(str(uri), stream_capture(str(spec.target), connect_timeout),
                       max_retries=max_retries)
+
+
+def picam_capture(sensor: int, w: int, h: int, rate: float) -> Capture:
+    """Picamera2 when importable, else libcamerasrc through GStreamer, else what to install."""
+    try:
+        import picamera2  # noqa: F401
+    except ImportError:
+        if not has_gstreamer():
+            raise EdgecamError(
+                f"picam://{sensor} needs Picamera2 "
+                "(apt install python3-picamera2, venv with --system-site-packages) or an "
+                f"OpenCV with GStreamer and libcamerasrc; neither is here: {GSTREAMER_HINT}"
+            ) from None
+        return gst_capture(libcamera_pipeline(w, h, rate), f"picam://{sensor}")
+    return PicameraCapture(sensor, w, h)

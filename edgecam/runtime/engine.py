@@ -1,5 +1,6 @@
-"""An onnxruntime CPU session around an edgecam ONNX file, with its signature checked against
-the metadata so a wrong file fails at load time, not on the first frame."""
+"""An onnxruntime session around an edgecam ONNX file, on the execution provider asked for
+(``edgecam.runtime.providers``), with its signature checked against the metadata so a wrong
+file fails at load time, not on the first frame."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ import numpy as np
 
 from edgecam.errors import EdgecamError
 from edgecam.modelmeta import ModelMeta
+from edgecam.runtime.providers import (
+    CPU,
+    ProviderChoice,
+    parse_provider,
+    session_providers,
+    short_name,
+)
 
 
 def default_threads() -> int:
@@ -36,9 +44,13 @@ def check_threads(threads: int | None) -> None:
 
 
 class Engine:
-    """One model, one session: ``Engine(path, threads).run(batch) -> logits``."""
+    """One model, one session: ``Engine(path, threads, provider).run(batch) -> logits``.
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    ``provider`` is a ``--provider`` value (default ``auto``: an accelerator when this
+    onnxruntime has one, else the CPU); ``self.provider`` names the one that runs the model."""
+
+    def __init__(self, path: str | Path, threads: int | None = None,
+                 provider: str | ProviderChoice | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -46,6 +58,8 @@ class Engine:
             raise EdgecamError(f"model file not found: {self.path}")
         check_threads(threads)
         self.threads = threads or default_threads()
+        choice = provider if isinstance(provider, ProviderChoice) else parse_provider(provider)
+        providers = session_providers(choice, self.threads)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = self.threads
@@ -54,13 +68,21 @@ class Engine:
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(
-                str(self.path), opts, providers=["CPUExecutionProvider"]
-            )
+                str(self.path), opts, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EdgecamError(
                 f"{self.path} is not a loadable ONNX model ({reason[:160]})"
             ) from None
+        active = self.session.get_providers()
+        if providers[0][0] != CPU and (not active or active[0] != providers[0][0]):
+            raise EdgecamError(
+                f"provider {short_name(providers[0][0])} is installed but did not start "
+                f"(onnxruntime fell back to {', '.join(map(short_name, active))}); check its "
+                "drivers and libraries (CUDA, cuDNN, TensorRT, OpenVINO)")
+        name = short_name(active[0]) if active else "cpu"
+        self.provider = str(ProviderChoice(
+            name, choice.modifiers if name == choice.name else frozenset()))
         props = self.session.get_modelmeta().custom_metadata_map
         self.meta = ModelMeta.from_props(props, source=str(self.path))
         self._check_signature()

@@ -12,7 +12,12 @@ import numpy as np
 
 from edgecam.modelmeta import ModelMeta
 
-_UPSCALE = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
+# Bilinear steps use OpenCV's bit-exact fixed-point variant: plain INTER_LINEAR rounds
+# differently on x86 and ARM (one grey level on 17% of pixels of a 420 -> 224 resize, which
+# moved EfficientNet-Lite0's scores by up to 7e-3), INTER_LINEAR_EXACT and INTER_AREA agree to
+# the bit (scripts/arm64-check), so a model scores the same on a Pi as on the PC it was tested on.
+BILINEAR = cv2.INTER_LINEAR_EXACT
+_UPSCALE = {"bilinear": BILINEAR, "bicubic": cv2.INTER_CUBIC}
 
 
 def crop_box(width: int, height: int, resolution: int, crop_pct: float
@@ -26,7 +31,8 @@ class Preprocessor:
     """``Preprocessor(meta)(frame_bgr) -> float32 [1, 3, R, R]``.
 
     Downscaling averages pixels (what the antialiased resize used in training amounts to): an
-    exact integer-factor area reduction, OpenCV's fast path, then one bilinear step to R. A
+    exact integer-factor area reduction, OpenCV's fast path, then one bit-exact bilinear step
+    to R. A
     general-ratio area resize costs 7x more for a difference below JPEG noise. Upscaling uses
     the weights' own interpolation. Normalization runs per channel plane straight from the
     resized pixels into the output tensor, which also swaps BGR to RGB.
@@ -35,7 +41,7 @@ class Preprocessor:
     def __init__(self, meta: ModelMeta) -> None:
         self.resolution = meta.resolution
         self.crop_pct = meta.crop_pct
-        self.upscale = _UPSCALE.get(meta.interpolation, cv2.INTER_LINEAR)
+        self.upscale = _UPSCALE.get(meta.interpolation, BILINEAR)
         mean = np.asarray(meta.mean, np.float64) * 255.0
         std = np.asarray(meta.std, np.float64) * 255.0
         rgb = meta.color.upper() == "RGB"
@@ -77,11 +83,11 @@ class Preprocessor:
             cv2.resize(crop, self._mid.shape[:2], dst=self._mid, interpolation=cv2.INTER_AREA)
             if self._mid.shape[0] == r:
                 return self._mid
-            cv2.resize(self._mid, (r, r), dst=self._resized, interpolation=cv2.INTER_LINEAR)
+            cv2.resize(self._mid, (r, r), dst=self._resized, interpolation=BILINEAR)
         elif side == r:
             return crop
         else:
-            interp = cv2.INTER_LINEAR if side > r else self.upscale
+            interp = BILINEAR if side > r else self.upscale
             cv2.resize(crop, (r, r), dst=self._resized, interpolation=interp)
         return self._resized
 

@@ -71,24 +71,25 @@ def is_ready(cand: Candidate, weights: str) -> bool:
 
 
 class Bench:
-    """Frame-rate passes; each (file, threads) keeps its onnxruntime session between passes."""
+    """Frame-rate passes; each (file, threads, provider) keeps its onnxruntime session between
+    passes."""
 
     def __init__(self, min_frames: int = 15, min_s: float = 0.5, max_s: float = 2.0,
                  warmup: int = 3) -> None:
         self.pattern = sample_source()
         self.min_frames, self.min_s, self.max_s, self.warmup = min_frames, min_s, max_s, warmup
-        self._models: OrderedDict[tuple[Path, int], object] = OrderedDict()
+        self._models: OrderedDict[tuple[Path, int, str | None], object] = OrderedDict()
 
-    def pass_fps(self, path: Path, threads: int) -> float:
+    def pass_fps(self, path: Path, threads: int, provider: str | None = None) -> float:
         """Frames per second of one pass: results delivered over the time they took."""
         from edgecam.handlers import overlay_handler
         from edgecam.pipeline import Model, Pipeline, Result
         from edgecam.runtime.engine import Engine
 
-        key = (path, threads)
+        key = (path, threads, provider)
         model = self._models.get(key)
         if model is None:
-            model = self._models[key] = Model(Engine(path, threads), top_k=5)
+            model = self._models[key] = Model(Engine(path, threads, provider), top_k=5)
             while len(self._models) > KEEP_SESSIONS:
                 self._models.popitem(last=False)
         self._models.move_to_end(key)

@@ -27,10 +27,11 @@ class TuneOptions:
     models: str | None = None  # a glob of existing .onnx files instead of the zoo
     passes: int = 3  # frame-rate passes per config before the deciding ones get more
     progress: bool | None = None
+    providers: list[str] = field(default_factory=list)  # measured like threads; [] = auto
 
 
 def parse_list(text: str | None, kind: type = str) -> list:
-    """``"1,2"`` -> [1, 2] (``--threads``, ``--precision``)."""
+    """``"1,2"`` -> [1, 2] (``--threads``, ``--precision``, ``--provider``)."""
     if not text:
         return []
     try:
@@ -42,6 +43,7 @@ def parse_list(text: str | None, kind: type = str) -> list:
 def check_options(opts: TuneOptions) -> None:
     """User errors in one line, before any time is spent; fills the default thread counts."""
     from edgecam.runtime.engine import check_threads, default_threads
+    from edgecam.runtime.providers import parse_provider, session_providers
 
     if not (math.isfinite(opts.target_fps) and opts.target_fps > 0):
         raise EdgecamError(f"--target-fps must be > 0, got {opts.target_fps}")
@@ -62,5 +64,7 @@ def check_options(opts: TuneOptions) -> None:
     if opts.sample is not None and not Path(opts.sample).exists():
         raise EdgecamError(f"--sample {opts.sample} does not exist (a video or a directory "
                            "of pictures)")
+    for name in opts.providers:  # one that is not installed fails now, not mid-run
+        session_providers(parse_provider(name), 1)
     if opts.models is not None and opts.families:
         raise EdgecamError("--models and --family both choose the candidates; give only one")

@@ -22,7 +22,7 @@ def candidate_json(c: Candidate) -> dict:
     spread = c.spread
     return {
         "arch": c.arch, "alpha": c.alpha, "resolution": c.resolution,
-        "precision": c.precision, "threads": c.threads, "name": c.name,
+        "precision": c.precision, "threads": c.threads, "provider": c.provider, "name": c.name,
         "weights": c.weights, "top1": c.top1, "top1_source": c.top1_source,
         "top1_how": c.top1_how, "agreement": c.agreement, "macs": c.macs,
         "fps": _r(c.fps), "measured": c.measured, "fps_low": _r(c.fps_low),
@@ -35,7 +35,8 @@ def candidate_json(c: Candidate) -> dict:
 def config_json(c: Candidate) -> dict:
     """The chosen config / a ladder rung (what the profile stores)."""
     return {"arch": c.arch, "alpha": c.alpha, "resolution": c.resolution,
-            "precision": c.precision, "threads": c.threads, "fps": _r(c.fps),
+            "precision": c.precision, "threads": c.threads, "provider": c.provider,
+            "fps": _r(c.fps),
             "fps_low": _r(c.fps_low), "top1": c.top1, "top1_source": c.top1_source,
             "weights": c.weights, "macs": c.macs, "model": c.model, "name": c.name}
 
@@ -81,7 +82,9 @@ def _row(c: Candidate, result: TuneResult, rungs: set[int], sample: bool) -> str
         meas, err = f"{'':>7} {'':>7} {'':>13}{'':>3}", ""
     mark = ("  <- chosen" if c is result.chosen else "  rung" if id(c) in rungs
             else "  too slow" if c.measured and c.fps_low < result.need else "")
-    return (f"{c.name:<28} {c.threads:>3} {c.macs / 1e6:6.0f} {top1}{agree} {pred} {meas} "
+    name = f"{c.name} {c.provider}" if len({x.provider for x in result.candidates}) > 1 \
+        else c.name
+    return (f"{name:<28} {c.threads:>3} {c.macs / 1e6:6.0f} {top1}{agree} {pred} {meas} "
             f"{err:>6}{mark}")
 
 
@@ -124,7 +127,8 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
         c = result.chosen
         lo, hi = c.spread
         lines.append(
-            f"chosen: {c.name} with {c.threads} thread(s): {c.fps_low:.1f} FPS in the slower "
+            f"chosen: {c.name} with {c.threads} thread(s) on {c.provider}: {c.fps_low:.1f} FPS "
+            "in the slower "
             f"half of {len(c.passes)} passes >= {result.need:.1f} (target "
             f"{result.target_fps:g} + {result.margin:.0%}); median {c.fps:.1f}, spread "
             f"{lo:.0f}-{hi:.0f}; top-1 {c.top1} ({c.top1_source})")

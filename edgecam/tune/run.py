@@ -140,7 +140,8 @@ class Run:
             for c in (todo if r % 2 == 0 else reversed(todo)):
                 if not self.affords(self.guess("pass")):
                     return
-                fps = self.timed("pass", lambda c=c: self.bench.pass_fps(c.file, c.threads))
+                fps = self.timed("pass", lambda c=c: self.bench.pass_fps(c.file, c.threads,
+                                                                          c.provider))
                 first = not c.measured
                 c.passes.append(fps)
                 if first:

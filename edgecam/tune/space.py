@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import glob
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,7 @@ class Candidate:
     agreement: float | None = None  # on --sample, with the most accurate candidate
     family_key: str = ""
     labels: list[str] | None = field(default=None, repr=False)  # None: ImageNet's
+    provider: str = "auto"  # the --provider it runs on
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -103,12 +104,13 @@ class Candidate:
     def top1_how(self) -> str | None:
         return None if self.measured_top1 is not None else self.prior.how
 
-    def group(self) -> tuple[str, str, int]:
+    def group(self) -> tuple[str, str, int, str]:
         """Configs whose frame time is one line in MACs."""
-        return self.family_key, self.precision, self.threads
+        return self.family_key, self.precision, self.threads, self.provider
 
     def same_file(self) -> tuple:
-        """Candidates that differ only in threads share a file (and its accuracy)."""
+        """Candidates that differ only in threads or provider share a file (and its
+        accuracy)."""
         return self.arch, self.alpha, self.resolution, self.precision, self.weights, self.name
 
 
@@ -298,6 +300,9 @@ def file_candidates(pattern: str, threads: list[int]) -> list[Candidate]:
 
 
 def candidates(opts: TuneOptions) -> list[Candidate]:
-    if opts.models is not None:
-        return file_candidates(opts.models, opts.threads)
-    return zoo_candidates(opts)
+    """The zoo's or the files' configs, each on every ``--provider`` (measured like threads)."""
+    base = (file_candidates(opts.models, opts.threads) if opts.models is not None
+            else zoo_candidates(opts))
+    if not opts.providers:
+        return base
+    return [replace(c, provider=p, passes=[]) for c in base for p in opts.providers]
