@@ -56,31 +56,30 @@ def main() -> None:
     ap.add_argument("--out", default=str(common.RESULTS_DIR))
     args = ap.parse_args()
 
-    from edgecam.handlers import overlay_handler
     from edgecam.io.sources import open_source
     from edgecam.pipeline import Model, Pipeline
     from edgecam.runtime.engine import Engine
+    from edgecam.sinks import Sink
 
     label, arch, alpha, res, weights = common.MODELS[common.KEYS[args.model]]
     path = common.ensure_model(arch, alpha, res, weights)
     model = Model(Engine(path, args.threads), top_k=3, smoothing=0.6)
     uri = f"synthetic://640x480?fps={args.fps:g}"
     rows: list[tuple[float, float, float, float, dict]] = []  # capture, start, result, shown
-    pending: dict = {}
 
     with open_source(uri) as raw:
         source = Stamped(raw)
-        pipeline = Pipeline(model)
 
-        def on_result(result) -> None:
-            pending["result"] = time.monotonic()
+        class Shown(Sink):
+            """When the result existed (before the overlay) and when it was shown."""
 
-        def on_shown(result) -> None:
-            f = result.frame
-            rows.append((f.timestamp, source.started.pop(f.index, float("nan")),
-                         pending["result"], time.monotonic(), dict(result.ms)))
+            def write(self, result) -> None:
+                now = time.monotonic()
+                f = result.frame
+                rows.append((f.timestamp, source.started.pop(f.index, float("nan")),
+                             now - result.ms.get("overlay", 0.0) / 1e3, now, dict(result.ms)))
 
-        pipeline.handlers += [on_result, overlay_handler(pipeline), on_shown]
+        pipeline = Pipeline(model, [Shown()], overlay=True)
         common.log(f"{label}: {args.warmup} warm-up + {args.frames} frames from {uri}")
         pipeline.run_live(source, args.warmup)
         dropped0 = raw.dropped

@@ -165,21 +165,15 @@ def bare_pass_factory(model_path: Path, video: Path, threads: int):
 
 
 def pipeline_pass_factory(engine, video: Path, prefetch: int = 3, output: Path | None = None):
-    from edgecam.handlers import overlay_handler
-    from edgecam.io.sinks import VideoSink
     from edgecam.io.sources import open_source
-    from edgecam.pipeline import Model, Pipeline
+    from edgecam.pipeline import Model
+    from edgecam.run import Run
 
     def run_pass(n: int):
-        pipeline = Pipeline(Model(engine, top_k=5))
-        with open_source(str(video)) as source:
-            if output is None:
-                done = pipeline.run_file(source, n, prefetch=prefetch)
-            else:
-                with VideoSink(output, fps=source.fps or 30.0) as sink:
-                    pipeline.handlers.append(overlay_handler(pipeline))
-                    pipeline.handlers.append(lambda r: sink.write(r.frame.image))
-                    done = pipeline.run_file(source, n, prefetch=prefetch)
+        with Run([str(output)] if output is not None else []) as run, \
+                open_source(str(video)) as source:
+            pipeline = run.pipeline(Model(engine, top_k=5))
+            done = run.stream(source, pipeline, max_frames=n, prefetch=prefetch)
         return done, {k: round(v, 3) for k, v in pipeline.times.means().items()}
 
     return run_pass

@@ -56,11 +56,11 @@ def main() -> None:
     args = ap.parse_args()
     warm = args.warmup or (1000 if args.frames >= 2000 else max(1, args.frames // 5))
 
-    from edgecam.handlers import jsonl_handler, overlay_handler
-    from edgecam.io.sinks import JsonlSink
     from edgecam.io.sources import open_source
-    from edgecam.pipeline import Model, Pipeline
+    from edgecam.pipeline import Model
+    from edgecam.run import Run
     from edgecam.runtime.engine import Engine
+    from edgecam.sinks import Sink, SinkOptions, open_sink
 
     label, arch, alpha, res, weights = common.MODELS[common.KEYS[args.model]]
     path = common.ensure_model(arch, alpha, res, weights)
@@ -71,42 +71,41 @@ def main() -> None:
     jsonl_path = os.path.join(tmpdir, "soak.jsonl")
     stop = threading.Event()
     counts = {"bytes": 0}
-    preview = None
     t0 = time.monotonic()
     model = Model(Engine(path, args.threads), top_k=3, smoothing=0.6)
     uri = f"synthetic://640x480?fps={args.fps:g}"
-    with open_source(uri) as source, JsonlSink(jsonl_path) as jsonl:
-        pipeline = Pipeline(model)
-        pipeline.handlers += [overlay_handler(pipeline), jsonl_handler(jsonl)]
-        client = None
-        if has_preview:
-            from edgecam.io.preview import PreviewServer
+    sinks = [open_sink(jsonl_path, SinkOptions(live=True))]
+    if has_preview:
+        sinks.append(open_sink("http://127.0.0.1:0"))
+    viewers: list[threading.Thread] = []
 
-            preview = PreviewServer("127.0.0.1", 0).start()
-            pipeline.handlers.append(
-                lambda r: preview.publish(r.frame.image, pipeline.stats(r.top, source.dropped)))
-            client = threading.Thread(target=viewer, args=(preview.url.split("?")[0], stop,
-                                                           counts), daemon=True)
-            client.start()
+    class Sample(Sink):
+        """RSS every ``--every`` frames; starts the preview viewer on the first frame (the
+        server is up by then)."""
 
-        def sample(result) -> None:
-            n = pipeline.frames + 1  # this result is counted after the handlers
+        def write(self, result) -> None:
+            n = result.stats.frames
+            if has_preview and not viewers:
+                url = sinks[1].written[0]
+                viewers.append(threading.Thread(target=viewer, args=(url.split("?")[0], stop,
+                                                                     counts), daemon=True))
+                viewers[0].start()
             if n == 1 or n == warm or n % args.every == 0 or n == args.frames:
                 samples.append((n, round(time.monotonic() - t0, 2), round(common.rss_mb(), 2)))
                 if n % (args.every * 4) == 0 or n == args.frames:
                     common.log(f"{n}/{args.frames} frames, RSS {samples[-1][2]:.1f} MB, "
-                        f"{pipeline.rate.fps:.1f} fps")
+                        f"{result.stats.fps:.1f} fps")
 
-        pipeline.handlers.append(sample)
+    with Run([*sinks, Sample()]) as run:
+        source = run.enter(open_source(uri))
+        pipeline = run.pipeline(model, overlay=True)
         common.log(f"{label}: {args.frames} frames from {uri}, overlay + JSON lines"
             + (" + preview (1 viewer)" if has_preview else ""))
         try:
-            done = pipeline.run_live(source, args.frames)
+            done = run.stream(source, pipeline, max_frames=args.frames)
         finally:
             stop.set()
-            if preview is not None:
-                preview.stop()
-            if client is not None:
+            for client in viewers:
                 client.join(timeout=3)
         dropped = source.dropped
     seconds = time.monotonic() - t0
@@ -122,7 +121,7 @@ def main() -> None:
         "frames": done,
         "seconds": round(seconds, 1), "fps": round(done / seconds, 1), "dropped": dropped,
         "jsonl_lines": lines, "preview": has_preview,
-        "preview_frames_encoded": preview.frames_encoded if preview is not None else None,
+        "preview_frames_encoded": sinks[1].server.frames_encoded if has_preview else None,
         "preview_bytes_read": counts["bytes"], "preview_error": counts.get("error"),
         "warmup_frame": warm, "rss_after_warmup_mb": base, "rss_end_mb": end,
         "growth_pct": round(growth, 2), "peak_rss_mb": round(common.peak_rss_mb(), 1),

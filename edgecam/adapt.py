@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgecam.errors import EdgecamError
-from edgecam.live import LiveOptions
-from edgecam.pipeline import Model, Pipeline
+from edgecam.options import LiveOptions
+from edgecam.pipeline import Model, Stats
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,9 @@ def describe(config: dict) -> str:
 
 
 class Adapter:
-    """``adapter(pipeline) -> Model | None`` once per frame: a new model when it is time to
-    switch. ``frontier`` is sorted fastest first; ``index`` is the config running now."""
+    """The pipeline's controller (``edgecam.pipeline.Controller``): ``adapter(stats, model)``
+    once per frame returns a new model when it is time to switch. ``frontier`` is sorted
+    fastest first; ``index`` is the config running now."""
 
     def __init__(self, frontier: list[dict], index: int, target_fps: float,
                  build: Callable[[dict], Model], notes: list[str] | None = None,
@@ -53,7 +54,6 @@ class Adapter:
         self.down_s, self.up_s, self.up_margin = down_s, up_s, up_margin
         self.clock = clock
         self.switched_at = clock()
-        self.frames_at_switch = 0
         self.below_since: float | None = None
         self.above_since: float | None = None
         self.switches: list[str] = []
@@ -67,21 +67,19 @@ class Adapter:
         c = self.frontier[self.index]
         return f"config {describe(c)} (target {self.target:g} FPS)"
 
-    def observed_fps(self, pipeline: Pipeline) -> float:
+    def observed_fps(self, stats: Stats) -> float:
         """The frame rate the model sustains: the pipeline's rate, or when a paced source is
         slower than the model, what pre + infer + post per frame allows (a 15 FPS camera is
-        not a reason to step down)."""
-        fresh = pipeline.frames - self.frames_at_switch
-        last = min(30, fresh)
-        ms = sum(pipeline.times.mean(s, last) for s in ("preprocess", "infer", "postprocess"))
+        not a reason to step down). The stage means cover the current model only."""
+        ms = sum(stats.stages_ms.get(s, 0.0) for s in ("preprocess", "infer", "postprocess"))
         capacity = 1000.0 / ms if ms > 0 else 0.0
-        return max(pipeline.rate.fps, capacity)
+        return max(stats.fps, capacity)
 
-    def __call__(self, pipeline: Pipeline) -> Model | None:
+    def __call__(self, stats: Stats, model: Model) -> Model | None:
         now = self.clock()
-        if now - self.switched_at < SETTLE_S or pipeline.frames - self.frames_at_switch < 5:
+        if now - self.switched_at < SETTLE_S or stats.model_frames < 5:
             return None
-        fps = self.observed_fps(pipeline)
+        fps = self.observed_fps(stats)
         if fps < self.target and self.index > 0:
             self.above_since = None
             if self.below_since is None:
@@ -89,7 +87,7 @@ class Adapter:
             elif now - self.below_since >= self.down_s:
                 why = (f"FPS {fps:.1f} < target {self.target:g} for "
                        f"{now - self.below_since:.0f} s")
-                return self.switch(self.index - 1, why, pipeline)
+                return self.switch(self.index - 1, why, model)
             return None
         self.below_since = None
         if self.index < self.top:
@@ -103,19 +101,18 @@ class Adapter:
                 elif now - self.above_since >= self.up_s:
                     why = (f"expected {expected:.1f} FPS > {self.up_margin:g} x target "
                            f"{self.target:g} for {now - self.above_since:.0f} s")
-                    return self.switch(self.index + 1, why, pipeline)
+                    return self.switch(self.index + 1, why, model)
             else:
                 self.above_since = None
         return None
 
-    def switch(self, index: int, why: str, pipeline: Pipeline) -> Model:
+    def switch(self, index: int, why: str, running: Model) -> Model:
         model = self._models.get(index)
         if model is None:
             model = self._models[index] = self.build(self.frontier[index])
-        self._models[self.index] = pipeline.model
+        self._models[self.index] = running
         self.index = index
         self.switched_at = self.clock()
-        self.frames_at_switch = pipeline.frames
         self.below_since = self.above_since = None
         self.notes[self.note_at] = self.note()
         message = f"switching to {describe(self.current)}: {why}"
@@ -145,7 +142,8 @@ def resolve_config_model(config: dict, weights: str | None) -> Path:
     return resolve_model(config_model_ref(config), weights or "imagenet")
 
 
-def apply_profile(opts: LiveOptions, profile: str, say: Callable[[str], None]) -> Adapter:
+def apply_profile(opts: LiveOptions, profile: str,
+                  say: Callable[[str], None] = log.info) -> Adapter:
     """``--profile auto`` (this device's profile) or ``--profile FILE``: set the model and
     threads to the chosen config, show it, and install the adapter."""
     from edgecam.profiles import load_profile, this_device_profile
@@ -180,7 +178,7 @@ def apply_profile(opts: LiveOptions, profile: str, say: Callable[[str], None]) -
         + (f" ({fps:.1f} FPS when tuned" if fps else "")
         + (f", top-1 {config['top1']})" if fps and config.get("top1") else ")" if fps else "")
         + f", target {target:g} FPS, {len(frontier) - 1} faster fallback(s)")
-    opts.adapt = adapter
+    opts.controller = adapter
     return adapter
 
 

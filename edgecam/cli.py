@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 
 from edgecam.errors import EdgecamError
+from edgecam.options import BenchOptions, ClassifyOptions, LiveOptions
 
 app = typer.Typer(
     name="edgecam",
@@ -152,6 +154,17 @@ TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="Labels per frame.")
 ThresholdOpt = Annotated[float, typer.Option(help="Drop labels scoring below this (0..1).")]
 MqttOpt = Annotated[str | None, typer.Option(
     help="Publish predictions to mqtt://HOST[:PORT]/PREFIX (needs edgecam\\[mqtt]).")]
+JsonOutOpt = Annotated[str | None, typer.Option(
+    help="JSON lines, one per frame or image: {frame, source, top}; - for stdout (then "
+         "every other message goes to stderr).")]
+SinkOpt = Annotated[list[str] | None, typer.Option(
+    "--sink", help="Another output (repeat): out.mp4, dir/, file.jsonl, - (JSON lines on "
+                   "stdout), /dev/null, display://0, http://HOST:PORT, mqtt://HOST/PREFIX.")]
+
+
+def out(text: str, stdout_taken: bool) -> None:
+    """Human-readable results: stdout, unless JSON lines go there."""
+    typer.echo(text, err=stdout_taken)
 
 
 @app.command()
@@ -162,29 +175,43 @@ def classify(
     model: ModelOpt = None,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Annotated video (one video input, .mp4/.avi) or a directory "
-                               "for annotated images and videos.")] = None,
-    json_out: Annotated[str | None, typer.Option(
-        help="JSON lines, one per frame or image: {frame, source, top}.")] = None,
-    top_k: TopKOpt = 5,
-    threshold: ThresholdOpt = 0.0,
+                               "for annotated images and videos; written under a temporary "
+                               "name and renamed into place when whole.")] = None,
+    json_out: JsonOutOpt = None,
+    sink: SinkOpt = None,
+    top_k: TopKOpt = ClassifyOptions.top_k,
+    threshold: ThresholdOpt = ClassifyOptions.threshold,
     threads: ThreadsOpt = None,
     jobs: Annotated[int | None, typer.Option(
         help="Videos classified side by side (default: one per core when there are several, "
              "each with threads/jobs onnxruntime threads).")] = None,
+    batch: Annotated[int, typer.Option(
+        help="Frames per inference call (on a shared 2-core x86, 8 was slower than 1 and 2 "
+             "no faster; benchmarks/classify_vs_bare.py measures your device).")
+    ] = ClassifyOptions.batch,
     mqtt: MqttOpt = None,
+    cluster: Annotated[str | None, typer.Option(
+        help="Classify on a Dask cluster: its scheduler's tcp://HOST:PORT (the inputs must be "
+             "readable at the same paths on the workers; needs the cluster extra).")] = None,
+    chunk: Annotated[int | None, typer.Option(
+        help="With --cluster: frames per task (long videos are split into ranges; "
+             "default 240).")] = None,
     provider: ProviderOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
-    from edgecam.classify import ClassifyOptions
     from edgecam.classify import classify as run
 
-    summary = run(ClassifyOptions(inputs, model, output, json_out, top_k, threshold, threads,
-                                  mqtt, jobs=jobs, provider=provider))
-    if not output and not json_out:
+    sinks = list(sink or [])
+    summary = run(ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
+                                  sinks=sinks, top_k=top_k, threshold=threshold,
+                                  threads=threads, mqtt=mqtt, jobs=jobs, batch=batch,
+                                  cluster=cluster, chunk=chunk, provider=provider))
+    taken = "-" in (json_out, *sinks)
+    if not output and not json_out and not sinks:
         for source, counts in summary.top1.items():
             label, n = counts.most_common(1)[0]
             total = sum(counts.values())
-            typer.echo(f"{source}: {label}" + (f" ({n}/{total} frames)" if total > 1 else ""))
+            out(f"{source}: {label}" + (f" ({n}/{total} frames)" if total > 1 else ""), taken)
     typer.echo(
         f"classified {summary.frames} frames from {summary.files} file(s) with {summary.model} "
         f"in {summary.seconds:.1f} s ({summary.fps:.1f} FPS)"
@@ -200,49 +227,71 @@ def classify(
 @app.command()
 @user_errors
 def live(
-    source: Annotated[str, typer.Option(
+    source: Annotated[list[str] | None, typer.Option(
         "--source", "-s", help="0, /dev/video0, csi://0, picam://0, a video file, "
-                               "rtsp://..., http://..., synthetic://640x480?fps=30.")] = "0",
+                               "rtsp://..., http://..., synthetic://640x480?fps=30. Repeat "
+                               "for several cameras in one process (one model, each camera "
+                               "its own capture, smoothing, stats and preview).",
+        show_default=LiveOptions.source)] = None,
     model: ModelOpt = None,
     profile: Annotated[str | None, typer.Option(
         help="'auto': run the config `edgecam tune` chose for this device, and step down "
              "or up when the frame rate drifts.")] = None,
-    headless: Annotated[bool, typer.Option(help="No window.")] = False,
+    headless: Annotated[bool, typer.Option(help="No window.")] = LiveOptions.headless,
     serve: Annotated[str | None, typer.Option(
         help="Browser preview on [HOST:]PORT (default host 127.0.0.1).")] = None,
     serve_token: Annotated[str | None, typer.Option(
         help="Require ?token=TOKEN for the preview (use when serving beyond loopback).")] = None,
     output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="Also write the annotated video here.")] = None,
-    json_out: Annotated[str | None, typer.Option(help="JSON lines, one per frame.")] = None,
+        "--output", "-o", help="Also write the annotated video here (renamed into place "
+                               "when the run ends, also after Ctrl-C or SIGTERM).")] = None,
+    json_out: Annotated[str | None, typer.Option(
+        help="JSON lines, one per frame, growing line by line so it can be tailed; - for "
+             "stdout.")] = None,
+    sink: SinkOpt = None,
     max_frames: Annotated[int | None, typer.Option(help="Stop after N frames.")] = None,
     threads: ThreadsOpt = None,
-    top_k: TopKOpt = 3,
-    threshold: ThresholdOpt = 0.0,
+    top_k: TopKOpt = LiveOptions.top_k,
+    threshold: ThresholdOpt = LiveOptions.threshold,
     smoothing: Annotated[float, typer.Option(
-        help="Weight of the past in the moving average of probabilities (0 = none).")] = 0.6,
+        help="Weight of the past in the moving average of probabilities (0 = none).")
+    ] = LiveOptions.smoothing,
     width: Annotated[int | None, typer.Option(help="Camera capture width.")] = None,
     height: Annotated[int | None, typer.Option(help="Camera capture height.")] = None,
     fps: Annotated[float | None, typer.Option(help="Camera capture frame rate.")] = None,
     mqtt: MqttOpt = None,
+    batch_cameras: Annotated[bool, typer.Option(
+        help="With several --source: infer the frames the cameras have ready in one "
+             "call.")] = LiveOptions.batch_cameras,
     provider: ProviderOpt = None,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
-    from edgecam.live import LiveOptions
     from edgecam.live import live as run
 
-    opts = LiveOptions(source, model, headless, serve, serve_token, output, json_out,
-                       max_frames, threads, top_k, threshold, smoothing, width, height, fps,
-                       mqtt, provider=provider, echo=typer.echo)
+    sinks = list(sink or [])
+    taken = "-" in (json_out, *sinks)
+    sources = list(source or [LiveOptions.source])
+    opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=batch_cameras,
+                       model=model, headless=headless, serve=serve,
+                       serve_token=serve_token, output=output, json_out=json_out, sinks=sinks,
+                       max_frames=max_frames, threads=threads, top_k=top_k,
+                       threshold=threshold, smoothing=smoothing, width=width, height=height,
+                       fps=fps, mqtt=mqtt, provider=provider,
+                       echo=lambda text: out(text, taken))
     if profile is not None:
         from edgecam.adapt import apply_profile
 
-        apply_profile(opts, profile, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
-    summary = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
+        apply_profile(opts, profile)
+    summary = run(opts)
+    if len(summary.cameras) > 1:
+        for cam in summary.cameras:
+            typer.echo(f"{cam.source}: {cam.frames} frames ({cam.fps:.1f} FPS), "
+                       f"{cam.dropped} dropped", err=True)
     typer.echo(
         f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS) with "
         f"{summary.model}, {summary.dropped} dropped"
-        + (f", {summary.reconnects} reconnects" if summary.reconnects else ""), err=True)
+        + (f", {summary.reconnects} reconnects" if summary.reconnects else "")
+        + (f"; wrote {', '.join(summary.written)}" if summary.written else ""), err=True)
     if summary.interrupted:
         raise typer.Exit(summary.interrupted)
 
@@ -257,27 +306,27 @@ def bench(
         help="An .onnx file or a model name (default: EfficientNet-Lite0).")] = None,
     source: Annotated[str | None, typer.Option(
         "--source", "-s", help="Frames to use (default: a synthetic 640x480 picture).")] = None,
-    frames: Annotated[int, typer.Option(help="Frames measured after warm-up.")] = 300,
+    frames: Annotated[int, typer.Option(help="Frames measured after warm-up.")
+                      ] = BenchOptions.frames,
     threads: ThreadsOpt = None,
-    overlay: Annotated[bool, typer.Option(help="Include drawing the overlay.")] = True,
+    overlay: Annotated[bool, typer.Option(help="Include drawing the overlay.")
+                       ] = BenchOptions.overlay,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     provider: ProviderOpt = None,
 ) -> None:
     """Measure the whole pipeline on this device: FPS, latency, per-stage ms, memory."""
-    from edgecam.bench import BenchOptions
     from edgecam.bench import bench as run
 
-    result = run(BenchOptions(model, source, frames, threads=threads, overlay=overlay,
-                              provider=provider))
+    report = run(BenchOptions(model=model, source=source, frames=frames, threads=threads,
+                              overlay=overlay, provider=provider))
     if as_json:
-        emit_json(result)
+        emit_json(report.to_json())
         return
-    stages = "  ".join(f"{k} {v:.2f}" for k, v in result["stages_ms"].items())
+    stages = "  ".join(f"{k} {v:.2f}" for k, v in report.stages_ms.items())
     typer.echo(
-        f"{result['model']} on {result['source']}, {result['provider']}, "
-        f"{result['threads']} threads: "
-        f"{result['fps']:.1f} FPS, latency p50 {result['latency_ms']['p50']:.2f} ms "
-        f"p90 {result['latency_ms']['p90']:.2f} ms, RSS {result['rss_mb']:.0f} MB\n"
+        f"{report.model} on {report.source}, {report.provider}, {report.threads} threads: "
+        f"{report.fps:.1f} FPS, latency p50 {report.latency_ms['p50']:.2f} ms "
+        f"p90 {report.latency_ms['p90']:.2f} ms, RSS {report.rss_mb:.0f} MB\n"
         f"stages (ms): {stages}")
 
 
@@ -555,8 +604,6 @@ def capture(
 
 def _log_to_stderr() -> None:
     """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
-    import logging
-
     from edgecam.nativelogs import StderrHandler
 
     handler = StderrHandler(sys.stderr)

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 
 from edgecam.errors import EdgecamError
-from edgecam.io.sinks import VideoSink
 from edgecam.io.sources import is_image_path
+from edgecam.sinks.video import VideoFile
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def make_clip(photos: list[Path], output: Path, seconds_each: float = 1.0, fps: 
     """Write the clip and return which frames show which photo."""
     per = max(1, int(round(seconds_each * fps)))
     segments = []
-    with VideoSink(output, fps=fps) as sink:
+    with VideoFile(output, fps=fps) as sink:
         frame_no = 0
         for photo in photos:
             image = cv2.imread(str(photo), cv2.IMREAD_COLOR)

@@ -11,6 +11,12 @@ import threading
 from types import FrameType
 
 
+class EndOfRun(Exception):  # noqa: N818 - a request, not an error
+    """Raised by a sink's ``write`` to end the run after this frame (the user closed the
+    window, a measurement has its frames): the pipeline sets its stop flag, the other sinks
+    still get the result, and the run ends cleanly with exit code 0."""
+
+
 class StopFlag:
     """``with StopFlag() as stop: while not stop.is_set(): ...`` then ``stop.exit_code``."""
 

@@ -8,26 +8,20 @@ import pytest
 
 from edgecam.adapt import Adapter, apply_profile
 from edgecam.live import LiveOptions, live
-from edgecam.metrics import StageTimes
+from edgecam.pipeline import Stats
+from edgecam.signals import EndOfRun
 
 
-class FakeRate:
-    fps = 0.0
-
-
-class FakePipeline:
-    """Just what the adapter reads: the rate, stage times, frame count, the model."""
+class FakeRun:
+    """The stats the pipeline hands its controller: this model's rate and stage times."""
 
     def __init__(self) -> None:
-        self.rate = FakeRate()
-        self.times = StageTimes()
-        self.frames = 0
         self.model = "big"
+        self.model_frames = 0
 
-    def run(self, fps: float) -> None:
-        self.rate.fps = fps
-        self.times.add("infer", 1000.0 / fps)
-        self.frames += 1
+    def step(self, fps: float) -> Stats:
+        self.model_frames += 1
+        return Stats(fps=fps, model_frames=self.model_frames, stages_ms={"infer": 1000.0 / fps})
 
 
 FRONTIER = [  # fastest first, as in a profile
@@ -40,16 +34,15 @@ FRONTIER = [  # fastest first, as in a profile
 ]
 
 
-def drive(adapter: Adapter, pipe: FakePipeline, clock: list[float], fps: float,
+def drive(adapter: Adapter, pipe: FakeRun, clock: list[float], fps: float,
           seconds: float, step: float = 0.1) -> list[str]:
     swaps = []
     for _ in range(int(seconds / step)):
         clock[0] += step
-        pipe.run(fps)
-        model = adapter(pipe)
+        model = adapter(pipe.step(fps), pipe.model)
         if model is not None:
             swaps.append(model)
-            pipe.model = model
+            pipe.model, pipe.model_frames = model, 0
     return swaps
 
 
@@ -60,7 +53,7 @@ def test_down_then_up_with_hysteresis() -> None:
     adapter = Adapter(FRONTIER, 2, 40.0, build=lambda c: f"m{c['resolution']}", notes=notes,
                       say=said.append, down_s=3, up_s=10, clock=lambda: clock[0])
     assert "mobilenet_v2-1.0-224" in notes[1]
-    pipe = FakePipeline()
+    pipe = FakeRun()
     assert drive(adapter, pipe, clock, 55.0, 20) == []  # on target: stays
     # throttled: 30 FPS < 40, but only for 2 s -> nothing yet
     assert drive(adapter, pipe, clock, 30.0, 2.0) == []
@@ -84,7 +77,7 @@ def test_bottom_of_the_ladder_stays() -> None:
     clock = [0.0]
     adapter = Adapter(FRONTIER, 1, 1000.0, build=lambda c: f"m{c['resolution']}",
                       clock=lambda: clock[0])
-    pipe = FakePipeline()
+    pipe = FakeRun()
     assert drive(adapter, pipe, clock, 100.0, 5) == ["m96"]
     assert adapter.index == 0
     assert drive(adapter, pipe, clock, 100.0, 60) == []
@@ -142,15 +135,14 @@ def test_real_slowdown_steps_down_and_does_not_oscillate(ladder: list[dict], tmp
 
     deadline = time.monotonic() + 7.0
 
-    def timed(pipeline):
-        """Stop after 7 s of real running (like Ctrl-C, through the pipeline's flag)."""
+    def timed(stats, model):
+        """Stop after 7 s of real running."""
         if time.monotonic() > deadline:
-            pipeline.stop.set()
-            return None
-        return adapter(pipeline)
+            raise EndOfRun
+        return adapter(stats, model)
 
-    opts.adapt = timed
-    summary = live(opts, say=said.append)
+    opts.controller = timed
+    summary = live(opts)
     assert summary.switches, said
     assert adapter.index < 2  # stepped down to a faster model
     downs = [s for s in adapter.switches if "<" in s]

@@ -6,12 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgecam.io.files import SyntheticSource
-from edgecam.pipeline import Model, Pipeline, Result
+from edgecam.pipeline import Model, Pipeline, Result, Stats
 from edgecam.runtime.engine import Engine
+from edgecam.sinks import Sink
 
 from tiny_models import tiny_classifier
+
+
+class Collect(Sink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: list[Result] = []
+
+    def write(self, result: Result) -> None:
+        self.results.append(result)
 
 
 class Frames(SyntheticSource):
@@ -31,30 +42,61 @@ class Frames(SyntheticSource):
 
 def test_every_frame_in_order_with_decode_ahead(tmp_path: Path):
     model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
-    seen: list[int] = []
-    pipeline = Pipeline(model, [lambda r: seen.append(r.frame.index)])
+    sink = Collect()
+    pipeline = Pipeline(model, [sink])
     assert pipeline.run_file(Frames(40), prefetch=3) == 40
-    assert seen == list(range(40))
+    assert [r.frame.index for r in sink.results] == list(range(40))
     assert set(pipeline.times.means()) >= {"decode", "preprocess", "infer", "postprocess"}
+    # each result carries the run's stats as of that frame: sinks never ask the pipeline
+    assert [r.stats.frames for r in sink.results] == list(range(1, 41))
+    assert sink.results[-1].stats.model == model.name
 
 
-def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path):
+@pytest.mark.parametrize("batch", [1, 8])
+def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path, batch: int):
+    """Also inside a batch of 8: the rest of the batch runs again on the new model."""
     small = Model(Engine(tiny_classifier(tmp_path / "s.onnx", resolution=32), threads=1))
     big = Model(Engine(tiny_classifier(tmp_path / "b.onnx", resolution=80, seed=1), threads=1))
-    results: list[tuple[int, int, bool]] = []  # frame, top-1, run by the small model
-    pipeline = Pipeline(big)
+    sink = Collect()
+    seen: list[tuple[int, int]] = []  # frame index and model_frames the controller saw
 
-    def swap(result: Result) -> None:
-        results.append((result.frame.index, result.top[0].index, pipeline.model is small))
-        if result.frame.index == 5:
-            pipeline.model = small  # what adapt does when the device slows down
+    def controller(stats: Stats, model: Model) -> Model | None:
+        """What adapt does when the device slows down: a faster model after frame 5."""
+        seen.append((stats.frames, stats.model_frames))
+        return small if stats.frames == 6 else None
 
-    pipeline.handlers.append(swap)
-    assert pipeline.run_file(Frames(30), prefetch=3) == 30
-    assert [i for i, _, _ in results] == list(range(30))
-    assert [s for _, _, s in results] == [False] * 6 + [True] * 24
-    # frames prepared ahead at 80 px were prepared again at 32 px for the small model
+    pipeline = Pipeline(big, [sink], controller=controller)
+    assert pipeline.run_file(Frames(30), prefetch=3, batch=batch) == 30
+    assert pipeline.model is small and pipeline.switches == [small.name]
+    assert seen[5:8] == [(6, 6), (7, 1), (8, 2)]  # the new model's frames counted afresh
+    assert [r.frame.index for r in sink.results] == list(range(30))
+    # frames 0-5 ran on the big model; those prepared ahead at 80 px were prepared again at
+    # 32 px for the small one
     pattern = Frames(30)
-    for index, top1, _ in results[6:]:
-        logits = small.engine.run(small.pre(pattern.frame(index)))
-        assert top1 == int(np.argmax(logits[0]))
+    for r in sink.results:
+        model = big if r.frame.index < 6 else small
+        logits = model.engine.run(model.pre(pattern.frame(r.frame.index)))
+        assert r.top[0].index == int(np.argmax(logits[0]))
+
+
+def test_batched_file_run_gives_the_per_frame_results(tmp_path: Path):
+    """Eight frames per session call, a short last batch and a frame limit inside a batch:
+    the same frames, in order, with the predictions of one frame at a time."""
+    model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
+    runs: dict[tuple, list[Result]] = {}
+    for batch, prefetch in ((1, 0), (8, 3), (8, 0)):
+        for limit in (None, 13):
+            sink = Collect()
+            pipeline = Pipeline(model, [sink])
+            assert pipeline.run_file(Frames(21), limit, prefetch=prefetch, batch=batch) == (
+                limit or 21)
+            runs[(batch, prefetch, limit)] = sink.results
+    for (_, _, limit), seen in runs.items():
+        reference = runs[(1, 0, limit)]
+        assert [r.frame.index for r in seen] == list(range(limit or 21))
+        for got, want in zip(seen, reference):
+            assert [p.index for p in got.top] == [p.index for p in want.top]
+            np.testing.assert_allclose([p.score for p in got.top],
+                                       [p.score for p in want.top], rtol=1e-5)
+            assert set(got.ms) == {"decode", "preprocess", "infer", "postprocess"}
+

@@ -10,7 +10,6 @@ import subprocess
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,61 +310,24 @@ def test_headless_chromium_shows_the_picture(tmp_path: Path, token: str | None) 
     assert magenta.sum() > 0.5 * H * W, f"picture not visible ({magenta.sum()} magenta px)"
 
 
-# --- the capture button: the newest raw frame saved as DIR/LABEL/*.jpg -------------------------
-
-
-def post(url: str, label: str) -> tuple[int, dict]:
-    """What the page's button sends: a form-encoded label."""
-    data = urllib.parse.urlencode({"label": label}).encode()
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        text = e.read()
-        return e.code, json.loads(text) if text.startswith(b"{") else {"error": text.decode()}
-
-
-def test_capture_saves_the_frame_without_the_overlay(tmp_path: Path) -> None:
-    blue = np.zeros((H, W, 3), np.uint8)
-    blue[:] = (200, 60, 0)
-    with PreviewServer("127.0.0.1", 0, capture_dir=tmp_path / "yard") as srv:
-        code, body = post(f"{base(srv)}/capture", "gate open")
-        assert code == 400 and "no frame yet" in body["error"]
-        srv.publish(make_frame(1), make_stats(1), raw=blue)  # annotated picture + raw frame
-        for n in (1, 2):
-            code, body = post(f"{base(srv)}/capture", "gate open")
-            assert code == 200 and body["label"] == "gate open" and body["count"] == n
-        saved = sorted((tmp_path / "yard" / "gate open").glob("*.jpg"))
-        assert len(saved) == 2
-        picture = cv2.imread(str(saved[0])).astype(int)
-        assert np.abs(picture - blue).max() < 12  # the camera's frame, not the overlay
-        assert json.loads(get(f"{base(srv)}/stats.json")[1])["capture"]["saved"] == {
-            "gate open": 2}
-        code, body = post(f"{base(srv)}/capture", "../elsewhere")
-        assert code == 400 and "folder name" in body["error"]
-    assert not list((tmp_path / "yard").rglob("*.tmp"))
-
-
-def test_capture_is_off_unless_asked_and_needs_the_token(tmp_path: Path,
-                                                         server: PreviewServer) -> None:
-    server.publish(make_frame(1), make_stats(1), raw=make_frame(1))
-    assert post(f"{base(server)}/capture", "cat")[0] == 404
-    assert "capture" not in json.loads(get(f"{base(server)}/stats.json")[1])
-    with PreviewServer("127.0.0.1", 0, token="tok", capture_dir=tmp_path) as srv:
-        srv.publish(make_frame(1), make_stats(1), raw=make_frame(1))
-        assert post(f"{base(srv)}/capture", "cat")[0] == 401
-        assert post(f"{base(srv)}/capture?token=tok", "cat")[0] == 200
-
-
-@pytest.mark.slow
-def test_headless_chromium_shows_the_capture_form(tmp_path: Path) -> None:
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("chromium not installed (scripts/system-deps installs it)")
-    with PreviewServer("127.0.0.1", 0, capture_dir=tmp_path / "d") as srv, Feeder(srv):
-        proc = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-             "--virtual-time-budget=3000", srv.url],
-            capture_output=True, text=True, timeout=120)
-    assert '<form id="capture">' in proc.stdout, proc.stdout[-2000:]  # shown, no longer hidden
+def test_each_camera_its_own_stream_stats_and_a_grid(server: PreviewServer) -> None:
+    """Several cameras: /stream.mjpg, /frame.jpg and /stats.json take ?camera=N; / becomes
+    the grid of every camera; a camera that does not exist is a 404."""
+    blue = np.zeros((48, 64, 3), np.uint8)
+    blue[:] = (255, 0, 0)
+    server.publish(make_frame(0), make_stats(0))
+    server.publish(blue, {**make_stats(7), "model": "cam1-model", "source": "synthetic://b"},
+                   camera=1)
+    stats = json.loads(get(base(server) + "/stats.json?camera=1")[1])
+    assert stats["model"] == "cam1-model" and stats["camera"] == 1 and stats["cameras"] == 2
+    assert json.loads(get(base(server) + "/stats.json")[1])["model"] == "tiny-net"
+    part = read_mjpeg_parts(server, 1, "/stream.mjpg?camera=1")[0]
+    img = cv2.imdecode(np.frombuffer(part, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (48, 64, 3) and np.abs(img[24, 32].astype(int) - (255, 0, 0)).max() < 40
+    status, body, _ = get(base(server) + "/frame.jpg?camera=0")
+    assert status == 200 and cv2.imdecode(np.frombuffer(body, np.uint8), 1).shape == (H, W, 3)
+    for path in ("/", "/grid"):
+        status, body, _ = get(base(server) + path)
+        assert status == 200 and "camera" in body.decode() and "grid" in body.decode()
+    assert "grid" not in get(base(server) + "/?camera=1")[1].decode()
+    assert get(base(server) + "/stats.json?camera=2")[0] == 404

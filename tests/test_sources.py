@@ -4,7 +4,6 @@ process) that is killed and comes back."""
 
 from __future__ import annotations
 
-import json
 import socket
 from pathlib import Path
 
@@ -16,15 +15,16 @@ from edgecam.errors import EdgecamError
 from edgecam.io.capture import LiveSource, SyntheticCapture
 from edgecam.io.files import SyntheticSource
 from edgecam.io.gstreamer import has_gstreamer
-from edgecam.io.sinks import JsonlSink, VideoSink, check_writable
 from edgecam.io.sources import expand_inputs, open_source, parse_uri
+from edgecam.sinks.staging import check_writable
+from edgecam.sinks.video import VideoFile
 
 from conftest import free_port, wait_for
 from mjpeg_server import start_camera
 
 
 def write_video(path: Path, frames: int, size=(160, 120), fps=20.0) -> Path:
-    with VideoSink(path, fps=fps) as sink:
+    with VideoFile(path, fps=fps) as sink:
         for i in range(frames):
             image = np.zeros((size[1], size[0], 3), np.uint8)
             image[:, : (i * 7) % size[0]] = (0, 200, 0)
@@ -176,14 +176,8 @@ def test_network_camera_drops_and_comes_back():
         server.wait()
 
 
-def test_sinks_finalize_and_write_whole_lines(tmp_path):
-    jl = tmp_path / "deep" / "p.jsonl"
-    with JsonlSink(jl) as sink:
-        for i in range(3):
-            sink.write({"frame": i, "top": []})
-    assert [json.loads(line)["frame"] for line in jl.read_text().splitlines()] == [0, 1, 2]
-    sink.close()  # idempotent
-    video = VideoSink(tmp_path / "v.avi", fps=12)
+def test_video_files_finalize_and_outputs_are_checked(tmp_path):
+    video = VideoFile(tmp_path / "v.avi", fps=12)
     video.close()  # nothing written: nothing created
     assert not (tmp_path / "v.avi").exists()
     write_video(tmp_path / "w.avi", 4)
@@ -199,7 +193,7 @@ def test_sinks_finalize_and_write_whole_lines(tmp_path):
 def test_display_check_refuses_a_stale_display(monkeypatch):
     """A DISPLAY nobody answers on (a stale SSH forward) must mean headless: OpenCV's Qt
     window would abort the whole process."""
-    from edgecam.io.sinks import display_available
+    from edgecam.sinks.window import display_available
 
     monkeypatch.setenv("DISPLAY", ":97")
     ok, why = display_available()

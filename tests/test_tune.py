@@ -229,8 +229,8 @@ def test_data_top1_equals_classify_custom_labels_fp32_and_int8(tmp_path: Path) -
     env = {"EDGECAM_PROFILES": str(tmp_path / "profiles")}
     out = tmp_path / "t.json"
     proc = run_cli("tune", "--target-fps", "5", "--models", str(tmp_path / "m-*.onnx"),
-                   "--data", str(data), "--threads", "1", "--budget-s", "60",
-                   "--json-out", str(out), env=env, cwd=tmp_path)
+                   "--data", str(data), "--sample", str(data / "red thing"), "--threads", "1",
+                   "--budget-s", "60", "--json-out", str(out), env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     by_name = {}
@@ -242,6 +242,11 @@ def test_data_top1_equals_classify_custom_labels_fp32_and_int8(tmp_path: Path) -
         assert top1 == _classify_top1(tmp_path / f"{name}.onnx", data, env)
     chosen = result["chosen"]
     assert chosen["top1"] == max(by_name.values())
+    # --sample: agreement with the most accurate, named as such
+    agree = {c["name"]: c["agreement"] for c in result["candidates"]}
+    assert agree[result["sample"]["reference"]] == 100.0
+    assert all(0 <= a <= 100 for a in agree.values())
+    assert "agreement, not accuracy" in proc.stdout
     # folders that are not the model's labels: one line, before any measuring
     bad = _solid_dir(tmp_path / "bad", {"cat": (1, 2, 3)}, per=1)
     proc = run_cli("tune", "--target-fps", "5", "--models", str(fp32), "--data", str(bad),

@@ -1,5 +1,5 @@
-"""What every source gives (frames) and is (a ``Source``): the contract between sources and
-the pipeline."""
+"""What every source gives (frames) and is (a ``Source``), and what sinks learn about it (a
+``Stream``): the contract between sources, the pipeline and sinks."""
 
 from __future__ import annotations
 
@@ -51,3 +51,31 @@ class Source:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def source_kind(source: Source) -> str:
+    """"live" (newest frame), "images" (one picture per frame) or "video" (every frame)."""
+    if source.live:
+        return "live"
+    return "images" if getattr(source, "pictures", False) else "video"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One source as sinks see it: plain data, so a sink never holds the source itself.
+
+    ``index`` is the source's place among the run's inputs: outputs that must follow the
+    order the inputs were given (JSON lines) sort by it, whatever order streams finish in.
+    """
+
+    uri: str
+    index: int = 0
+    kind: str = "video"  # live, video, images
+    fps: float | None = None
+    size: tuple[int, int] | None = None
+    total: int | None = None
+
+    @classmethod
+    def of(cls, source: Source, index: int = 0) -> Stream:
+        return cls(source.uri, index, source_kind(source), source.fps, source.size,
+                   source.total)

@@ -13,12 +13,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgecam.errors import EdgecamError
 from edgecam.io.frames import Frame, Source
 from edgecam.io.media import is_image_path, is_video_path, read_image
+from edgecam.sinks import Sink
+
+if TYPE_CHECKING:
+    from edgecam.pipeline import Result
 
 SAMPLE_FRAMES = 48
 
@@ -105,20 +110,25 @@ def load_sample(path: Path, count: int = SAMPLE_FRAMES) -> PictureSource:
     return PictureSource(images, names, str(path))
 
 
+class TopOne(Sink):
+    """(index, label) of each result's top-1, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: list[tuple[int, str]] = []
+
+    def write(self, result: Result) -> None:
+        self.out.append((result.top[0].index, result.top[0].label))
+
+
 def predictions(path: Path, source: PictureSource, threads: int) -> list[tuple[int, str]]:
     """(index, label) of the top-1 for every picture, through the classify pipeline."""
-    from edgecam.pipeline import Model, Pipeline, Result
+    from edgecam.pipeline import Model, Pipeline
     from edgecam.runtime.engine import Engine
 
-    pipeline = Pipeline(Model(Engine(path, threads), top_k=1))
-    out: list[tuple[int, str]] = []
-
-    def keep(result: Result) -> None:
-        out.append((result.top[0].index, result.top[0].label))
-
-    pipeline.handlers.append(keep)
-    pipeline.run_file(source)
-    return out
+    top = TopOne()
+    Pipeline(Model(Engine(path, threads), top_k=1), [top]).run(source)
+    return top.out
 
 
 def agreement(reference: list[tuple[int, str]], other: list[tuple[int, str]]) -> float:

@@ -111,14 +111,25 @@ def prior_key(c: Candidate) -> float:
     return c.prior.top1 if c.prior.top1 is not None else -1.0
 
 
+def _undominated(cands: list[Candidate]) -> list[Candidate]:
+    """Unmeasured configs whose file is not faster at another thread count (same accuracy,
+    more FPS: measuring the slower variant cannot change the answer)."""
+    best: dict[tuple, float] = {}
+    for c in cands:
+        if c.fps is not None:
+            best[c.same_file()] = max(best.get(c.same_file(), 0.0), c.fps)
+    return [c for c in cands if not c.measured and c.predicted_fps is not None
+            and c.predicted_fps >= 0.9 * best.get(c.same_file(), 0.0)]
+
+
 def next_to_measure(cands: list[Candidate], chosen: Candidate | None, need: float,
                     band: float) -> Candidate | None:
     """An unmeasured config that could change the answer: a better prior than the current
     choice's and predicted to reach, or nearly reach, the target (priors guide the search on
     both sides, so a measured top-1 on --data is never compared with a published one)."""
     floor = prior_key(chosen) if chosen else -math.inf
-    pool = [c for c in cands if not c.measured and c.predicted_fps is not None
-            and prior_key(c) > floor and c.predicted_fps >= need * (1 - band)]
+    pool = [c for c in _undominated(cands)
+            if prior_key(c) > floor and c.predicted_fps >= need * (1 - band)]
     if not pool:
         return None
     likely = [c for c in pool if c.predicted_fps >= need]
@@ -132,7 +143,6 @@ def next_rung(cands: list[Candidate], above: Candidate) -> Candidate | None:
     ``above``: the next step down, measured so the ladder holds measured rungs only."""
     if above.fps is None:
         return None
-    pool = [c for c in cands if not c.measured and c.predicted_fps is not None
-            and c.predicted_fps >= above.fps * RUNG_GAP * 1.1
-            and prior_key(c) < prior_key(above)]
+    pool = [c for c in _undominated(cands)
+            if c.predicted_fps >= above.fps * RUNG_GAP * 1.1 and prior_key(c) < prior_key(above)]
     return max(pool, key=lambda c: (prior_key(c), c.predicted_fps)) if pool else None

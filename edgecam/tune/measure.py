@@ -12,11 +12,17 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgecam.catalog import model_name, models_dir
 from edgecam.errors import EdgecamError
 from edgecam.io.files import SyntheticSource
+from edgecam.signals import EndOfRun
+from edgecam.sinks import Sink
 from edgecam.tune.space import Candidate
+
+if TYPE_CHECKING:
+    from edgecam.pipeline import Result
 
 FRAME_SIZE = (640, 480)
 KEEP_SESSIONS = 6  # the configs being compared keep their sessions; older ones are dropped
@@ -70,6 +76,33 @@ def is_ready(cand: Candidate, weights: str) -> bool:
     return (folder / f"{fp32_name}{suffix}.onnx").is_file()
 
 
+class Stopwatch(Sink):
+    """Counts results after ``warmup`` and ends the run once it has ``min_frames`` over
+    ``min_s``, or after ``max_s`` whatever it has."""
+
+    def __init__(self, warmup: int, min_frames: int, min_s: float, max_s: float) -> None:
+        super().__init__()
+        self.warmup, self.min_frames, self.min_s, self.max_s = warmup, min_frames, min_s, max_s
+        self.seen = self.frames = 0
+        self.start = self.end = 0.0
+
+    def write(self, result: Result) -> None:
+        now = time.perf_counter()
+        self.seen += 1
+        if self.seen == self.warmup:
+            self.start = now
+        elif self.seen > self.warmup:
+            self.frames += 1
+            self.end = now
+            spent = now - self.start
+            if (self.frames >= self.min_frames and spent >= self.min_s) or spent >= self.max_s:
+                raise EndOfRun
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(1e-9, self.end - self.start)
+
+
 class Bench:
     """Frame-rate passes; each (file, threads, provider) keeps its onnxruntime session between
     passes."""
@@ -82,8 +115,7 @@ class Bench:
 
     def pass_fps(self, path: Path, threads: int, provider: str | None = None) -> float:
         """Frames per second of one pass: results delivered over the time they took."""
-        from edgecam.handlers import overlay_handler
-        from edgecam.pipeline import Model, Pipeline, Result
+        from edgecam.pipeline import Model, Pipeline
         from edgecam.runtime.engine import Engine
 
         key = (path, threads, provider)
@@ -93,26 +125,9 @@ class Bench:
             while len(self._models) > KEEP_SESSIONS:
                 self._models.popitem(last=False)
         self._models.move_to_end(key)
-        pipeline = Pipeline(model)
-        pipeline.handlers.append(overlay_handler(pipeline))
-        clock = {"seen": 0, "start": 0.0, "frames": 0, "end": 0.0}
-
-        def collect(result: Result) -> None:
-            now = time.perf_counter()
-            clock["seen"] += 1
-            if clock["seen"] == self.warmup:
-                clock["start"] = now
-            elif clock["seen"] > self.warmup:
-                clock["frames"] += 1
-                clock["end"] = now
-                spent = now - clock["start"]
-                if (clock["frames"] >= self.min_frames and spent >= self.min_s) \
-                        or spent >= self.max_s:
-                    pipeline.stop.set()
-
-        pipeline.handlers.append(collect)
-        pipeline.run_file(self.pattern)
-        return clock["frames"] / max(1e-9, clock["end"] - clock["start"])
+        watch = Stopwatch(self.warmup, self.min_frames, self.min_s, self.max_s)
+        Pipeline(model, [watch], overlay=True).run(self.pattern)
+        return watch.fps
 
     def release(self) -> None:
         self._models.clear()

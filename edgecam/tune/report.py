@@ -84,7 +84,7 @@ def _row(c: Candidate, result: TuneResult, rungs: set[int], sample: bool) -> str
             else "  too slow" if c.measured and c.fps_low < result.need else "")
     name = f"{c.name} {c.provider}" if len({x.provider for x in result.candidates}) > 1 \
         else c.name
-    return (f"{name:<28} {c.threads:>3} {c.macs / 1e6:6.0f} {top1}{agree} {pred} {meas} "
+    return (f"{name:<33} {c.threads:>3} {c.macs / 1e6:6.0f} {top1}{agree} {pred} {meas} "
             f"{err:>6}{mark}")
 
 
@@ -92,11 +92,13 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
     """The table (most accurate first) and the verdict."""
     sample = result.sample is not None
     rungs = {id(c) for c in result.frontier}
-    head = (f"{'model':<28} {'thr':>3} {'MMACs':>6} {'top-1':>6}" + (" agree" if sample else "")
+    head = (f"{'model':<33} {'thr':>3} {'MMACs':>6} {'top-1':>6}" + (" agree" if sample else "")
             + f" {'pred':>7} {'FPS':>7} {'low':>7} {'spread':>13} {'n':>2} {'err':>6}")
     lines = [head]
+    # figures measured on --data first: they do not compare with published ones
     order = sorted(result.candidates,
-                   key=lambda c: (-(c.top1 if c.top1 is not None else -1), c.macs, c.threads))
+                   key=lambda c: (c.top1_source != "measured",
+                                  -(c.top1 if c.top1 is not None else -1), c.macs, c.threads))
     for c in order:
         if c.measured or not measured_only:
             lines.append(_row(c, result, rungs, sample))

@@ -1,0 +1,123 @@
+"""A run: the sinks, the stop flag and everything to close, owned in one place.
+
+    with Run(["out.mp4", "p.jsonl"], SinkOptions(inputs=files)) as run:
+        pipeline = run.pipeline(model)
+        with open_source(path) as source:
+            run.stream(source, pipeline)
+
+Sinks are built (and checked) when the Run is made, before any input is opened. Ctrl-C and
+SIGTERM set the stop flag: the frame in hand finishes, every sink closes (videos finalized and
+renamed into place, JSON lines whole) and ``run.exit_code`` says which signal ended it. The
+first error a sink raises while closing is raised after all of them closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from edgecam.errors import EdgecamError
+from edgecam.io.frames import Source, Stream
+from edgecam.pipeline import Controller, Model, Pipeline
+from edgecam.signals import StopFlag
+from edgecam.sinks.base import Sink, SinkOptions
+from edgecam.sinks.factory import open_sink, refuse_shared
+
+T = TypeVar("T")
+
+
+class Run:
+    """``sinks`` are URIs (built by ``open_sink``) or ready ``Sink`` objects."""
+
+    def __init__(self, sinks: Iterable[str | Sink] = (), options: SinkOptions | None = None
+                 ) -> None:
+        self.stop = StopFlag()
+        self.sinks: list[Sink] = [s if isinstance(s, Sink) else open_sink(s, options)
+                                  for s in sinks]
+        refuse_shared(self.sinks)
+        self._stack = contextlib.ExitStack()
+        self._numbers = itertools.count()
+        self._lock = threading.Lock()
+
+    @property
+    def overlay(self) -> bool:
+        """Whether any sink shows or stores the picture (then frames are annotated)."""
+        return any(s.needs_image for s in self.sinks)
+
+    @property
+    def exit_code(self) -> int:
+        return self.stop.exit_code
+
+    @property
+    def written(self) -> list[str]:
+        return [w for s in self.sinks for w in s.written]
+
+    def enter(self, context: contextlib.AbstractContextManager[T]) -> T:
+        """Close ``context`` (a source, a server) when the run ends, after the sinks."""
+        return self._stack.enter_context(context)
+
+    def pipeline(self, model: Model, *, controller: Controller | None = None,
+                 status: list[str] | None = None, overlay: bool | None = None) -> Pipeline:
+        """A pipeline writing to this run's sinks, stopped by its flag."""
+        return Pipeline(model, self.sinks, stop=self.stop, controller=controller,
+                        overlay=self.overlay if overlay is None else overlay, status=status)
+
+    def stream(self, source: Source, pipeline: Pipeline, *, index: int | None = None,
+               max_frames: int | None = None, prefetch: int = 3, batch: int = 1) -> int:
+        """Run ``source`` through ``pipeline`` (``batch`` frames per inference for files);
+        sinks hear of its start and end. ``index`` is its place among the inputs (default:
+        the order ``stream`` is called in)."""
+        if index is None:
+            with self._lock:
+                index = next(self._numbers)
+        stream = Stream.of(source, index)
+        with self.streaming(stream):
+            return pipeline.run(source, max_frames, prefetch, stream=stream, batch=batch)
+
+    @contextlib.contextmanager
+    def streaming(self, stream: Stream) -> Iterator[Stream]:
+        """Sinks hear that ``stream`` starts, and that it ended (well or not) on leaving: for
+        results that come from elsewhere (several cameras in one loop, a cluster)."""
+        for sink in self.sinks:
+            sink.open(stream)
+        ok = False
+        try:
+            yield stream
+            ok = True
+        finally:
+            self._end(stream, ok)
+
+    def failed(self, uri: str, index: int) -> None:
+        """Input ``index`` failed before its first frame: nothing is waited for from it."""
+        self._end(Stream(uri, index), False)
+
+    def _end(self, stream: Stream, ok: bool) -> None:
+        errors = []
+        for sink in self.sinks:
+            try:
+                sink.end(stream, ok)
+            except EdgecamError as exc:
+                errors.append(exc)
+        if errors and ok:
+            raise errors[0]
+
+    def __enter__(self) -> Run:
+        self._stack.enter_context(self.stop)
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        ok = exc_type is None
+        first: EdgecamError | None = None
+        try:
+            for sink in reversed(self.sinks):
+                try:
+                    sink.close(ok)
+                except EdgecamError as error:
+                    first = first or error
+        finally:
+            self._stack.close()
+        if first is not None and ok:
+            raise first

@@ -1,0 +1,101 @@
+"""Sinks that publish: ``http://HOST:PORT`` (the browser preview) and
+``mqtt://HOST[:PORT]/PREFIX``. Addresses are checked when the sink is built; both start when
+the first source opens (a port in use is one line before the first frame), and neither ever
+waits on the network in ``write``."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from edgecam.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from edgecam.io.frames import Stream
+    from edgecam.pipeline import Result, Stats
+
+log = logging.getLogger(__name__)
+
+
+class PreviewSink(Sink):
+    """The annotated picture as MJPEG and the stats as JSON (see ``edgecam.io.preview``),
+    each camera of the run on its own channel (``?camera=N``)."""
+
+    needs_image = True
+
+    def __init__(self, uri: str, token: str | None = None) -> None:
+        from edgecam.io.preview import PreviewServer, is_loopback, parse_serve
+
+        super().__init__()
+        self.uri = uri
+        host, port = parse_serve(uri.removeprefix("http://").rstrip("/"))
+        if not is_loopback(host) and not token:
+            log.warning("warning: serving on %s without --serve-token: anyone on the network "
+                        "can watch", host)
+        self.server = PreviewServer(host, port, token=token)
+        self._images: dict[int, object] = {}
+
+    def open(self, stream: Stream) -> None:
+        self.server.channel(stream.index)
+        if not self.written:
+            self.server.start()
+            self.written.append(self.server.url)
+            log.info("preview at %s", self.server.url)
+
+    def write(self, result: Result) -> None:
+        camera = camera_of(result.stream)
+        self._images[camera] = result.frame.image
+        self.server.publish(result.frame.image, stats_of(result.stats, result.top,
+                                                         result.stream), camera)
+
+    def idle(self, stats: Stats, stream: Stream | None = None) -> None:
+        camera = camera_of(stream)
+        if camera in self._images:
+            self.server.publish(self._images[camera], stats_of(stats, (), stream), camera)
+
+    def close(self, ok: bool) -> None:
+        self.server.stop()
+
+
+class MqttSink(Sink):
+    """Prediction events when top-1 changes, plus a rate-limited stats heartbeat; with
+    several cameras each has its own topics (``PREFIX/<model>/camera<N>/...``)."""
+
+    def __init__(self, uri: str, model: str) -> None:
+        from edgecam.io.mqtt import MqttPublisher
+
+        super().__init__()
+        self.uri = uri
+        self.publisher = MqttPublisher(uri, model)
+        self.cameras = 0
+
+    def open(self, stream: Stream) -> None:
+        self.cameras += 1
+        self.publisher.start()  # once; later calls return at once
+
+    def _camera(self, stream: Stream | None) -> str | None:
+        return f"camera{camera_of(stream)}" if self.cameras > 1 else None
+
+    def write(self, result: Result) -> None:
+        camera = self._camera(result.stream)
+        self.publisher.prediction([p.to_dict() for p in result.top], result.frame.index,
+                                  camera)
+        self.publisher.stats(stats_of(result.stats, result.top, result.stream), camera)
+
+    def idle(self, stats: Stats, stream: Stream | None = None) -> None:
+        self.publisher.stats(stats_of(stats, (), stream), self._camera(stream))
+
+    def close(self, ok: bool) -> None:
+        self.publisher.close()
+
+
+def camera_of(stream: Stream | None) -> int:
+    return stream.index if stream is not None else 0
+
+
+def stats_of(stats: Stats, top, stream: Stream | None) -> dict:
+    """What /stats.json and the heartbeat say: the run's stats and which source they are."""
+    data = stats.to_dict(top)
+    if stream is not None:
+        data["source"] = stream.uri
+    return data
