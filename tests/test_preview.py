@@ -25,7 +25,7 @@ from edgecam.errors import EdgecamError
 from edgecam.io.files import SyntheticSource
 from edgecam.io.preview import PreviewServer, is_loopback, parse_serve
 
-from conftest import free_port, wait_for
+from conftest import assert_one_line_error, free_port, run_cli, wait_for
 from tiny_models import tiny_classifier
 
 H, W = 120, 160
@@ -415,6 +415,14 @@ def test_live_capture_saves_the_camera_frame_without_the_overlay(tmp_path: Path)
     for path in saved:
         assert closest(cv2.imread(str(path))) < 3  # a camera frame, JPEG noise only
     assert closest(annotated) > 2 * closest(cv2.imread(str(saved[0])))  # the overlay is not
+
+
+def test_capture_dir_needs_the_preview(tmp_path: Path) -> None:
+    model = tiny_classifier(tmp_path / "t.onnx", resolution=32)
+    proc = run_cli("live", "--source", "synthetic://64x48?fps=5", "--model", str(model),
+                   "--headless", "--capture-dir", str(tmp_path / "d"), "--max-frames", "2")
+    assert "give --serve" in assert_one_line_error(proc)
+    assert not (tmp_path / "d").exists()
 
 
 @pytest.mark.slow
