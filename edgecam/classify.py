@@ -54,6 +54,12 @@ def video_frame_count(path: str) -> int | None:
     return n if n > 0 else None
 
 
+def total_frames(files: list[str], videos: list[str]) -> int | None:
+    """Frames of the whole run for the progress bar, when every video states its count."""
+    totals = [video_frame_count(v) for v in videos]
+    return len(files) - len(videos) + sum(t or 0 for t in totals) if all(totals) else None
+
+
 def plan_jobs(jobs: int | None, threads: int | None, videos: int) -> tuple[int, int]:
     """(files in parallel, onnxruntime threads each). Several videos on several cores run
     side by side with one intra-op thread each, which uses the cores better than splitting
@@ -120,10 +126,12 @@ class Tally(Sink):
             self.bar.update(1)
 
 
-def classify_unit(run: Run, new_model: Callable[[], Model], index: int, unit: Unit) -> int:
+def classify_unit(run: Run, new_model: Callable[[], Model], index: int, unit: Unit,
+                  batch: int = 1) -> int:
     """One input (a video, or pictures in a row) through its own pipeline: its own buffers
     and smoothing, the shared session and sinks."""
-    return run.stream_input(unit.open, run.pipeline(new_model()), uri=unit.uri, index=index)
+    return run.stream_input(unit.open, run.pipeline(new_model()), uri=unit.uri, index=index,
+                            batch=batch)
 
 
 def classify(opts: ClassifyOptions) -> ClassifySummary:
@@ -133,24 +141,29 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
     units = plan_units(files)
     videos = [u.paths[0] for u in units if not u.pictures]
     jobs, threads = plan_jobs(opts.jobs, opts.threads, len(videos))
-    engine = Engine(resolve_model(opts.model), threads, opts.provider)
+    if opts.batch < 1:
+        raise EdgecamError(f"--batch must be >= 1, got {opts.batch}")
+    if opts.cluster:
+        from edgecam.cluster.archive import classify_on_cluster
+
+        return classify_on_cluster(opts, files, units)
+    engine = Engine(resolve_model(opts.model), threads, opts.provider, spin=False)
     sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name),
                        output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                        uris=opts.sinks)
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=jobs,
                               threads=engine.threads)
-    totals = [video_frame_count(v) for v in videos]
-    total = len(files) - len(videos) + sum(t or 0 for t in totals) if all(totals) else None
+    total = total_frames(files, videos)
     started = time.monotonic()
     new_model = functools.partial(Model, engine, opts.top_k, opts.threshold)
     with Progress(total, "frames", desc="classify", enabled=opts.progress) as bar, \
             Run([*sinks, Tally(summary, bar)]) as run:
         if jobs == 1:
             for index, unit in enumerate(units):
-                classify_unit(run, new_model, index, unit)
+                classify_unit(run, new_model, index, unit, opts.batch)
         else:
             with ThreadPoolExecutor(jobs, thread_name_prefix="edgecam-file") as pool:
-                futures = [pool.submit(classify_unit, run, new_model, i, u)
+                futures = [pool.submit(classify_unit, run, new_model, i, u, opts.batch)
                            for i, u in enumerate(units)]
                 for future in futures:
                     future.result()

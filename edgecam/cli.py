@@ -185,7 +185,17 @@ def classify(
     jobs: Annotated[int | None, typer.Option(
         help="Videos classified side by side (default: one per core when there are several, "
              "each with threads/jobs onnxruntime threads).")] = None,
+    batch: Annotated[int, typer.Option(
+        help="Frames per inference call (on a shared 2-core x86, 8 was slower than 1 and 2 "
+             "no faster; benchmarks/classify_vs_bare.py measures your device).")
+    ] = ClassifyOptions.batch,
     mqtt: MqttOpt = None,
+    cluster: Annotated[str | None, typer.Option(
+        help="Classify on a Dask cluster: its scheduler's tcp://HOST:PORT (the inputs must be "
+             "readable at the same paths on the workers; needs the cluster extra).")] = None,
+    chunk: Annotated[int | None, typer.Option(
+        help="With --cluster: frames per task (long videos are split into ranges; "
+             "default 240).")] = None,
     provider: ProviderOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
@@ -194,7 +204,8 @@ def classify(
     sinks = list(sink or [])
     summary = run(ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
                                   sinks=sinks, top_k=top_k, threshold=threshold,
-                                  threads=threads, mqtt=mqtt, jobs=jobs, provider=provider))
+                                  threads=threads, mqtt=mqtt, jobs=jobs, batch=batch,
+                                  cluster=cluster, chunk=chunk, provider=provider))
     taken = "-" in (json_out, *sinks)
     if not output and not json_out and not sinks:
         for source, counts in summary.top1.items():
@@ -216,10 +227,12 @@ def classify(
 @app.command()
 @user_errors
 def live(
-    source: Annotated[str, typer.Option(
+    source: Annotated[list[str] | None, typer.Option(
         "--source", "-s", help="0, /dev/video0, csi://0, picam://0, a video file, "
-                               "rtsp://..., http://..., synthetic://640x480?fps=30.")
-    ] = LiveOptions.source,
+                               "rtsp://..., http://..., synthetic://640x480?fps=30. Repeat "
+                               "for several cameras in one process (one model, each camera "
+                               "its own capture, smoothing, stats and preview).",
+        show_default=LiveOptions.source)] = None,
     model: ModelOpt = None,
     profile: Annotated[str | None, typer.Option(
         help="'auto': run the config `edgecam tune` chose for this device, and step down "
@@ -247,6 +260,9 @@ def live(
     height: Annotated[int | None, typer.Option(help="Camera capture height.")] = None,
     fps: Annotated[float | None, typer.Option(help="Camera capture frame rate.")] = None,
     mqtt: MqttOpt = None,
+    batch_cameras: Annotated[bool, typer.Option(
+        help="With several --source: infer the frames the cameras have ready in one "
+             "call.")] = LiveOptions.batch_cameras,
     provider: ProviderOpt = None,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
@@ -254,7 +270,9 @@ def live(
 
     sinks = list(sink or [])
     taken = "-" in (json_out, *sinks)
-    opts = LiveOptions(source=source, model=model, headless=headless, serve=serve,
+    sources = list(source or [LiveOptions.source])
+    opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=batch_cameras,
+                       model=model, headless=headless, serve=serve,
                        serve_token=serve_token, output=output, json_out=json_out, sinks=sinks,
                        max_frames=max_frames, threads=threads, top_k=top_k,
                        threshold=threshold, smoothing=smoothing, width=width, height=height,
@@ -265,6 +283,10 @@ def live(
 
         apply_profile(opts, profile)
     summary = run(opts)
+    if len(summary.cameras) > 1:
+        for cam in summary.cameras:
+            typer.echo(f"{cam.source}: {cam.frames} frames ({cam.fps:.1f} FPS), "
+                       f"{cam.dropped} dropped", err=True)
     typer.echo(
         f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} FPS) with "
         f"{summary.model}, {summary.dropped} dropped"

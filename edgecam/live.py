@@ -3,13 +3,16 @@ a video, JSON lines and MQTT, until q/Esc, Ctrl-C, SIGTERM or ``--max-frames``."
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edgecam.cameras import run_cameras
 from edgecam.errors import EdgecamError
+from edgecam.io.frames import Stream
 from edgecam.io.sources import check_source_options, open_source
 from edgecam.options import LiveOptions
 from edgecam.pipeline import Model, Result
@@ -25,6 +28,15 @@ __all__ = ["LiveOptions", "LiveSummary", "live"]
 
 
 @dataclass
+class CameraSummary:
+    source: str
+    frames: int
+    dropped: int
+    reconnects: int
+    fps: float
+
+
+@dataclass
 class LiveSummary:
     frames: int = 0
     seconds: float = 0.0
@@ -36,6 +48,7 @@ class LiveSummary:
     interrupted: int = 0
     switches: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
+    cameras: list[CameraSummary] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -73,34 +86,55 @@ def live(opts: LiveOptions) -> LiveSummary:
     ``edgecam`` logger."""
     if opts.max_frames is not None and opts.max_frames < 1:
         raise EdgecamError(f"--max-frames must be >= 1, got {opts.max_frames}")
-    check_source_options(opts.source, opts.width, opts.height, opts.fps)
+    uris = opts.sources or [opts.source]
+    if len(uris) > 1 and opts.controller is not None:
+        raise EdgecamError("--profile switches the model of one camera; run one process per "
+                           "camera to adapt each, or give one --source")
+    if len(uris) > 1 and opts.output:
+        raise EdgecamError("--output writes one camera's video; with several --source use "
+                           "--json-out, --serve or --mqtt (every camera), or one run per camera")
+    for uri in uris:
+        check_source_options(uri, opts.width, opts.height, opts.fps)
     check_threads(opts.threads)
     headless, why = _headless(opts)
-    model = Model(Engine(resolve_model(opts.model), opts.threads, opts.provider), opts.top_k,
-                  opts.threshold, opts.smoothing)
-    reads = [opts.source] if os.path.isfile(opts.source) else []  # never written over
-    sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps, model=model.name,
-                                   serve_token=opts.serve_token),
+    engine = Engine(resolve_model(opts.model), opts.threads, opts.provider)
+    reads = [u for u in uris if os.path.isfile(u)]  # never written over
+    sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps,
+                                   model=engine.meta.name, serve_token=opts.serve_token),
                        output=opts.output, json_out=opts.json_out, serve=opts.serve,
-                       mqtt=opts.mqtt, display=not headless, uris=opts.sinks)
+                       mqtt=opts.mqtt, display=not headless and len(uris) == 1,
+                       uris=opts.sinks)
     quiet = not sinks
     if quiet:
         sinks.append(LabelChanges(opts.echo))
     with Run(sinks) as run:
-        source = run.enter(open_source(opts.source, width=opts.width, height=opts.height,
-                                       fps=opts.fps))
-        if why:  # said once the source is open, so a bad option is the only line
+        sources = [run.enter(open_source(uri, width=opts.width, height=opts.height,
+                                         fps=opts.fps)) for uri in uris]
+        if why:  # said once the sources are open, so a bad option is the only line
             log.info("%s: running headless", why)
         if quiet:
             log.info("no window and no outputs: printing top-1 when it changes (add "
                      "--json-out, --output or --serve for more)")
-        pipeline = run.pipeline(model, controller=opts.controller, status=opts.notes,
-                                overlay=True)
-        frames = run.stream(source, pipeline, max_frames=opts.max_frames)
-    return LiveSummary(frames=frames, seconds=time.monotonic() - pipeline.started,
-                       dropped=source.dropped, reconnects=source.reconnects,
+        pipelines = [run.pipeline(Model(engine, opts.top_k, opts.threshold, opts.smoothing),
+                                  controller=opts.controller, status=opts.notes, overlay=True)
+                     for _ in sources]
+        if len(sources) == 1:
+            frames = [run.stream(sources[0], pipelines[0], max_frames=opts.max_frames)]
+        else:
+            with contextlib.ExitStack() as streams:
+                for index, (source, pipeline) in enumerate(zip(sources, pipelines)):
+                    stream = streams.enter_context(run.streaming(Stream.of(source, index)))
+                    pipeline.attach(stream, source)
+                frames = run_cameras(pipelines, sources, opts.max_frames, opts.batch_cameras)
+    pipeline = pipelines[0]
+    return LiveSummary(frames=sum(frames), seconds=time.monotonic() - pipeline.started,
+                       dropped=sum(s.dropped for s in sources),
+                       reconnects=sum(s.reconnects for s in sources),
                        model=pipeline.model.name, headless=headless,
                        serve_url=next((w for w in run.written if w.startswith("http")), None),
                        interrupted=run.exit_code,
                        switches=pipeline.switches,
-                       written=[w for w in run.written if not w.startswith("http")])
+                       written=[w for w in run.written if not w.startswith("http")],
+                       cameras=[CameraSummary(s.uri, n, s.dropped, s.reconnects,
+                                              p.frames / max(1e-9, time.monotonic() - p.started))
+                                for s, n, p in zip(sources, frames, pipelines)])

@@ -24,12 +24,17 @@ class ClassifyOptions:
     mqtt: str | None = None
     progress: bool | None = None  # None: on a terminal
     jobs: int | None = None  # files in parallel (None: one per core when several videos)
+    batch: int = 1  # frames per inference call (1, 2 and 8 measured, whole processes)
+    cluster: str | None = None  # a Dask scheduler address: classify there (edgecam.cluster)
+    chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)
     provider: str | None = None  # --provider (None: auto)
 
 
 @dataclass
 class LiveOptions:
     source: str = "0"
+    sources: list[str] = field(default_factory=list)  # several cameras (replaces ``source``)
+    batch_cameras: bool = True  # infer the frames several cameras have ready in one call
     model: str | None = None
     headless: bool = False
     serve: str | None = None

@@ -13,6 +13,7 @@ more than about one frame old.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from edgecam.errors import EdgecamError
 from edgecam.io.frames import Frame, Source, Stream
 from edgecam.io.overlay import draw_overlay
 from edgecam.metrics import RateMeter, StageTimes, rss_mb
@@ -112,11 +114,17 @@ class Controller(Protocol):
 
 
 @dataclass
-class _Prepared:
-    frame: Frame
-    tensor: np.ndarray
-    decode_ms: float
+class _Batch:
+    """Frames preprocessed into the first rows of one input tensor, to run in one call."""
+
+    frames: list[Frame]
+    tensor: np.ndarray  # [capacity, 3, R, R]; rows beyond len(frames) are unused
+    decode_ms: float  # the whole batch's
     preprocess_ms: float
+
+    @property
+    def inputs(self) -> np.ndarray:
+        return self.tensor[:len(self.frames)]
 
 
 _END = object()
@@ -153,32 +161,63 @@ class Pipeline:
         self._slow: dict | None = None
         self._slow_at = 0.0
 
-    # -- per frame ---------------------------------------------------------------------------
+    # -- per batch (a live frame is a batch of one) -------------------------------------------
 
-    def _finish(self, prep: _Prepared) -> Result:
+    def infer(self, batch: _Batch) -> tuple[list[Frame], np.ndarray, dict[str, float]]:
+        """(frames, logits, the batch's stage times) of a prepared batch."""
         model = self.model
-        if prep.tensor.shape[-1] != model.pre.resolution:
+        if batch.tensor.shape[-1] != model.pre.resolution:
             # prepared ahead for a model swapped out since; the decode thread may be using
             # model.pre (and its scratch buffers) right now, so this thread uses its own
-            t0 = time.perf_counter()
-            tensor = Preprocessor(model.meta)(prep.frame.image)
-            prep = _Prepared(prep.frame, tensor, prep.decode_ms,
-                             (time.perf_counter() - t0) * 1e3)
+            batch = self.prepare(batch.frames, batch.decode_ms, Preprocessor(model.meta))
         t0 = time.perf_counter()
-        logits = model.engine.run(prep.tensor)
+        logits = model.engine.run(batch.inputs)
+        return batch.frames, logits, {"decode": batch.decode_ms,
+                                      "preprocess": batch.preprocess_ms,
+                                      "infer": (time.perf_counter() - t0) * 1e3}
+
+    def _finish(self, batch: _Batch) -> None:
+        self.deliver(*self.infer(batch))
+
+    def finish_frame(self, frame: Frame, read_ms: float) -> None:
+        """One frame from preprocessing to the sinks."""
+        self._finish(self.prepare([frame], read_ms))
+
+    def attach(self, stream: Stream, source: Source | None = None) -> Pipeline:
+        """The stream results name and the source whose state and drops the stats report
+        (``run`` attaches its own; results ``deliver``-ed from elsewhere need this)."""
+        self._stream, self._source = stream, source
+        return self
+
+    def deliver(self, frames: list[Frame], logits: np.ndarray, ms: dict[str, float]) -> None:
+        """Postprocess the logits of ``frames`` (inferred here, with other cameras' frames or
+        on a cluster) and hand each result to the sinks, in order. ``ms`` are the batch's
+        stage times, shared out per frame."""
+        model = self.model
         t1 = time.perf_counter()
-        top = model.post(logits[0])
-        t2 = time.perf_counter()
-        ms = {"decode": prep.decode_ms, "preprocess": prep.preprocess_ms,
-              "infer": (t1 - t0) * 1e3, "postprocess": (t2 - t1) * 1e3}
+        tops = model.post.batch(logits)
+        n = len(frames)
+        per_frame = {stage: value / n for stage, value in ms.items()}
+        per_frame["postprocess"] = (time.perf_counter() - t1) * 1e3 / n
+        for i, (frame, top) in enumerate(zip(frames, tops)):
+            if self._finish_one(frame, top, dict(per_frame), model) and i + 1 < n:
+                # the controller swapped the model: the rest of the batch runs on the new one
+                rest = frames[i + 1:]
+                self._finish(self.prepare(rest, 0.0, Preprocessor(self.model.meta)))
+                return
+
+    def _finish_one(self, frame: Frame, top: list[Prediction], ms: dict[str, float],
+                    model: Model) -> bool:
+        """One result to the sinks; True when the controller swapped the model."""
         self.frames += 1
         self.model_frames += 1
         self.rate.tick()
-        result = Result(prep.frame, top, ms, self.snapshot(), self._stream)
+        result = Result(frame, top, ms, self.snapshot(), self._stream)
         if self.overlay:
-            draw_overlay(result.frame.image, top, fps=result.stats.fps or None,
+            t0 = time.perf_counter()
+            draw_overlay(frame.image, top, fps=result.stats.fps or None,
                          infer_ms=ms["infer"], status=result.stats.status)
-            ms["overlay"] = (time.perf_counter() - t2) * 1e3
+            ms["overlay"] = (time.perf_counter() - t0) * 1e3
         for sink in self.sinks:
             try:
                 sink.write(result)
@@ -187,51 +226,54 @@ class Pipeline:
         done = time.monotonic()
         for stage, value in ms.items():
             self.times.add(stage, value)
-        self.latency.add("frame", (done - prep.frame.timestamp) * 1e3)
+        self.latency.add("frame", (done - frame.timestamp) * 1e3)
         if self.first_result_s is None:
             self.first_result_s = done - self.started
-        if self.controller is not None:
-            try:
-                swapped = self.controller(result.stats, model)
-            except EndOfRun:
-                self.stop.set()
-                swapped = None
-            if swapped is not None and swapped is not model:
-                self.model = swapped
-                self.switches.append(swapped.name)
-                self.model_frames = 0
-                self._slow = None  # stage means of the old model must not reach the new one
-        return result
+        if self.controller is None:
+            return False
+        try:
+            swapped = self.controller(result.stats, model)
+        except EndOfRun:
+            self.stop.set()
+            swapped = None
+        if swapped is None or swapped is model:
+            return False
+        self.model = swapped
+        self.switches.append(swapped.name)
+        self.model_frames = 0
+        self._slow = None  # stage means of the old model must not reach the new one
+        return True
 
-    def _prepare(self, frame: Frame, decode_ms: float, out: np.ndarray | None = None
-                 ) -> _Prepared:
+    def prepare(self, frames: list[Frame], decode_ms: float, pre: Preprocessor | None = None,
+                 out: np.ndarray | None = None) -> _Batch:
+        """Preprocess frames into the rows of ``out`` (a new tensor if it does not fit)."""
         t0 = time.perf_counter()
-        pre = self.model.pre
-        if out is not None and out.shape[-1] != pre.resolution:
-            out = None  # a buffer of the model before a swap
-        tensor = pre(frame.image, out)
-        return _Prepared(frame, tensor, decode_ms, (time.perf_counter() - t0) * 1e3)
+        pre = pre or self.model.pre
+        if out is None or out.shape[-1] != pre.resolution or out.shape[0] < len(frames):
+            out = pre.new_buffer(len(frames))
+        for i, frame in enumerate(frames):
+            pre(frame.image, out[i:i + 1])
+        return _Batch(frames, out, decode_ms, (time.perf_counter() - t0) * 1e3)
 
     def run(self, source: Source, max_frames: int | None = None, prefetch: int = 3,
-            stream: Stream | None = None) -> int:
+            stream: Stream | None = None, batch: int = 1) -> int:
         """Newest frames of a live source, every frame of anything else; frames processed.
         ``stream`` is what the results tell sinks about the source (by default: itself)."""
         if source.live:
             return self.run_live(source, max_frames, stream=stream)
-        return self.run_file(source, max_frames, prefetch=prefetch, stream=stream)
+        return self.run_file(source, max_frames, prefetch=prefetch, stream=stream, batch=batch)
 
     def _bind(self, source: Source, stream: Stream | None) -> None:
-        """The source whose state and drops the stats report, and the stream results name."""
-        self._source = source
-        self._stream = stream or Stream.of(source)
+        self.attach(stream or Stream.of(source), source)
 
-    # -- files: every frame, decode ahead in a thread -----------------------------------------
+    # -- files: every frame, decode ahead in a thread, ``batch`` frames per inference ---------
 
-    def _prefetch(self, source: Source, depth: int) -> Iterator[_Prepared]:
+    def _prefetch(self, source: Source, depth: int, size: int, limit: int | None
+                  ) -> Iterator[_Batch]:
         ready: queue.Queue = queue.Queue(maxsize=depth)
         free: queue.Queue = queue.Queue()
         for _ in range(depth + 2):
-            free.put(self.model.pre.new_buffer())
+            free.put(self.model.pre.new_buffer(size))
         error: list[BaseException] = []
         quit_ = threading.Event()
 
@@ -246,10 +288,10 @@ class Pipeline:
 
         def produce() -> None:
             try:
-                for frame, decode_ms in self._decoded(source):
+                for frames, decode_ms in self._decoded(source, size, limit):
                     if quit_.is_set():
                         break
-                    hand_over(self._prepare(frame, decode_ms, free.get()))
+                    hand_over(self.prepare(frames, decode_ms, out=free.get()))
             except BaseException as exc:  # handed to the consumer, raised there
                 error.append(exc)
             finally:
@@ -270,40 +312,55 @@ class Pipeline:
         if error:
             raise error[0]
 
+    def batches(self, source: Source, size: int = 1, limit: int | None = None,
+                prefetch: int = 3) -> Iterator[_Batch]:
+        """The source's frames, decoded and preprocessed ``size`` at a time (in a thread
+        ``prefetch`` batches ahead, or here with 0); close it when stopping early."""
+        if size < 1:
+            raise EdgecamError(f"--batch must be >= 1, got {size}")
+        if prefetch > 0:
+            return self._prefetch(source, prefetch, size, limit)
+        return self._sequential(source, size, limit)
+
     def run_file(self, source: Source, max_frames: int | None = None,
-                 prefetch: int = 3, stream: Stream | None = None) -> int:
-        """Process every frame of a file-like source in order; returns frames processed."""
+                 prefetch: int = 3, stream: Stream | None = None, batch: int = 1) -> int:
+        """Process every frame of a file-like source in order, ``batch`` frames per session
+        call (fewer calls, less per-frame overhead); returns frames processed."""
         self._bind(source, stream)
         done = 0
-        items = (self._prefetch(source, prefetch) if prefetch > 0
-                 else self._sequential(source))
-        try:
-            for prep in items:
-                self._finish(prep)
-                done += 1
-                if self.stop.is_set() or (max_frames is not None and done >= max_frames):
+        with contextlib.closing(self.batches(source, batch, max_frames, prefetch)) as items:
+            for item in items:
+                self._finish(item)
+                done += len(item.frames)
+                if self.stop.is_set():
                     break
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
         return done
 
-    def _sequential(self, source: Source) -> Iterator[_Prepared]:
-        buf = self.model.pre.new_buffer()
-        for frame, decode_ms in self._decoded(source):
-            yield self._prepare(frame, decode_ms, buf)
+    def _sequential(self, source: Source, size: int, limit: int | None) -> Iterator[_Batch]:
+        buf = self.model.pre.new_buffer(size)
+        for frames, decode_ms in self._decoded(source, size, limit):
+            yield self.prepare(frames, decode_ms, out=buf)
 
     @staticmethod
-    def _decoded(source: Source) -> Iterator[tuple[Frame, float]]:
-        """The source's frames in order, each with the ms it took to decode."""
+    def _decoded(source: Source, size: int, limit: int | None
+                 ) -> Iterator[tuple[list[Frame], float]]:
+        """The source's frames in order, ``size`` at a time (fewer at the end or at ``limit``),
+        each group with the ms it took to decode."""
         frames = iter(source)
-        while True:
+        left = limit if limit is not None else -1
+        while left != 0:
+            group: list[Frame] = []
             t0 = time.perf_counter()
-            frame = next(frames, None)
-            if frame is None:
+            while len(group) < size and left != 0:
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                group.append(frame)
+                left -= 1
+            if group:
+                yield group, (time.perf_counter() - t0) * 1e3
+            if len(group) < size:
                 return
-            yield frame, (time.perf_counter() - t0) * 1e3
 
     # -- live: newest frame only -------------------------------------------------------------
 
@@ -321,17 +378,22 @@ class Pipeline:
             if frame is None:
                 if source.state == "ended":
                     break
-                stats = self.snapshot()
-                for sink in self.sinks:
-                    sink.idle(stats)
+                self.idle()
                 continue
-            if buf.shape[-1] != self.model.pre.resolution:
-                buf = self.model.pre.new_buffer()  # the model was swapped
-            self._finish(self._prepare(frame, decode_ms, buf))
+            batch = self.prepare([frame], decode_ms, out=buf)
+            buf = batch.tensor  # a new one when the model was swapped
+            self._finish(batch)
             done += 1
             if max_frames is not None and done >= max_frames:
                 break
         return done
+
+    def idle(self) -> None:
+        """The source has no frame (reconnecting): sinks get the stats alone, so a preview
+        keeps saying so."""
+        stats = self.snapshot()
+        for sink in self.sinks:
+            sink.idle(stats, self._stream)
 
     # -- what every result carries -----------------------------------------------------------
 

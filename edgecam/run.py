@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from edgecam.errors import EdgecamError
@@ -67,27 +67,34 @@ class Run:
                         overlay=self.overlay if overlay is None else overlay, status=status)
 
     def stream(self, source: Source, pipeline: Pipeline, *, index: int | None = None,
-               max_frames: int | None = None, prefetch: int = 3) -> int:
-        """Run ``source`` through ``pipeline``; sinks hear of its start and end. ``index``
-        is its place among the inputs (default: the order ``stream`` is called in)."""
+               max_frames: int | None = None, prefetch: int = 3, batch: int = 1) -> int:
+        """Run ``source`` through ``pipeline`` (``batch`` frames per inference for files);
+        sinks hear of its start and end. ``index`` is its place among the inputs (default:
+        the order ``stream`` is called in)."""
         if index is None:
             with self._lock:
                 index = next(self._numbers)
         stream = Stream.of(source, index)
+        with self.streaming(stream):
+            return pipeline.run(source, max_frames, prefetch, stream=stream, batch=batch)
+
+    @contextlib.contextmanager
+    def streaming(self, stream: Stream) -> Iterator[Stream]:
+        """Sinks hear that ``stream`` starts, and that it ended (well or not) on leaving: for
+        results that come from elsewhere (several cameras in one loop, a cluster)."""
         for sink in self.sinks:
             sink.open(stream)
         ok = False
         try:
-            frames = pipeline.run(source, max_frames, prefetch, stream=stream)
+            yield stream
             ok = True
         finally:
             if not ok:
                 self.broken.set()
             self._end(stream, ok)
-        return frames
 
     def stream_input(self, open_input: Callable[[], Source], pipeline: Pipeline, *, uri: str,
-                     index: int, max_frames: int | None = None) -> int:
+                     index: int, max_frames: int | None = None, batch: int = 1) -> int:
         """Open one input and stream it, unless the run was stopped or another input failed
         (then it is skipped). One that fails to open is reported to the sinks, so nothing
         waits for it, and the error is raised."""
@@ -101,7 +108,8 @@ class Run:
             self.failed(uri, index)
             raise
         with source:
-            return self.stream(source, pipeline, index=index, max_frames=max_frames)
+            return self.stream(source, pipeline, index=index, max_frames=max_frames,
+                               batch=batch)
 
     def failed(self, uri: str, index: int) -> None:
         """Input ``index`` failed before its first frame: nothing is waited for from it."""

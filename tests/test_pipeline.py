@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgecam.io.files import SyntheticSource
 from edgecam.pipeline import Model, Pipeline, Result, Stats
@@ -51,7 +52,9 @@ def test_every_frame_in_order_with_decode_ahead(tmp_path: Path):
     assert sink.results[-1].stats.model == model.name
 
 
-def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path):
+@pytest.mark.parametrize("batch", [1, 8])
+def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path, batch: int):
+    """Also inside a batch of 8: the rest of the batch runs again on the new model."""
     small = Model(Engine(tiny_classifier(tmp_path / "s.onnx", resolution=32), threads=1))
     big = Model(Engine(tiny_classifier(tmp_path / "b.onnx", resolution=80, seed=1), threads=1))
     sink = Collect()
@@ -63,7 +66,7 @@ def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path):
         return small if stats.frames == 6 else None
 
     pipeline = Pipeline(big, [sink], controller=controller)
-    assert pipeline.run_file(Frames(30), prefetch=3) == 30
+    assert pipeline.run_file(Frames(30), prefetch=3, batch=batch) == 30
     assert pipeline.model is small and pipeline.switches == [small.name]
     assert seen[5:8] == [(6, 6), (7, 1), (8, 2)]  # the new model's frames counted afresh
     assert [r.frame.index for r in sink.results] == list(range(30))
@@ -74,3 +77,26 @@ def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path):
         model = big if r.frame.index < 6 else small
         logits = model.engine.run(model.pre(pattern.frame(r.frame.index)))
         assert r.top[0].index == int(np.argmax(logits[0]))
+
+
+def test_batched_file_run_gives_the_per_frame_results(tmp_path: Path):
+    """Eight frames per session call, a short last batch and a frame limit inside a batch:
+    the same frames, in order, with the predictions of one frame at a time."""
+    model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
+    runs: dict[tuple, list[Result]] = {}
+    for batch, prefetch in ((1, 0), (8, 3), (8, 0)):
+        for limit in (None, 13):
+            sink = Collect()
+            pipeline = Pipeline(model, [sink])
+            assert pipeline.run_file(Frames(21), limit, prefetch=prefetch, batch=batch) == (
+                limit or 21)
+            runs[(batch, prefetch, limit)] = sink.results
+    for (_, _, limit), seen in runs.items():
+        reference = runs[(1, 0, limit)]
+        assert [r.frame.index for r in seen] == list(range(limit or 21))
+        for got, want in zip(seen, reference):
+            assert [p.index for p in got.top] == [p.index for p in want.top]
+            np.testing.assert_allclose([p.score for p in got.top],
+                                       [p.score for p in want.top], rtol=1e-5)
+            assert set(got.ms) == {"decode", "preprocess", "infer", "postprocess"}
+

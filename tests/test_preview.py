@@ -308,3 +308,26 @@ def test_headless_chromium_shows_the_picture(tmp_path: Path, token: str | None) 
     magenta = np.all(np.abs(img.astype(int) - MAGENTA) < 30, axis=2)
     # the published frame (160x120, minus its green square and digits) is on the page
     assert magenta.sum() > 0.5 * H * W, f"picture not visible ({magenta.sum()} magenta px)"
+
+
+def test_each_camera_its_own_stream_stats_and_a_grid(server: PreviewServer) -> None:
+    """Several cameras: /stream.mjpg, /frame.jpg and /stats.json take ?camera=N; / becomes
+    the grid of every camera; a camera that does not exist is a 404."""
+    blue = np.zeros((48, 64, 3), np.uint8)
+    blue[:] = (255, 0, 0)
+    server.publish(make_frame(0), make_stats(0))
+    server.publish(blue, {**make_stats(7), "model": "cam1-model", "source": "synthetic://b"},
+                   camera=1)
+    stats = json.loads(get(base(server) + "/stats.json?camera=1")[1])
+    assert stats["model"] == "cam1-model" and stats["camera"] == 1 and stats["cameras"] == 2
+    assert json.loads(get(base(server) + "/stats.json")[1])["model"] == "tiny-net"
+    part = read_mjpeg_parts(server, 1, "/stream.mjpg?camera=1")[0]
+    img = cv2.imdecode(np.frombuffer(part, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (48, 64, 3) and np.abs(img[24, 32].astype(int) - (255, 0, 0)).max() < 40
+    status, body, _ = get(base(server) + "/frame.jpg?camera=0")
+    assert status == 200 and cv2.imdecode(np.frombuffer(body, np.uint8), 1).shape == (H, W, 3)
+    for path in ("/", "/grid"):
+        status, body, _ = get(base(server) + path)
+        assert status == 200 and "camera" in body.decode() and "grid" in body.decode()
+    assert "grid" not in get(base(server) + "/?camera=1")[1].decode()
+    assert get(base(server) + "/stats.json?camera=2")[0] == 404

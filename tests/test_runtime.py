@@ -211,3 +211,12 @@ def test_rate_meter_and_stage_times():
     assert times.mean("infer") == 2.0 and times.percentile("infer", 50) == 2.0
     assert times.means() == {"infer": 2.0}
     assert rss_mb() > 10
+def test_postprocess_batch_equals_rows_one_by_one():
+    """A batch's top-k and its smoothing (in row order) equal frame-by-frame postprocessing."""
+    labels = [f"c{i}" for i in range(50)]
+    logits = np.random.default_rng(3).normal(size=(6, 50)).astype(np.float32) * 4
+    for kwargs in ({"top_k": 5}, {"top_k": 50}, {"top_k": 3, "threshold": 0.1},
+                   {"top_k": 2, "smoothing": 0.7}):
+        one_by_one = Postprocessor(labels, **kwargs)
+        batched = Postprocessor(labels, **kwargs).batch(logits)
+        assert batched == [one_by_one(row) for row in logits]

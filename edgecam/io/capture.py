@@ -149,6 +149,8 @@ class LiveSource(Source):
         self._latest: Frame | None = None
         self._closed = threading.Event()
         self._count = 0
+        # set on every new frame: one loop serving several cameras waits on one event
+        self.arrived: threading.Event | None = None
         self.handle = self._open_first(max_retries)
         self.fps, self.size = capture.properties(self.handle)
         self.state = "running"
@@ -183,6 +185,8 @@ class LiveSource(Source):
             self._latest = Frame(image, self._count, self.uri, time.monotonic())
             self._count += 1
             self._cond.notify_all()
+        if self.arrived is not None:
+            self.arrived.set()
 
     def _run(self) -> None:
         handle = self.handle

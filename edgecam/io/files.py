@@ -21,39 +21,56 @@ log = logging.getLogger(__name__)
 
 
 class VideoFileSource(Source):
-    """Every frame of a video file, in order, each with its own time in the file.
+    """Every frame of a video file, in order, each with its own time in the file; or the
+    frames [start, stop) only (one task of a long video split across machines), which keep
+    their numbers in the file.
 
-    When the file ends, what it did not deliver as declared is said once: fewer frames than
-    the container announces (a truncated or damaged file), or frame intervals that vary (a
-    variable frame rate: every frame is still classified, but an annotated video plays them
-    at the average rate).
+    When a whole file ends, what it did not deliver as declared is said once: fewer frames
+    than the container announces (a truncated or damaged file), or frame intervals that vary
+    (a variable frame rate: every frame is still classified, but an annotated video plays
+    them at the average rate).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, start: int = 0, stop: int | None = None) -> None:
         self.uri = path
+        self.start, self.stop = start, stop
         with native_stderr_silenced():
             self.cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+            if start and self.cap.isOpened():
+                self._seek(start)
             ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
-        if not ok or first is None:
+        if (not ok or first is None) and not start:
             self.cap.release()
             raise EdgecamError(f"cannot decode video {path}: not a readable video file")
-        self._first: np.ndarray | None = first
+        self._first: np.ndarray | None = first if ok else None
         self._first_ms = self._position_ms()
         n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.total = n if n > 0 else None
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else None
-        self.size = (first.shape[1], first.shape[0])
+        self.size = (first.shape[1], first.shape[0]) if ok else None
         self.state = "running"
+
+    def _seek(self, start: int) -> None:
+        """Position on frame ``start``: FFmpeg's seek when it lands exactly there, else
+        decoding from the beginning (slower, but never a frame off)."""
+        self.cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+        if int(self.cap.get(cv2.CAP_PROP_POS_FRAMES)) == start:
+            return
+        self.cap.release()
+        self.cap = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG)
+        for _ in range(start):
+            if not self.cap.grab():
+                break
 
     def _position_ms(self) -> float | None:
         ms = self.cap.get(cv2.CAP_PROP_POS_MSEC)
         return round(ms, 3) if math.isfinite(ms) and ms >= 0 else None
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
+        index = self.start
         times = IntervalRange()
-        while True:
+        while self.stop is None or index < self.stop:
             if self._first is not None:
                 image, self._first = self._first, None
                 at = self._first_ms
@@ -66,7 +83,8 @@ class VideoFileSource(Source):
             yield Frame(image, index, self.uri, time.monotonic(), at)
             index += 1
         self.state = "ended"
-        self._report(index, times)
+        if not self.start and self.stop is None:
+            self._report(index, times)
 
     def _report(self, decoded: int, times: IntervalRange) -> None:
         name = os.path.basename(self.uri)

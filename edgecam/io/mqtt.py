@@ -58,7 +58,10 @@ def topic_name(name: str) -> str:
 
 
 class MqttPublisher:
-    """Publish ``PREFIX/<name>/prediction`` (on change), ``/stats`` (heartbeat), ``/status``."""
+    """Publish ``PREFIX/<name>/prediction`` (on change), ``/stats`` (heartbeat), ``/status``.
+
+    With several cameras each one's events go under its own level,
+    ``PREFIX/<name>/<camera>/prediction`` and ``.../<camera>/stats`` (``camera`` given)."""
 
     def __init__(self, url: str, name: str, heartbeat_s: float = 5.0, retain: bool = True,
                  max_queued: int = 100, keepalive: int = 30) -> None:
@@ -76,8 +79,8 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._warned = False
         self._closed = False
-        self._last_label: str | None = None
-        self._last_stats = float("-inf")
+        self._last_label: dict[str | None, str] = {}  # per camera
+        self._last_stats: dict[str | None, float] = {}
         self._pending: list[Any] = []
 
     @property
@@ -140,30 +143,34 @@ class MqttPublisher:
 
     # -- pipeline side -----------------------------------------------------------------------
 
-    def prediction(self, top: list[dict], frame: int) -> bool:
-        """Publish when the top-1 label differs from the last one sent; True if it did."""
+    def prediction(self, top: list[dict], frame: int, camera: str | None = None) -> bool:
+        """Publish when the top-1 label differs from the last one sent (for this camera);
+        True if it did."""
         if not top or self._client is None or self._closed:
             return False
         best = top[0]
         label = str(best.get("label"))
-        if label == self._last_label:
+        if label == self._last_label.get(camera):
             return False
         payload = {"label": label, "index": best.get("index"), "score": best.get("score"),
                    "frame": frame, "time": round(time.time(), 3), "model": self.name}
-        if self._publish("prediction", payload, qos=1):
-            self._last_label = label
+        leaf = "prediction" if camera is None else f"{topic_name(camera)}/prediction"
+        if self._publish(leaf, payload, qos=1):
+            self._last_label[camera] = label
             return True
         return False
 
-    def stats(self, stats: dict) -> bool:
-        """Publish a heartbeat at most once per ``heartbeat_s``; True if it did."""
+    def stats(self, stats: dict, camera: str | None = None) -> bool:
+        """Publish a heartbeat (for this camera) at most once per ``heartbeat_s``; True if it
+        did."""
         if self._client is None or self._closed or not self.connected:
             return False  # a heartbeat from the past is worthless: do not queue it
         now = time.monotonic()
-        if now - self._last_stats < self.heartbeat_s:
+        if now - self._last_stats.get(camera, float("-inf")) < self.heartbeat_s:
             return False
-        self._last_stats = now
-        return self._publish("stats", stats, qos=0)
+        self._last_stats[camera] = now
+        leaf = "stats" if camera is None else f"{topic_name(camera)}/stats"
+        return self._publish(leaf, stats, qos=0)
 
     def _publish(self, leaf: str, payload: dict, qos: int) -> bool:
         body = json.dumps(payload, default=_jsonable)

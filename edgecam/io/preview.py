@@ -76,17 +76,13 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
 
 
-class PreviewServer:
-    """Serve ``/`` (page), ``/stream.mjpg``, ``/frame.jpg`` and ``/stats.json``."""
+class _Channel:
+    """One camera's newest picture, its JPEG and its stats. An encoder thread turns a new
+    picture into a JPEG only while someone watches this camera."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, token: str | None = None,
-                 max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0) -> None:
-        self.host = host
-        self.port = port
-        self.token = token or None
-        self.max_clients = max_clients
+    def __init__(self, quality: int, max_clients: int) -> None:
         self.quality = quality
-        self.client_timeout = client_timeout
+        self.max_clients = max_clients
         self.frames_published = 0  # publish() calls
         self.frames_encoded = 0  # JPEG encodings (only while someone watches)
         self._lock = threading.Lock()
@@ -99,73 +95,11 @@ class PreviewServer:
         self._jpeg: bytes | None = None
         self._jpeg_seq = 0
         self._streamers = 0
-        self._sockets: set[socket.socket] = set()
         self._closed = False
-        self._server: _Server | None = None
-        self._threads: list[threading.Thread] = []
+        self.thread = threading.Thread(target=self._encoder, name="edgecam-preview-jpeg",
+                                       daemon=True)
 
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> PreviewServer:
-        """Bind (port 0 picks a free port) and serve in background threads."""
-        if self._server is not None:
-            return self
-        try:
-            self._server = _Server((self.host, self.port), _Handler, self)
-        except OSError as e:
-            reason = e.strerror or str(e)
-            raise EdgecamError(f"cannot serve on {self.host}:{self.port}: {reason}") from None
-        self.port = self._server.server_address[1]
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                             name="edgecam-preview", daemon=True),
-            threading.Thread(target=self._encoder, name="edgecam-preview-jpeg", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-        log.debug("preview serving on %s", self.url)
-        return self
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if host in ("", "0.0.0.0", "[::]"):
-            host = socket.gethostname()
-        query = f"?token={quote(self.token, safe='')}" if self.token else ""
-        return f"http://{host}:{self.port}/{query}"
-
-    def stop(self) -> None:
-        """Stop serving and drop viewers; safe to call twice."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._new_frame.notify_all()
-            self._new_jpeg.notify_all()
-            sockets = list(self._sockets)
-        for sock in sockets:  # unblock viewers stuck in send()
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=2.0)
-
-    close = stop
-
-    def __enter__(self) -> PreviewServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # -- pipeline side ---------------------------------------------------------------------
-
-    def publish(self, image_bgr: np.ndarray, stats: dict | None = None) -> None:
-        """Hand over the newest frame and stats; O(1) when nobody watches, never waits on I/O."""
+    def publish(self, image_bgr: np.ndarray, stats: dict | None) -> None:
         with self._lock:
             self.frames_published += 1
             if self._closed:
@@ -180,13 +114,16 @@ class PreviewServer:
                 self._new_frame.notify()
 
     def stats(self) -> dict[str, Any]:
-        """The latest published stats with the fields the page relies on always present."""
         with self._lock:
             merged = {**STATS_DEFAULTS, **self._stats}
             merged["viewers"] = self._streamers
         return merged
 
-    # -- encoding --------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._new_frame.notify_all()
+            self._new_jpeg.notify_all()
 
     def _encoder(self) -> None:
         """Encode each new frame once, only while at least one stream viewer is connected."""
@@ -222,24 +159,20 @@ class PreviewServer:
                 self._new_jpeg.notify_all()
             return seq, jpeg
 
-    # -- viewer side (called from handler threads) ------------------------------------------
-
-    def _join(self, sock: socket.socket) -> bool:
+    def join(self) -> bool:
         with self._lock:
             if self._closed or self._streamers >= self.max_clients:
                 return False
             self._streamers += 1
-            self._sockets.add(sock)
             if self._image is not None and self._seq != self._jpeg_seq:
                 self._new_frame.notify()
             return True
 
-    def _leave(self, sock: socket.socket) -> None:
+    def leave(self) -> None:
         with self._lock:
             self._streamers -= 1
-            self._sockets.discard(sock)
 
-    def _next_jpeg(self, after: int, timeout: float = 1.0) -> tuple[int, bytes | None]:
+    def next_jpeg(self, after: int, timeout: float = 1.0) -> tuple[int, bytes | None]:
         """Wait (bounded) for a JPEG newer than ``after``; (after, None) on timeout/close."""
         with self._lock:
             self._new_jpeg.wait_for(
@@ -248,6 +181,135 @@ class PreviewServer:
             if self._closed or self._jpeg is None or self._jpeg_seq == after:
                 return after, None
             return self._jpeg_seq, self._jpeg
+
+
+class PreviewServer:
+    """Serve ``/`` (page), ``/stream.mjpg``, ``/frame.jpg`` and ``/stats.json`` for each
+    camera (``?camera=N``, default 0), and ``/grid`` with every camera on one page."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, token: str | None = None,
+                 max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0) -> None:
+        self.host = host
+        self.port = port
+        self.token = token or None
+        self.max_clients = max_clients  # stream viewers per camera
+        self.quality = quality
+        self.client_timeout = client_timeout
+        self._lock = threading.Lock()
+        self._channels: list[_Channel] = []
+        self._sockets: set[socket.socket] = set()
+        self._closed = False
+        self._server: _Server | None = None
+        self._threads: list[threading.Thread] = []
+        self.channel(0)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> PreviewServer:
+        """Bind (port 0 picks a free port) and serve in background threads."""
+        if self._server is not None:
+            return self
+        try:
+            self._server = _Server((self.host, self.port), _Handler, self)
+        except OSError as e:
+            reason = e.strerror or str(e)
+            raise EdgecamError(f"cannot serve on {self.host}:{self.port}: {reason}") from None
+        self.port = self._server.server_address[1]
+        self._threads = [threading.Thread(target=self._server.serve_forever,
+                                          kwargs={"poll_interval": 0.2},
+                                          name="edgecam-preview", daemon=True)]
+        self._threads[0].start()
+        with self._lock:
+            for channel in self._channels:
+                channel.thread.start()
+        log.debug("preview serving on %s", self.url)
+        return self
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("", "0.0.0.0", "[::]"):
+            host = socket.gethostname()
+        query = f"?token={quote(self.token, safe='')}" if self.token else ""
+        return f"http://{host}:{self.port}/{query}"
+
+    def stop(self) -> None:
+        """Stop serving and drop viewers; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            channels, sockets = list(self._channels), list(self._sockets)
+        for channel in channels:
+            channel.close()
+        for sock in sockets:  # unblock viewers stuck in send()
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for thread in self._threads + [c.thread for c in channels if c.thread.is_alive()]:
+            thread.join(timeout=2.0)
+
+    close = stop
+
+    def __enter__(self) -> PreviewServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- pipeline side ---------------------------------------------------------------------
+
+    def channel(self, camera: int) -> _Channel:
+        """Camera ``camera``'s channel, made on first use (with the ones before it)."""
+        with self._lock:
+            while len(self._channels) <= camera:
+                channel = _Channel(self.quality, self.max_clients)
+                self._channels.append(channel)
+                if self._server is not None:
+                    channel.thread.start()
+            return self._channels[camera]
+
+    @property
+    def cameras(self) -> int:
+        return len(self._channels)
+
+    def publish(self, image_bgr: np.ndarray, stats: dict | None = None, camera: int = 0
+                ) -> None:
+        """Hand over the newest frame and stats; O(1) when nobody watches, never waits on I/O."""
+        self.channel(camera).publish(image_bgr, stats)
+
+    def stats(self, camera: int = 0) -> dict[str, Any]:
+        """The latest published stats with the fields the page relies on always present."""
+        return self.channel(camera).stats()
+
+    @property
+    def frames_published(self) -> int:
+        return sum(c.frames_published for c in self._channels)
+
+    @property
+    def frames_encoded(self) -> int:
+        return sum(c.frames_encoded for c in self._channels)
+
+    def latest_jpeg(self, camera: int = 0) -> tuple[int, bytes | None]:
+        return self.channel(camera).latest_jpeg()
+
+    # -- viewer side (called from handler threads) ------------------------------------------
+
+    def _join(self, sock: socket.socket, camera: int = 0) -> bool:
+        if self._closed or not self.channel(camera).join():
+            return False
+        with self._lock:
+            self._sockets.add(sock)
+        return True
+
+    def _leave(self, sock: socket.socket, camera: int = 0) -> None:
+        self.channel(camera).leave()
+        with self._lock:
+            self._sockets.discard(sock)
 
     @property
     def closed(self) -> bool:
@@ -286,13 +348,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not preview.authorized((query.get("token") or [None])[0], header):
             self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
             return
-        route = {"/": self._page, "/index.html": self._page, "/stats.json": self._stats,
-                 "/stream.mjpg": self._stream, "/frame.jpg": self._frame}.get(url.path)
-        if route is None:
+        route = {"/": self._page, "/index.html": self._page, "/grid": self._grid,
+                 "/stats.json": self._stats, "/stream.mjpg": self._stream,
+                 "/frame.jpg": self._frame}.get(url.path)
+        camera_arg = (query.get("camera") or [None])[0]
+        camera = int(camera_arg) if camera_arg and camera_arg.isdigit() else 0
+        if route is None or camera >= preview.cameras:
             self._send(404, b"not found\n", "text/plain")
             return
+        if route == self._page and camera_arg is None and preview.cameras > 1:
+            route = self._grid  # several cameras: all of them first
         try:
-            route(preview)
+            route(preview, camera)
         except (ConnectionError, TimeoutError, OSError) as e:
             log.debug("preview client %s went away: %s", self.client_address[0], e)
 
@@ -307,15 +374,19 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.head_only:
             self.wfile.write(body)
 
-    def _page(self, preview: PreviewServer) -> None:
+    def _page(self, preview: PreviewServer, camera: int) -> None:
         self._send(200, PAGE.encode(), "text/html; charset=utf-8")
 
-    def _stats(self, preview: PreviewServer) -> None:
-        body = json.dumps(preview.stats(), default=_jsonable).encode()
-        self._send(200, body, "application/json")
+    def _grid(self, preview: PreviewServer, camera: int) -> None:
+        self._send(200, GRID.encode(), "text/html; charset=utf-8")
 
-    def _frame(self, preview: PreviewServer) -> None:
-        _, jpeg = preview.latest_jpeg()
+    def _stats(self, preview: PreviewServer, camera: int) -> None:
+        stats = preview.stats(camera)
+        stats["camera"], stats["cameras"] = camera, preview.cameras
+        self._send(200, json.dumps(stats, default=_jsonable).encode(), "application/json")
+
+    def _frame(self, preview: PreviewServer, camera: int) -> None:
+        _, jpeg = preview.latest_jpeg(camera)
         if jpeg is None:
             self._send(503, b"no frame yet\n", "text/plain", {"Retry-After": "1"})
         else:
@@ -328,25 +399,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
 
-    def _stream(self, preview: PreviewServer) -> None:
+    def _stream(self, preview: PreviewServer, camera: int) -> None:
         if self.head_only:  # what GET would start with, without taking a viewer's place
             self._stream_headers()
             return
-        if not preview._join(self.connection):
+        channel = preview.channel(camera)
+        if not preview._join(self.connection, camera):
             self._send(503, b"too many viewers\n", "text/plain", {"Retry-After": "5"})
             return
         try:
             self._stream_headers()
             seq = 0
             while not preview.closed:
-                seq, jpeg = preview._next_jpeg(seq)
+                seq, jpeg = channel.next_jpeg(seq)
                 if jpeg is None:
                     continue
                 self.wfile.write(
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                     f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
         finally:
-            preview._leave(self.connection)
+            preview._leave(self.connection, camera)
 
 
 def _bearer(value: str | None) -> str | None:
@@ -414,5 +486,41 @@ async function tick() {
 }
 tick();
 setInterval(tick, 1000);
+</script></body></html>
+"""
+
+GRID = """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>edgecam: every camera</title>
+<style>
+body{margin:0;background:#111;color:#eee;font:14px system-ui,sans-serif;padding:12px}
+#grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
+img{width:100%;background:#000;display:block}a{color:#eee}.dim{color:#999}
+</style></head><body><div id="grid"></div>
+<script>
+const params = new URLSearchParams(location.search), grid = document.getElementById('grid');
+function url(path, camera) {
+  const p = new URLSearchParams(params); p.set('camera', camera); return path + '?' + p;
+}
+async function build() {
+  const s = await (await fetch(url('stats.json', 0), {cache: 'no-store'})).json();
+  for (let i = 0; i < s.cameras; i++) {
+    const box = document.createElement('div'), link = document.createElement('a');
+    const pic = document.createElement('img'), line = document.createElement('div');
+    pic.src = url('stream.mjpg', i); pic.alt = 'camera ' + i;
+    link.href = url('./', i); link.appendChild(pic); line.className = 'dim';
+    box.append(link, line); grid.appendChild(box);
+    setInterval(async () => {
+      try {
+        const c = await (await fetch(url('stats.json', i), {cache: 'no-store'})).json();
+        const top = (c.top || [])[0];
+        line.textContent = (c.source || 'camera ' + i) + ': ' +
+          (top ? top.label + ' ' + (100 * top.score).toFixed(0) + '%' : '-') +
+          ', ' + Number(c.fps).toFixed(1) + ' FPS, ' + c.state;
+      } catch (e) { line.textContent = 'disconnected'; }
+    }, 1000);
+  }
+}
+build();
 </script></body></html>
 """

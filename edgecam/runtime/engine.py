@@ -47,10 +47,14 @@ class Engine:
     """One model, one session: ``Engine(path, threads, provider).run(batch) -> logits``.
 
     ``provider`` is a ``--provider`` value (default ``auto``: an accelerator when this
-    onnxruntime has one, else the CPU); ``self.provider`` names the one that runs the model."""
+    onnxruntime has one, else the CPU); ``self.provider`` names the one that runs the model.
+    ``spin=False`` lets onnxruntime's idle threads sleep instead of busy-waiting for the next
+    operator: what a run with its own decode thread wants (the spinning would take the core
+    that decodes the next frames), and a large win on a shared CPU. Live runs keep spinning,
+    which saves a little latency per frame."""
 
     def __init__(self, path: str | Path, threads: int | None = None,
-                 provider: str | ProviderChoice | None = None) -> None:
+                 provider: str | ProviderChoice | None = None, spin: bool = True) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -66,6 +70,8 @@ class Engine:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
                 str(self.path), opts, providers=providers)

@@ -61,22 +61,35 @@ class Postprocessor:
         self._ema = None
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        probs = softmax(np.asarray(logits, np.float32).reshape(-1).copy())
+        """Probabilities [N, classes] for logits [N, classes] (or one row), smoothed in row
+        order when ``smoothing`` is set: a batch of frames is one stretch of the stream."""
+        probs = softmax(np.array(logits, np.float32, ndmin=2))
         if self.smoothing > 0.0:
-            if self._ema is None:
-                self._ema = probs
-            else:
-                self._ema *= self.smoothing
-                self._ema += (1.0 - self.smoothing) * probs
-            probs = self._ema
+            for row in probs:
+                if self._ema is None:
+                    self._ema = row.copy()
+                else:
+                    self._ema *= self.smoothing
+                    self._ema += (1.0 - self.smoothing) * row
+                row[:] = self._ema
         return probs
 
-    def __call__(self, logits: np.ndarray) -> list[Prediction]:
+    def batch(self, logits: np.ndarray) -> list[list[Prediction]]:
+        """Predictions of every row of a batch, the top-k found for all rows at once."""
         probs = self.probabilities(logits)
         k = self.top_k
-        idx = np.argpartition(-probs, k - 1)[:k] if k < probs.size else np.arange(probs.size)
-        idx = idx[np.argsort(-probs[idx], kind="stable")]
-        return [
-            Prediction(self.labels[i], int(i), float(probs[i]))
-            for i in idx if probs[i] >= self.threshold
-        ]
+        if k < probs.shape[1]:
+            idx = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+        else:
+            idx = np.broadcast_to(np.arange(probs.shape[1]), probs.shape)
+        scores = np.take_along_axis(probs, idx, axis=1)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        idx = np.take_along_axis(idx, order, axis=1).tolist()
+        scores = np.take_along_axis(scores, order, axis=1).tolist()
+        labels, threshold = self.labels, self.threshold
+        return [[Prediction(labels[i], i, s) for i, s in zip(row_i, row_s) if s >= threshold]
+                for row_i, row_s in zip(idx, scores)]
+
+    def __call__(self, logits: np.ndarray) -> list[Prediction]:
+        """Predictions of one frame's logits."""
+        return self.batch(np.asarray(logits).reshape(1, -1))[0]

@@ -55,9 +55,9 @@ class Preprocessor:
         self._mid: np.ndarray | None = None
         self._plan: tuple | None = None
 
-    def new_buffer(self) -> np.ndarray:
+    def new_buffer(self, batch: int = 1) -> np.ndarray:
         r = self.resolution
-        return np.empty((1, 3, r, r), np.float32)
+        return np.empty((batch, 3, r, r), np.float32)
 
     def plan(self, width: int, height: int) -> tuple[int, int, int, int]:
         """(x, y, side, factor) for this frame size, cached (a stream keeps one size)."""

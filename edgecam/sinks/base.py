@@ -42,8 +42,9 @@ class Sink:
         """Take one result; raise ``edgecam.signals.EndOfRun`` to end the run after it."""
         raise NotImplementedError
 
-    def idle(self, stats: Stats) -> None:
-        """No new frame for a while (a live source reconnecting); ``stats`` says so."""
+    def idle(self, stats: Stats, stream: Stream | None = None) -> None:
+        """No new frame for a while from ``stream`` (a live source reconnecting); ``stats``
+        says so."""
 
     def end(self, stream: Stream, ok: bool) -> None:
         """A source has sent its last result (``ok`` False: it failed)."""

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class PreviewSink(Sink):
-    """The annotated picture as MJPEG and the stats as JSON (see ``edgecam.io.preview``)."""
+    """The annotated picture as MJPEG and the stats as JSON (see ``edgecam.io.preview``),
+    each camera of the run on its own channel (``?camera=N``)."""
 
     needs_image = True
 
@@ -32,28 +33,33 @@ class PreviewSink(Sink):
             log.warning("warning: serving on %s without --serve-token: anyone on the network "
                         "can watch", host)
         self.server = PreviewServer(host, port, token=token)
-        self._image = None
+        self._images: dict[int, object] = {}
 
     def open(self, stream: Stream) -> None:
+        self.server.channel(stream.index)
         if not self.written:
             self.server.start()
             self.written.append(self.server.url)
             log.info("preview at %s", self.server.url)
 
     def write(self, result: Result) -> None:
-        self._image = result.frame.image
-        self.server.publish(result.frame.image, result.stats.to_dict(result.top))
+        camera = camera_of(result.stream)
+        self._images[camera] = result.frame.image
+        self.server.publish(result.frame.image, stats_of(result.stats, result.top,
+                                                         result.stream), camera)
 
-    def idle(self, stats: Stats) -> None:
-        if self._image is not None:
-            self.server.publish(self._image, stats.to_dict())
+    def idle(self, stats: Stats, stream: Stream | None = None) -> None:
+        camera = camera_of(stream)
+        if camera in self._images:
+            self.server.publish(self._images[camera], stats_of(stats, (), stream), camera)
 
     def close(self, ok: bool) -> None:
         self.server.stop()
 
 
 class MqttSink(Sink):
-    """Prediction events when top-1 changes, plus a rate-limited stats heartbeat."""
+    """Prediction events when top-1 changes, plus a rate-limited stats heartbeat; with
+    several cameras each has its own topics (``PREFIX/<model>/camera<N>/...``)."""
 
     def __init__(self, uri: str, model: str) -> None:
         from edgecam.io.mqtt import MqttPublisher
@@ -61,16 +67,35 @@ class MqttSink(Sink):
         super().__init__()
         self.uri = uri
         self.publisher = MqttPublisher(uri, model)
+        self.cameras = 0
 
     def open(self, stream: Stream) -> None:
+        self.cameras += 1
         self.publisher.start()  # once; later calls return at once
 
-    def write(self, result: Result) -> None:
-        self.publisher.prediction([p.to_dict() for p in result.top], result.frame.index)
-        self.publisher.stats(result.stats.to_dict(result.top))
+    def _camera(self, stream: Stream | None) -> str | None:
+        return f"camera{camera_of(stream)}" if self.cameras > 1 else None
 
-    def idle(self, stats: Stats) -> None:
-        self.publisher.stats(stats.to_dict())
+    def write(self, result: Result) -> None:
+        camera = self._camera(result.stream)
+        self.publisher.prediction([p.to_dict() for p in result.top], result.frame.index,
+                                  camera)
+        self.publisher.stats(stats_of(result.stats, result.top, result.stream), camera)
+
+    def idle(self, stats: Stats, stream: Stream | None = None) -> None:
+        self.publisher.stats(stats_of(stats, (), stream), self._camera(stream))
 
     def close(self, ok: bool) -> None:
         self.publisher.close()
+
+
+def camera_of(stream: Stream | None) -> int:
+    return stream.index if stream is not None else 0
+
+
+def stats_of(stats: Stats, top, stream: Stream | None) -> dict:
+    """What /stats.json and the heartbeat say: the run's stats and which source they are."""
+    data = stats.to_dict(top)
+    if stream is not None:
+        data["source"] = stream.uri
+    return data
