@@ -464,6 +464,144 @@ def quantize(
         f"INT8 {report['int8_ms']:.2f} ({report['int8_speedup']:.2f}x)")
 
 
+# --- train ------------------------------------------------------------------------------------
+
+
+def _int_list(text: str | None, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()] if text else []
+    except ValueError:
+        raise fail(f"{what} takes whole numbers separated by commas, got {text!r}", 2) from None
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path, typer.Argument(
+        help="One sub-folder of pictures per class (or train/ and val/, each with one "
+             "sub-folder per class); the folder names become the labels.", show_default=False)],
+    arch: Annotated[str, typer.Option(
+        help="Backbone with ImageNet weights: efficientnet_lite0/1/2 offline; mobilenet_v1/v2 "
+             "and mixnet_s/m/l when their weights are cached or downloadable.")
+    ] = "efficientnet_lite0",
+    alpha: Annotated[float, typer.Option(help="Width multiplier of the backbone.")] = 1.0,
+    resolution: Annotated[str | None, typer.Option(
+        "--resolution", "-r", help="Input size, or several (160,192,224): one model each "
+                                   "(default: the arch's native size).")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="Most epochs (early stopping on validation accuracy ends sooner): of the "
+             "classifier (default 40), or with --finetune of the fine-tuning (default 8).")
+    ] = None,
+    patience: Annotated[int | None, typer.Option(
+        help="Epochs without a better validation accuracy before stopping (default 8; 3 "
+             "with --finetune).")] = None,
+    finetune: Annotated[bool, typer.Option(
+        help="Also train the backbone's last stage (slower; for classes far from ImageNet's "
+             "pictures).")] = False,
+    val_split: Annotated[float, typer.Option(
+        help="Share of each class held out for validation (without train/ and val/).")
+    ] = 0.2,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="ONNX file (several resolutions: NAME-R.onnx each; default: "
+                               "models/DATA-ARCH-ALPHA-R.onnx).")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        help="Write the report (accuracy, per-class accuracy, confusion matrix, data set "
+             "fingerprint) as JSON.")] = None,
+    augment: Annotated[bool, typer.Option(
+        help="Random resized crops, flips and colour jitter of the training pictures.")] = True,
+    views: Annotated[int, typer.Option(
+        help="Views of each training picture the classifier learns from (1 plain + "
+             "augmented ones).")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the split, augmentation and training.")] = 0,
+) -> None:
+    """Teach a backbone your own classes: a folder of labelled pictures -> an ONNX model.
+
+    Transfer learning from ImageNet weights: the backbone stays frozen and a new classifier
+    learns from its cached features (minutes on a small CPU); --finetune also trains the last
+    stage. The model is self-describing like `edgecam export` writes, with the validation
+    accuracy, per-class accuracy and confusion matrix in its metadata, and checked against
+    PyTorch. Ctrl-C keeps the best model so far.
+    """
+    from edgecam.store import has_export_extra
+
+    if not has_export_extra():
+        raise fail("training needs torch and onnx: pip install 'edgecam[export,pretrained]'")
+    from edgecam.train.progress import TrainBars
+    from edgecam.train.report import render
+    from edgecam.train.trainer import TrainOptions
+    from edgecam.train.trainer import train as run
+
+    if json_out is not None:
+        from edgecam.export import check_writable
+
+        check_writable(json_out)  # before minutes of training, not after
+    opts = TrainOptions(data, arch, alpha, _int_list(resolution, "--resolution"), epochs,
+                        patience, finetune, val_split, output, views, augment, seed)
+    with TrainBars() as bars:
+        report = run(opts, bars, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
+    for m in report["models"]:
+        typer.echo(
+            f"wrote {m['output']}  ({m['name']}, {m['resolution']} px, validation accuracy "
+            f"{m['val_accuracy']:.1%} of {m['val_images']}, best epoch {m['best_epoch']} of "
+            f"{m['epochs_run']}, {m['seconds']:.0f} s"
+            + (", features from cache" if m["cached_features"] else "") + ")")
+        typer.echo(render(m, list(m["per_class_accuracy"])))
+    if json_out is not None:
+        from edgecam.atomic import publish
+
+        tmp = json_out.with_name(f".{json_out.name}.tmp")
+        try:
+            tmp.write_text(json.dumps(report, indent=2) + "\n")
+            publish(tmp, json_out)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise fail(f"cannot write {json_out}: {exc.strerror}") from None
+        typer.echo(f"JSON: {json_out}")
+    if report["interrupted"]:
+        kept = (f"; kept the best model so far in {report['models'][-1]['output']}"
+                if report["models"] and report["models"][-1]["interrupted"] else "")
+        typer.echo(f"edgecam: interrupted{kept}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+# --- capture ----------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def capture(
+    source: Annotated[str, typer.Option(
+        "--source", "-s", help="0, /dev/video0, csi://0, picam://0, rtsp://..., http://..., "
+                               "a video or pictures.")],
+    label: Annotated[str, typer.Option(help="Class name: pictures go to OUT/LABEL/.")],
+    out: Annotated[Path, typer.Option(help="Data set folder (what `edgecam train` reads).")],
+    count: Annotated[int | None, typer.Option(
+        help="Pictures to save (default 50; 0 = until the source ends or Ctrl-C).")] = 50,
+    every: Annotated[float, typer.Option(
+        help="Seconds between saved frames (of the video's own time for files).")] = 0.5,
+    width: Annotated[int | None, typer.Option(help="Camera capture width.")] = None,
+    height: Annotated[int | None, typer.Option(help="Camera capture height.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Camera capture frame rate.")] = None,
+) -> None:
+    """Save frames of a camera or stream as pictures of one class, headless.
+
+    Frames go to OUT/LABEL/ as JPEG (whole files only, never overwritten), one every --every
+    seconds, until --count are saved. Run it once per class, then `edgecam train OUT`.
+    """
+    from edgecam.collect import CaptureOptions
+    from edgecam.collect import capture as run
+    from edgecam.progress import Progress
+
+    opts = CaptureOptions(source, label, out, count or None, every, width, height, fps)
+    with Progress(opts.count, "pictures", desc=f"capture {label}") as bar:
+        summary = run(opts, bar.update)
+    typer.echo(f"saved {summary.saved} pictures to {summary.folder} in {summary.seconds:.1f} s "
+               f"({summary.in_folder} there now)")
+    if summary.interrupted:
+        typer.echo("edgecam: interrupted; every saved picture is whole", err=True)
+        raise typer.Exit(summary.interrupted)
+
+
 def _log_to_stderr() -> None:
     """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
     from edgecam.nativelogs import StderrHandler

@@ -46,10 +46,11 @@ def load_weights(model: torch.nn.Module, arch: str, alpha: float, weights: str, 
     return load_into(model, Path(weights), f"{arch} alpha {format_alpha(alpha)}")
 
 
-def _check_writable(output: Path) -> None:
+def check_writable(output: Path) -> None:
+    """Fail early, before any work, when ``output`` cannot be written."""
     parent = output.parent if str(output.parent) else Path(".")
     if output.is_dir():
-        raise EdgecamError(f"output {output} is a directory; give a file name ending in .onnx")
+        raise EdgecamError(f"output {output} is a directory; give a file name")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -70,7 +71,9 @@ def onnx_parity(path: Path, model: torch.nn.Module, resolution: int, seed: int =
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-12))
 
 
-def _to_onnx(model: torch.nn.Module, resolution: int, path: Path) -> None:
+def to_onnx(model: torch.nn.Module, resolution: int, path: Path, output: str = "logits"
+            ) -> None:
+    """Trace ``model`` at ``resolution`` into an ONNX file with a dynamic batch."""
     import onnx
 
     x = torch.zeros(1, 3, resolution, resolution)
@@ -78,10 +81,34 @@ def _to_onnx(model: torch.nn.Module, resolution: int, path: Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model, (x,), str(path), dynamo=False, opset_version=OPSET,
-            input_names=["input"], output_names=["logits"],
-            dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+            input_names=["input"], output_names=[output],
+            dynamic_axes={"input": {0: "N"}, output: {0: "N"}},
         )
     onnx.checker.check_model(str(path))
+
+
+def write_checked(model: torch.nn.Module, meta: ModelMeta, output: Path) -> float:
+    """Write ``model`` with ``meta`` to ``output`` only if onnxruntime matches PyTorch; returns
+    the parity. The file is built under a temporary name beside ``output`` and renamed, so an
+    interruption or a refusal never leaves half a file (export and train share this)."""
+    fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=output.parent or ".")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        to_onnx(model, meta.resolution, tmp)
+        write_metadata(tmp, meta)
+        parity = onnx_parity(tmp, model, meta.resolution)
+        if not parity <= PARITY_TOLERANCE:
+            raise EdgecamError(
+                f"onnxruntime differs from PyTorch by {parity:.2e} x max|logit| "
+                f"(limit {PARITY_TOLERANCE:.0e}); {output} not written"
+            )
+        publish(tmp, output)
+    except OSError as exc:
+        raise EdgecamError(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return parity
 
 
 def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
@@ -95,7 +122,7 @@ def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
     res = ARCHS[arch].resolution if resolution is None else resolution
     check_alpha_resolution(alpha, res)
     output = Path(output) if output else Path(f"{model_name(arch, alpha, res)}.onnx")
-    _check_writable(output)
+    check_writable(output)
 
     model = create_model(arch, alpha, res)
     loaded = load_weights(model, arch, alpha, weights, seed)
@@ -113,23 +140,7 @@ def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
         top1=pub.top1 if pub else None, top1_source=pub.source if pub else "",
     )
 
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=output.parent or ".")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        _to_onnx(model, res, tmp)
-        write_metadata(tmp, meta)
-        parity = onnx_parity(tmp, model, res)
-        if not parity <= PARITY_TOLERANCE:
-            raise EdgecamError(
-                f"onnxruntime differs from PyTorch by {parity:.2e} x max|logit| "
-                f"(limit {PARITY_TOLERANCE:.0e}); {output} not written"
-            )
-        publish(tmp, output)
-    except OSError as exc:
-        raise EdgecamError(f"cannot write {output}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    parity = write_checked(model, meta, output)
     return {
         "output": str(output), "name": meta.name, "arch": arch, "alpha": float(alpha),
         "resolution": res, "weights": meta.weights, "weights_format":

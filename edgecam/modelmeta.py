@@ -8,6 +8,7 @@ are JSON.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class ModelMeta:
     top1: float | None = None
     top1_source: str = ""
     precision: str = "fp32"
+    dataset: str = ""  # the folder a trained model learned its labels from ("" = ImageNet)
+    training: dict | None = field(default=None, repr=False)  # what `edgecam train` measured
     color: str = "RGB"
     layout: str = "NCHW"
     format: str = FORMAT
@@ -42,12 +45,17 @@ class ModelMeta:
     def name(self) -> str:
         from edgecam.catalog import model_name
 
-        return model_name(self.arch, self.alpha, self.resolution, self.precision)
+        name = model_name(self.arch, self.alpha, self.resolution, self.precision)
+        if self.dataset:  # trained models: names stay usable as file names and MQTT topics
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.dataset).strip("_") + "-" + name
+        return name
 
     def to_props(self) -> dict[str, str]:
         """Flatten to ONNX metadata_props (string -> string)."""
         out = {}
         for key, value in asdict(self).items():
+            if key in ("dataset", "training") and not value:
+                continue  # ImageNet models keep exactly the keys they always had
             if isinstance(value, str):
                 out[key] = value
             else:
@@ -82,6 +90,8 @@ class ModelMeta:
                 top1=num("top1"),
                 top1_source=props.get("top1_source", ""),
                 precision=props.get("precision", "fp32"),
+                dataset=props.get("dataset", ""),
+                training=json.loads(props["training"]) if "training" in props else None,
                 color=props.get("color", "RGB"),
                 layout=props.get("layout", "NCHW"),
             )

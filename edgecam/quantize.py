@@ -34,7 +34,7 @@ def calibration_images(directory: str | Path) -> list[Path]:
     path = Path(directory)
     if not path.is_dir():
         raise EdgecamError(f"calibration directory not found: {path}")
-    files = sorted(p for p in path.iterdir() if is_image_path(p.name) and p.is_file())
+    files = sorted(p for p in path.rglob("*") if is_image_path(p.name) and p.is_file())
     if not files:
         raise EdgecamError(f"calibration directory {path} has no images "
                            f"({', '.join(sorted(IMAGE_EXT))})")

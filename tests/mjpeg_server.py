@@ -1,4 +1,5 @@
-"""A small MJPEG-over-HTTP camera for tests: ``python mjpeg_server.py PORT [FPS]``.
+"""A small MJPEG-over-HTTP camera for tests: ``python mjpeg_server.py PORT [FPS [VIDEO]]``
+(a numbered test card, or the frames of VIDEO over and over).
 
 It runs as its own process so a test can kill it (the network camera drops) and start it again
 on the same port (the camera comes back)."""
@@ -22,8 +23,20 @@ def frame_jpeg(i: int) -> bytes:
     return cv2.imencode(".jpg", image)[1].tobytes()
 
 
+def video_jpegs(path: str) -> list[bytes]:
+    cap = cv2.VideoCapture(path)
+    frames = []
+    ok, image = cap.read()
+    while ok:
+        frames.append(cv2.imencode(".jpg", image)[1].tobytes())
+        ok, image = cap.read()
+    cap.release()
+    return frames
+
+
 class Handler(BaseHTTPRequestHandler):
     fps = 30.0
+    video: list[bytes] = []
 
     def log_message(self, *args: object) -> None:
         """Quiet."""
@@ -35,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
         i = 0
         try:
             while True:
-                jpg = frame_jpeg(i)
+                jpg = self.video[i % len(self.video)] if self.video else frame_jpeg(i)
                 self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                  f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
                 i += 1
@@ -44,9 +57,9 @@ class Handler(BaseHTTPRequestHandler):
             return
 
 
-def start_camera(port: int, fps: float = 30.0) -> subprocess.Popen:
+def start_camera(port: int, fps: float = 30.0, video: str | None = None) -> subprocess.Popen:
     """Run this camera in its own process on 127.0.0.1:port; returns once it listens."""
-    proc = subprocess.Popen([sys.executable, __file__, str(port), str(fps)],
+    proc = subprocess.Popen([sys.executable, __file__, str(port), str(fps), *filter(None, [video])],
                             stdout=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "ready":
         proc.kill()
@@ -56,6 +69,7 @@ def start_camera(port: int, fps: float = 30.0) -> subprocess.Popen:
 
 if __name__ == "__main__":
     Handler.fps = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
+    Handler.video = video_jpegs(sys.argv[3]) if len(sys.argv) > 3 else []
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     print("ready", flush=True)

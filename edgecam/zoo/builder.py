@@ -23,11 +23,15 @@ class EdgeNet(nn.Module):
                      if spec.head is not None else None)
         self.classifier = nn.Linear(spec.features, spec.num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled vector the classifier reads (what transfer learning trains on)."""
         x = self.blocks(self.stem(x))
         if self.head is not None:
             x = self.head(x)
-        return self.classifier(x.mean((2, 3)))
+        return x.mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
 
 
 def build(spec: NetSpec) -> EdgeNet:

@@ -1,0 +1,7 @@
+"""Transfer learning on the user's own classes (imports torch; ``edgecam train`` only).
+
+dataset.py reads the folder and draws the split, augment.py makes training views, features.py
+computes and caches backbone vectors, head.py trains the new classifier on them, finetune.py
+optionally trains the last stage too, report.py scores the result, trainer.py ties them
+together and writes the checked ONNX models.
+"""

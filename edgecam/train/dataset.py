@@ -1,0 +1,148 @@
+"""A data set folder: one sub-folder per class (or ``train/`` and ``val/``, each with one
+sub-folder per class), read into labelled file lists with a stratified validation split.
+
+Every picture is decoded once here, so an unreadable file is skipped (and listed) before the
+split is drawn, and the fingerprint covers the exact bytes that were trained on. No torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgecam.errors import EdgecamError
+from edgecam.io.media import is_image_path
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+
+
+@dataclass
+class DataSet:
+    """Labelled pictures split into train and validation; ``classes[i]`` is label ``i``."""
+
+    root: Path
+    classes: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    layout: str  # "folders" (split drawn here) or "train/val" (the user's split)
+    fingerprint: str  # sha256 over (class, relative path, file sha256) of every used picture
+    skipped: list[str] = field(default_factory=list)  # unreadable files, relative paths
+
+    @property
+    def name(self) -> str:
+        return self.root.resolve().name
+
+    def describe(self) -> dict:
+        """The JSON block a report and the model metadata carry."""
+        return {
+            "name": self.name, "path": str(self.root), "layout": self.layout,
+            "classes": len(self.classes), "train_images": len(self.train),
+            "val_images": len(self.val), "fingerprint": self.fingerprint,
+            "skipped": len(self.skipped), "skipped_files": self.skipped,
+        }
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _pictures(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p.name)
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _readable(path: Path) -> str | None:
+    """sha256 of a file that decodes as a picture, else None."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError:
+        return None
+    if not data.size or cv2.imdecode(data, cv2.IMREAD_COLOR) is None:
+        return None
+    return hashlib.sha256(data.tobytes()).hexdigest()
+
+
+def _collect(folders: dict[str, Path], root: Path, digest: hashlib._Hash, skipped: list[str]
+             ) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    for name, folder in folders.items():
+        good = []
+        for path in _pictures(folder):
+            rel = path.relative_to(root).as_posix()
+            sha = _readable(path)
+            if sha is None:
+                skipped.append(rel)
+                continue
+            digest.update(f"{name}\t{rel}\t{sha}\n".encode())
+            good.append(path)
+        out[name] = good
+    return out
+
+
+def _split(files: list[Path], fraction: float, rng: np.random.Generator
+           ) -> tuple[list[Path], list[Path]]:
+    """At least one picture on each side; the rest by ``fraction``, drawn at random."""
+    order = rng.permutation(len(files))
+    n_val = min(len(files) - 1, max(1, int(round(len(files) * fraction))))
+    return [files[i] for i in sorted(order[n_val:])], [files[i] for i in sorted(order[:n_val])]
+
+
+def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0) -> DataSet:
+    """Scan ``root``; fewer than two classes or a class with fewer than two usable pictures is
+    a user error that names the class."""
+    root = Path(root)
+    if not root.is_dir():
+        raise EdgecamError(f"data set folder not found: {root}")
+    if not 0.0 < val_split < 1.0:
+        raise EdgecamError(f"--val-split must be between 0 and 1, got {val_split}")
+    digest = hashlib.sha256()
+    skipped: list[str] = []
+    split_dirs = (root / "train").is_dir() and (root / "val").is_dir()
+    if split_dirs:
+        train_dirs = {p.name: p for p in _class_dirs(root / "train")}
+        val_dirs = {p.name: p for p in _class_dirs(root / "val")}
+        extra = sorted(set(val_dirs) - set(train_dirs))
+        if extra:
+            raise EdgecamError(f"{root}/val has class {extra[0]!r} that {root}/train lacks")
+        classes = sorted(train_dirs)
+    else:
+        train_dirs = {p.name: p for p in _class_dirs(root)}
+        classes = sorted(train_dirs)
+    if len(classes) < 2:
+        where = f"{root}/train" if split_dirs else str(root)
+        raise EdgecamError(
+            f"{where} has {len(classes)} class folder(s); training needs at least two "
+            "(one sub-folder of pictures per class, named by its label)")
+
+    train_files = _collect(train_dirs, root, digest, skipped)
+    val_files = _collect(val_dirs, root, digest, skipped) if split_dirs else {}
+    rng = np.random.default_rng(seed)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    for label, name in enumerate(classes):
+        if split_dirs:
+            tr, va = train_files[name], val_files.get(name, [])
+            if not tr or not va:
+                side = "train" if not tr else "val"
+                raise EdgecamError(
+                    f"class {name!r} has no readable pictures in {root / side}; each class "
+                    "needs at least one in train/ and one in val/")
+        else:
+            files = train_files[name]
+            if len(files) < 2:
+                raise EdgecamError(
+                    f"class {name!r} has {len(files)} readable picture(s) in {root / name}; "
+                    "each class needs at least two (one to train on, one to validate)")
+            tr, va = _split(files, val_split, rng)
+        train += [Sample(p, label) for p in tr]
+        val += [Sample(p, label) for p in va]
+    return DataSet(root, classes, train, val, "train/val" if split_dirs else "folders",
+                   digest.hexdigest(), skipped)

@@ -1,0 +1,229 @@
+"""``edgecam train``: a data set folder -> one self-describing ONNX model per resolution.
+
+For each resolution: backbone vectors (cached), the new classifier on them, optionally the
+last stage fine-tuned, then the same checked export every model gets (``export.write_checked``:
+onnxruntime against PyTorch, atomic). Ctrl-C stops the epoch loop and the best state so far is
+written; models of earlier resolutions are already in place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgecam.catalog import (
+    ARCHS,
+    arch_info,
+    check_alpha_resolution,
+    format_alpha,
+    models_dir,
+    preprocess_for,
+    weight_source,
+)
+from edgecam.errors import EdgecamError
+from edgecam.export import check_writable, write_checked
+from edgecam.io.media import read_image
+from edgecam.modelmeta import ModelMeta
+from edgecam.runtime.engine import default_threads
+from edgecam.signals import StopFlag
+from edgecam.train.augment import Augment
+from edgecam.train.dataset import DataSet, read_dataset
+from edgecam.train.features import Interrupted, ViewMaker, extract
+from edgecam.train.finetune import FinetuneConfig, finetune
+from edgecam.train.head import Epoch, HeadConfig, train_head
+from edgecam.train.progress import TrainBars
+from edgecam.train.report import evaluate
+from edgecam.zoo import create_model
+from edgecam.zoo.builder import EdgeNet
+from edgecam.zoo.profile import count_macs, count_params
+from edgecam.zoo.weights import load_imagenet
+
+
+@dataclass
+class TrainOptions:
+    data: Path
+    arch: str = "efficientnet_lite0"
+    alpha: float = 1.0
+    resolutions: list[int] = field(default_factory=list)  # empty: the arch's native size
+    epochs: int | None = None  # classifier epochs, or fine-tuning epochs with finetune
+    patience: int | None = None  # epochs without a better validation score before stopping
+    finetune: bool = False
+    val_split: float = 0.2
+    output: Path | None = None
+    views: int = 3  # training views per picture: the plain one + augmented ones
+    augment: bool = True
+    seed: int = 0
+
+
+def output_paths(opts: TrainOptions, stem_name: Callable[[int], str]) -> dict[int, Path]:
+    """One file per resolution: ``--output m.onnx`` as given for one resolution, ``m-R.onnx``
+    for several; by default ``models/<data set>-<arch>-<alpha>-<R>.onnx``."""
+    out = {}
+    for res in opts.resolutions:
+        if opts.output is None:
+            out[res] = models_dir() / f"{stem_name(res)}.onnx"
+        elif len(opts.resolutions) == 1:
+            out[res] = opts.output
+        else:
+            out[res] = opts.output.with_name(f"{opts.output.stem}-{res}{opts.output.suffix}")
+    return out
+
+
+def _check_options(opts: TrainOptions) -> None:
+    arch_info(opts.arch)
+    if weight_source(opts.arch, opts.alpha) is None:
+        have = ", ".join(f"{a} {format_alpha(al)}" for a, info in ARCHS.items()
+                         for al in info.weights)
+        raise EdgecamError(
+            f"no ImageNet weights for {opts.arch} alpha {format_alpha(opts.alpha)} to start "
+            f"from; train starts from one of: {have}")
+    if not opts.resolutions:
+        opts.resolutions = [ARCHS[opts.arch].resolution]
+    opts.resolutions = sorted(set(opts.resolutions))
+    for res in opts.resolutions:
+        check_alpha_resolution(opts.alpha, res)
+    for name, value in (("--epochs", opts.epochs), ("--patience", opts.patience),
+                        ("--views", opts.views)):
+        if value is not None and value < 1:
+            raise EdgecamError(f"{name} must be at least 1, got {value}")
+
+
+def _meta(opts: TrainOptions, data: DataSet, res: int, backbone: str) -> ModelMeta:
+    pre = preprocess_for(opts.arch, opts.alpha, "imagenet")
+    return ModelMeta(
+        arch=opts.arch, alpha=float(opts.alpha), resolution=res, mean=pre.mean, std=pre.std,
+        normalization=pre.normalization, crop_pct=pre.crop_pct, interpolation=pre.interpolation,
+        labels=list(data.classes), weights=f"trained:{data.name} from {backbone}",
+        dataset=data.name,
+    )
+
+
+def _configured(config, epochs: int | None, patience: int | None):
+    """A head or fine-tune config with the user's epochs and patience where given."""
+    changes = {k: v for k, v in (("epochs", epochs), ("patience", patience)) if v is not None}
+    return replace(config, **changes)
+
+
+@torch.no_grad()
+def _predict(model: EdgeNet, maker: ViewMaker, data: DataSet) -> np.ndarray:
+    preds = []
+    for i in range(0, len(data.val), 32):
+        batch = [maker.plain(read_image(str(s.path))) for s in data.val[i:i + 32]]
+        preds.append(model(torch.from_numpy(np.stack(batch))).argmax(1).numpy())
+    return np.concatenate(preds)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def train(opts: TrainOptions, bars: TrainBars | None = None,
+          say: Callable[[str], None] = lambda m: None) -> dict:
+    """Train and write the models; the report is also ``--json-out``'s content.
+
+    PyTorch runs on one thread except for fine-tuning: what is left to it (the classifier's
+    tiny steps, tracing, the parity check) only waits at its thread pool's barriers, which on a
+    busy 2-core machine made those steps about 10x slower. The heavy part, the backbone
+    features, runs in onnxruntime on every core."""
+    with torch_threads(1):
+        return _train(opts, bars, say)
+
+
+def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None]) -> dict:
+    _check_options(opts)
+    started = time.monotonic()
+    data = read_dataset(opts.data, opts.val_split, opts.seed)
+    src = weight_source(opts.arch, opts.alpha)
+    metas = {r: _meta(opts, data, r, f"imagenet:{src.origin}/{src.model}")
+             for r in opts.resolutions}
+    outputs = output_paths(opts, lambda r: metas[r].name)
+    for path in outputs.values():
+        check_writable(path)
+    if data.skipped:
+        shown = ", ".join(data.skipped[:5]) + (" ..." if len(data.skipped) > 5 else "")
+        say(f"skipped {len(data.skipped)} unreadable picture(s): {shown}")
+    say(f"{data.name}: {len(data.classes)} classes, {len(data.train)} training and "
+        f"{len(data.val)} validation pictures ({data.layout})")
+    model = create_model(opts.arch, opts.alpha)
+    loaded = load_imagenet(model, opts.arch, opts.alpha)
+    for meta in metas.values():
+        meta.weights_sha256 = loaded.sha256
+    # each resolution starts from the ImageNet backbone (fine-tuning changes it)
+    pretrained = {k: v.clone() for k, v in model.state_dict().items()
+                  if not k.startswith("classifier.")}
+
+    views = max(1, opts.views) if opts.augment else 1
+    augment = Augment()
+    head_cfg = _configured(HeadConfig(), None if opts.finetune else opts.epochs, opts.patience)
+    tune_cfg = _configured(FinetuneConfig(), opts.epochs, opts.patience)
+    reports: list[dict] = []
+    interrupted = False
+    bars = bars or TrainBars(enabled=False)
+    with StopFlag() as stop:
+        for res in opts.resolutions:
+            t0 = time.monotonic()
+            meta = metas[res]
+            model.load_state_dict(pretrained, strict=False)
+            bars.start(f"{res}px features", len(data.train) + len(data.val), "pictures")
+            try:
+                feats = extract(model, meta, data, views, augment, opts.seed, stop, bars.advance)
+            except Interrupted:
+                interrupted = True
+                break
+            t_feat = time.monotonic() - t0
+            say(f"{res} px: features of {len(data.train) + len(data.val)} pictures in "
+                f"{t_feat:.1f} s{' (cached)' if feats.cached else ''}; training the classifier")
+            bars.start(f"{res}px classifier", head_cfg.epochs, "epochs")
+            head = train_head(feats, len(data.classes), head_cfg, opts.seed, stop, bars.epoch)
+            model.classifier = head.layer()
+            history: list[Epoch] = head.history
+            best_epoch, stopped = head.best_epoch, head.interrupted
+            mode = "features"
+            maker = ViewMaker(meta, augment, opts.seed)
+            if opts.finetune and not stopped:
+                mode = "finetune"
+                bars.start(f"{res}px fine-tune", tune_cfg.epochs, "epochs")
+                with torch_threads(default_threads()):
+                    history, best_epoch, stopped = finetune(model, data, maker, tune_cfg,
+                                                            opts.seed, stop, bars.epoch)
+                preds = _predict(model, maker, data)
+            else:
+                preds = head.logits(feats.val).argmax(1)
+            evaluation = evaluate(preds, feats.val_labels, data.classes)
+            meta.top1 = round(evaluation["val_accuracy"] * 100, 2)
+            meta.top1_source = f"validation: {evaluation['val_images']} pictures of {data.name}"
+            meta.params, meta.macs = count_params(model), count_macs(model, res)
+            dataset_info = {k: v for k, v in data.describe().items() if k != "skipped_files"}
+            meta.training = {
+                "mode": mode, **evaluation, "dataset": dataset_info,
+                "best_epoch": best_epoch, "epochs_run": len(history), "views": views,
+                "seed": opts.seed, "interrupted": stopped, "backbone": loaded.source,
+            }
+            parity = write_checked(model, meta, outputs[res])
+            reports.append({
+                "output": str(outputs[res]), "name": meta.name, "resolution": res,
+                **evaluation, "mode": mode, "best_epoch": best_epoch,
+                "epochs_run": len(history), "cached_features": feats.cached,
+                "feature_seconds": round(t_feat, 2),
+                "seconds": round(time.monotonic() - t0, 2), "parity": parity,
+                "params": meta.params, "macs": meta.macs, "interrupted": stopped,
+                "history": [vars(e) for e in history],
+            })
+            if stopped or stop.is_set():  # Ctrl-C during the export: the model is whole, stop
+                interrupted = True
+                break
+    return {"dataset": data.describe(), "arch": opts.arch, "alpha": float(opts.alpha),
+            "models": reports, "interrupted": interrupted,
+            "seconds": round(time.monotonic() - started, 2)}
