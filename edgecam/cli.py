@@ -242,6 +242,10 @@ def live(
         help="Browser preview on [HOST:]PORT (default host 127.0.0.1).")] = None,
     serve_token: Annotated[str | None, typer.Option(
         help="Require ?token=TOKEN for the preview (use when serving beyond loopback).")] = None,
+    capture_dir: Annotated[str | None, typer.Option(
+        help="Show a label field and a capture button on the preview page: each click saves "
+             "the camera's frame (without the overlay) as DIR/LABEL/*.jpg, like `edgecam "
+             "capture`, for `edgecam train`.")] = None,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Also write the annotated video here (renamed into place "
                                "when the run ends, also after Ctrl-C or SIGTERM).")] = None,
@@ -272,8 +276,8 @@ def live(
     taken = "-" in (json_out, *sinks)
     sources = list(source or [LiveOptions.source])
     opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=batch_cameras,
-                       model=model, headless=headless, serve=serve,
-                       serve_token=serve_token, output=output, json_out=json_out, sinks=sinks,
+                       model=model, headless=headless, serve=serve, serve_token=serve_token,
+                       capture_dir=capture_dir, output=output, json_out=json_out, sinks=sinks,
                        max_frames=max_frames, threads=threads, top_k=top_k,
                        threshold=threshold, smoothing=smoothing, width=width, height=height,
                        fps=fps, mqtt=mqtt, provider=provider,

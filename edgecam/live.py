@@ -93,6 +93,9 @@ def live(opts: LiveOptions) -> LiveSummary:
     if len(uris) > 1 and opts.output:
         raise EdgecamError("--output writes one camera's video; with several --source use "
                            "--json-out, --serve or --mqtt (every camera), or one run per camera")
+    if opts.capture_dir and not (opts.serve or any(u.startswith("http://") for u in opts.sinks)):
+        raise EdgecamError("--capture-dir adds a capture button to the browser preview; "
+                           "give --serve [HOST:]PORT too")
     for uri in uris:
         check_source_options(uri, opts.width, opts.height, opts.fps)
     check_threads(opts.threads)
@@ -100,7 +103,8 @@ def live(opts: LiveOptions) -> LiveSummary:
     engine = Engine(resolve_model(opts.model), opts.threads, opts.provider)
     reads = [u for u in uris if os.path.isfile(u)]  # never written over
     sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps,
-                                   model=engine.meta.name, serve_token=opts.serve_token),
+                                   model=engine.meta.name, serve_token=opts.serve_token,
+                                   capture_dir=opts.capture_dir),
                        output=opts.output, json_out=opts.json_out, serve=opts.serve,
                        mqtt=opts.mqtt, display=not headless and len(uris) == 1,
                        uris=opts.sinks)

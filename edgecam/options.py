@@ -39,6 +39,7 @@ class LiveOptions:
     headless: bool = False
     serve: str | None = None
     serve_token: str | None = None
+    capture_dir: str | None = None  # the preview's capture button saves DIR/LABEL/*.jpg
     output: str | None = None
     json_out: str | None = None
     sinks: list[str] = field(default_factory=list)  # --sink URIs

@@ -89,6 +89,7 @@ class Result:
     ms: dict[str, float] = field(default_factory=dict)  # this frame's stage times
     stats: Stats = field(default_factory=Stats)
     stream: Stream | None = None
+    raw: np.ndarray | None = None  # the frame before the overlay, when a sink needs_raw
 
     def record(self) -> dict:
         """The JSON line every command writes: frame, source, its time in a video file
@@ -213,6 +214,9 @@ class Pipeline:
         self.model_frames += 1
         self.rate.tick()
         result = Result(frame, top, ms, self.snapshot(), self._stream)
+        if any(getattr(sink, "needs_raw", False) for sink in self.sinks):
+            # copied only when the overlay will draw on the frame and a sink asked for it
+            result.raw = frame.image.copy() if self.overlay else frame.image
         if self.overlay:
             t0 = time.perf_counter()
             draw_overlay(frame.image, top, fps=result.stats.fps or None,

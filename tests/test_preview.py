@@ -5,11 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +22,11 @@ import numpy as np
 import pytest
 
 from edgecam.errors import EdgecamError
+from edgecam.io.files import SyntheticSource
 from edgecam.io.preview import PreviewServer, is_loopback, parse_serve
 
-from conftest import wait_for
+from conftest import assert_one_line_error, free_port, run_cli, wait_for
+from tiny_models import tiny_classifier
 
 H, W = 120, 160
 MAGENTA = (255, 0, 255)  # BGR; distinctive in a screenshot of a dark page
@@ -331,3 +336,116 @@ def test_each_camera_its_own_stream_stats_and_a_grid(server: PreviewServer) -> N
         assert status == 200 and "camera" in body.decode() and "grid" in body.decode()
     assert "grid" not in get(base(server) + "/?camera=1")[1].decode()
     assert get(base(server) + "/stats.json?camera=2")[0] == 404
+
+
+# --- the capture button: the newest raw frame saved as DIR/LABEL/*.jpg -------------------------
+
+
+def post(url: str, label: str) -> tuple[int, dict]:
+    """What the page's button sends: a form-encoded label."""
+    data = urllib.parse.urlencode({"label": label}).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        return e.code, json.loads(text) if text.startswith(b"{") else {"error": text.decode()}
+
+
+def test_capture_is_off_unless_asked_and_needs_the_token(tmp_path: Path,
+                                                         server: PreviewServer) -> None:
+    server.publish(make_frame(1), make_stats(1), raw=make_frame(1))
+    code, body = post(f"{base(server)}/capture", "cat")
+    assert code == 404 and "--capture-dir" in body["error"]
+    assert "capture" not in json.loads(get(f"{base(server)}/stats.json")[1])
+    with PreviewServer("127.0.0.1", 0, token="tok", capture_dir=tmp_path) as srv:
+        assert post(f"{base(srv)}/capture", "cat")[1]["error"] == "token required: add " \
+            "?token=... to the URL\n"
+        assert post(f"{base(srv)}/capture?token=tok", "cat")[1] == {"error": "no frame yet"}
+        srv.publish(make_frame(1), make_stats(1), raw=make_frame(1))
+        for label in ("", "../elsewhere", "a/b", ".hidden"):
+            code, body = post(f"{base(srv)}/capture?token=tok", label)
+            assert code == 400 and "label" in body["error"], (label, body)
+        assert post(f"{base(srv)}/capture?token=tok&camera=3", "cat")[0] == 404
+        assert post(f"{base(srv)}/capture?token=tok", "cat")[0] == 200
+    assert [p.parent.name for p in tmp_path.rglob("*.jpg")] == ["cat"]
+
+
+def wait_running(base_url: str) -> dict | None:
+    def ready() -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{base_url}/stats.json", timeout=5) as r:
+                data = json.loads(r.read())
+        except OSError:
+            return None
+        return data if data["frames"] >= 3 else None
+    return wait_for(ready, 60)
+
+
+def test_live_capture_saves_the_camera_frame_without_the_overlay(tmp_path: Path) -> None:
+    """The real CLI: a click's POST saves a JPEG under DIR/LABEL that is one of the synthetic
+    camera's own frames, while the preview's picture carries the overlay."""
+    model = tiny_classifier(tmp_path / "t.onnx", resolution=32)
+    port, out = free_port(), tmp_path / "yard"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgecam", "live", "--source", "synthetic://160x120?fps=15",
+         "--model", str(model), "--headless", "--serve", f"127.0.0.1:{port}",
+         "--capture-dir", str(out), "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        stats = wait_running(url)
+        posts = [post(f"{url}/capture?camera=0", "gate open") for _ in range(2)] if stats else []
+        annotated = cv2.imdecode(np.frombuffer(get(f"{url}/frame.jpg")[1], np.uint8),
+                                 cv2.IMREAD_COLOR) if stats else None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert stats and stats["capture"] == {"dir": str(out), "saved": {}}, (stats, err)
+    assert [(code, body["label"], body["count"]) for code, body in posts] == [
+        (200, "gate open", 1), (200, "gate open", 2)], posts
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    saved = sorted((out / "gate open").iterdir())
+    assert len(saved) == 2 and all(p.suffix == ".jpg" for p in saved), saved
+    pattern = SyntheticSource("synthetic://", (160, 120))._frames
+
+    def closest(image: np.ndarray) -> float:
+        return min(float(np.abs(image.astype(int) - f).mean()) for f in pattern)
+
+    for path in saved:
+        assert closest(cv2.imread(str(path))) < 3  # a camera frame, JPEG noise only
+    assert closest(annotated) > 2 * closest(cv2.imread(str(saved[0])))  # the overlay is not
+
+
+def test_capture_dir_needs_the_preview(tmp_path: Path) -> None:
+    model = tiny_classifier(tmp_path / "t.onnx", resolution=32)
+    proc = run_cli("live", "--source", "synthetic://64x48?fps=5", "--model", str(model),
+                   "--headless", "--capture-dir", str(tmp_path / "d"), "--max-frames", "2")
+    assert "give --serve" in assert_one_line_error(proc)
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_headless_chromium_capture_button(tmp_path: Path, monkeypatch) -> None:
+    """A real browser: the form appears when capture is on, and its button saves the frame."""
+    import edgecam.io.preview as preview
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("chromium not installed (scripts/system-deps installs it)")
+    # the real page, plus what a user does: type a label and click once the form shows
+    click = ("<script>const typing = setInterval(() => { if (!$('capture').hidden) { "
+             "clearInterval(typing); $('label').value = 'cat'; $('save').click(); } }, 100);"
+             "</script></body>")
+    monkeypatch.setattr(preview, "PAGE", preview.PAGE.replace("</body>", click))
+    with PreviewServer("127.0.0.1", 0, capture_dir=tmp_path / "d") as srv, Feeder(srv):
+        srv.publish(make_frame(0), make_stats(0), raw=make_frame(0))
+        proc = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+             "--virtual-time-budget=5000", srv.url],
+            capture_output=True, text=True, timeout=120)
+    assert '<form id="capture">' in proc.stdout, proc.stdout[-2000:]  # shown, no longer hidden
+    saved = list((tmp_path / "d" / "cat").glob("*.jpg"))
+    assert len(saved) == 1, proc.stdout[-2000:]
+    assert "1 saved as cat" in proc.stdout

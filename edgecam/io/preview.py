@@ -16,12 +16,14 @@ import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import cv2
 import numpy as np
 
+from edgecam.collect import LabelFolder, check_label
 from edgecam.errors import EdgecamError
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ class _Channel:
         self._new_jpeg = threading.Condition(self._lock)  # wakes the viewers
         self._encode_lock = threading.Lock()  # one encoding at a time, shared by all viewers
         self._image: np.ndarray | None = None
+        self.raw: np.ndarray | None = None  # the newest frame before the overlay (capture)
         self._seq = 0
         self._stats: dict[str, Any] = dict(STATS_DEFAULTS)
         self._jpeg: bytes | None = None
@@ -99,11 +102,14 @@ class _Channel:
         self.thread = threading.Thread(target=self._encoder, name="edgecam-preview-jpeg",
                                        daemon=True)
 
-    def publish(self, image_bgr: np.ndarray, stats: dict | None) -> None:
+    def publish(self, image_bgr: np.ndarray, stats: dict | None,
+                raw: np.ndarray | None = None) -> None:
         with self._lock:
             self.frames_published += 1
             if self._closed:
                 return
+            if raw is not None:
+                self.raw = raw
             # a viewer's encoder reads the frame later: copy so in-place drawing on the next
             # frame cannot tear it (cheap next to the JPEG that follows anyway)
             self._image = image_bgr.copy() if self._streamers else image_bgr
@@ -185,10 +191,14 @@ class _Channel:
 
 class PreviewServer:
     """Serve ``/`` (page), ``/stream.mjpg``, ``/frame.jpg`` and ``/stats.json`` for each
-    camera (``?camera=N``, default 0), and ``/grid`` with every camera on one page."""
+    camera (``?camera=N``, default 0), and ``/grid`` with every camera on one page. With
+    ``capture_dir`` also ``POST /capture?label=NAME&camera=N``: the camera's newest frame as it
+    came (without the overlay) saved to ``capture_dir/NAME/`` like ``edgecam capture`` does,
+    so a data set can be collected from a laptop's browser."""
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0, token: str | None = None,
-                 max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0) -> None:
+                 max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0,
+                 capture_dir: str | Path | None = None) -> None:
         self.host = host
         self.port = port
         self.token = token or None
@@ -201,6 +211,8 @@ class PreviewServer:
         self._closed = False
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
+        self.capture_dir = Path(capture_dir) if capture_dir is not None else None
+        self._folders: dict[str, LabelFolder] = {}
         self.channel(0)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -277,14 +289,37 @@ class PreviewServer:
     def cameras(self) -> int:
         return len(self._channels)
 
-    def publish(self, image_bgr: np.ndarray, stats: dict | None = None, camera: int = 0
-                ) -> None:
-        """Hand over the newest frame and stats; O(1) when nobody watches, never waits on I/O."""
-        self.channel(camera).publish(image_bgr, stats)
+    def publish(self, image_bgr: np.ndarray, stats: dict | None = None, camera: int = 0,
+                raw: np.ndarray | None = None) -> None:
+        """Hand over the newest frame and stats; O(1) when nobody watches, never waits on I/O.
+        ``raw`` is the same frame without the overlay (what the capture button saves)."""
+        self.channel(camera).publish(image_bgr, stats, raw)
 
     def stats(self, camera: int = 0) -> dict[str, Any]:
         """The latest published stats with the fields the page relies on always present."""
-        return self.channel(camera).stats()
+        stats = self.channel(camera).stats()
+        if self.capture_dir is not None:
+            with self._lock:
+                saved = {label: f.saved for label, f in self._folders.items()}
+            stats["capture"] = {"dir": str(self.capture_dir), "saved": saved}
+        return stats
+
+    def capture(self, label: str, camera: int = 0) -> Path:
+        """Save camera ``camera``'s newest raw frame as a picture of ``label``, through the
+        ``LabelFolder`` of ``edgecam capture`` (EdgecamError: capture off, a label that is not
+        a folder name, no frame yet)."""
+        if self.capture_dir is None:
+            raise EdgecamError("capture is off (start live with --capture-dir DIR)")
+        image = self.channel(camera).raw
+        if image is None:
+            raise EdgecamError("no frame yet")
+        with self._lock:
+            folder = self._folders.get(check_label(label))
+        if folder is None:
+            folder = LabelFolder(self.capture_dir, label)
+            with self._lock:
+                folder = self._folders.setdefault(folder.label, folder)
+        return folder.save(image)
 
     @property
     def frames_published(self) -> int:
@@ -362,6 +397,32 @@ class _Handler(BaseHTTPRequestHandler):
             route(preview, camera)
         except (ConnectionError, TimeoutError, OSError) as e:
             log.debug("preview client %s went away: %s", self.client_address[0], e)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        """``/capture?label=NAME&camera=N`` (or label in a form body): save the newest frame."""
+        preview = self.server.preview
+        url = urlsplit(self.path)
+        length = min(int(self.headers.get("Content-Length") or 0), 4096)
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace")) if length else {}
+        query = {**form, **parse_qs(url.query)}
+        header = self.headers.get("X-Edgecam-Token") or _bearer(self.headers.get("Authorization"))
+        if not preview.authorized((query.get("token") or [None])[0], header):
+            self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
+            return
+        camera_arg = (query.get("camera") or ["0"])[0]
+        camera = int(camera_arg) if camera_arg.isdigit() else -1
+        if url.path != "/capture" or not 0 <= camera < preview.cameras:
+            self._send(404, b"not found\n", "text/plain")
+            return
+        try:
+            path = preview.capture((query.get("label") or [""])[0], camera)
+        except EdgecamError as exc:
+            code = 404 if preview.capture_dir is None else 400
+            self._send(code, json.dumps({"error": str(exc)}).encode(), "application/json")
+            return
+        count = preview.stats(camera)["capture"]["saved"].get(path.parent.name, 0)
+        body = {"saved": str(path), "label": path.parent.name, "count": count}
+        self._send(200, json.dumps(body).encode(), "application/json")
 
     def _send(self, code: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
         self.send_response(code)
@@ -449,7 +510,10 @@ flex-wrap:wrap;gap:12px;padding:12px}
 <table id="top"></table>
 <p><span id="fps">-</span> FPS, <span id="lat">-</span> ms/frame,
 <span class="dim">frames <span id="frames">0</span>, dropped <span id="dropped">0</span></span></p>
-<table id="stages" class="dim"></table></div>
+<table id="stages" class="dim"></table>
+<form id="capture" hidden><h1>Capture</h1>
+<input id="label" placeholder="label" required> <button id="save">Save frame</button>
+<div id="captured" class="dim"></div></form></div>
 <script>
 const q = location.search, pic = document.getElementById('pic');
 const $ = id => document.getElementById(id);
@@ -482,8 +546,18 @@ async function tick() {
     rows($('top'), (s.top || []).map(p => [p.label, (100 * p.score).toFixed(1) + '%']));
     rows($('stages'), Object.entries(s.stages_ms || {}).map(([k, v]) =>
       [k, Number(v).toFixed(1) + ' ms']));
+    if (s.capture) { $('capture').hidden = false; }
   } catch (e) { $('state').textContent = 'disconnected'; }
 }
+$('capture').onsubmit = async ev => {  // the newest raw frame to DIR/LABEL/
+  ev.preventDefault();
+  const body = new URLSearchParams({label: $('label').value});
+  try {
+    const r = await (await fetch('capture' + q, {method: 'POST', body})).json();
+    $('captured').textContent = r.error ? r.error
+      : r.count + ' saved as ' + r.label + ' (' + r.saved.split('/').pop() + ')';
+  } catch (e) { $('captured').textContent = 'not saved: disconnected'; }
+};
 tick();
 setInterval(tick, 1000);
 </script></body></html>

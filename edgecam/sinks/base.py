@@ -22,11 +22,13 @@ class Sink:
     """Base class with do-nothing hooks: a sink overrides what it needs (at least ``write``).
 
     ``needs_image`` asks the pipeline to draw the overlay on frames before they arrive;
+    ``needs_raw`` asks it to keep a copy of the frame as the camera gave it (``result.raw``);
     ``written`` lists the paths or addresses the sink produced, for the run's summary.
     """
 
     uri: str = ""
     needs_image: bool = False
+    needs_raw: bool = False  # True: results carry ``raw``, the frame before the overlay
 
     def __init__(self) -> None:
         self.written: list[str] = []
@@ -69,6 +71,7 @@ class SinkOptions:
     fps: float | None = None  # a video's rate when the source does not say
     model: str = ""  # MQTT topics are named after it
     serve_token: str | None = None
+    capture_dir: str | None = None  # the preview's capture button saves frames here
 
 
 class NullSink(Sink):

@@ -97,7 +97,7 @@ def _build(kind: str, uri: str, options: SinkOptions) -> Sink:
     if kind == "http":
         from edgecam.sinks.network import PreviewSink
 
-        return PreviewSink(uri, token=options.serve_token)
+        return PreviewSink(uri, token=options.serve_token, capture_dir=options.capture_dir)
     if kind == "mqtt":
         from edgecam.sinks.network import MqttSink
 

@@ -19,11 +19,13 @@ log = logging.getLogger(__name__)
 
 class PreviewSink(Sink):
     """The annotated picture as MJPEG and the stats as JSON (see ``edgecam.io.preview``),
-    each camera of the run on its own channel (``?camera=N``)."""
+    each camera of the run on its own channel (``?camera=N``); with ``capture_dir`` a
+    capture button saves the camera's frame (without the overlay) to ``capture_dir/LABEL/``."""
 
     needs_image = True
 
-    def __init__(self, uri: str, token: str | None = None) -> None:
+    def __init__(self, uri: str, token: str | None = None,
+                 capture_dir: str | None = None) -> None:
         from edgecam.io.preview import PreviewServer, is_loopback, parse_serve
 
         super().__init__()
@@ -32,7 +34,8 @@ class PreviewSink(Sink):
         if not is_loopback(host) and not token:
             log.warning("warning: serving on %s without --serve-token: anyone on the network "
                         "can watch", host)
-        self.server = PreviewServer(host, port, token=token)
+        self.server = PreviewServer(host, port, token=token, capture_dir=capture_dir)
+        self.needs_raw = capture_dir is not None  # the capture button saves the raw frame
         self._images: dict[int, object] = {}
 
     def open(self, stream: Stream) -> None:
@@ -46,7 +49,7 @@ class PreviewSink(Sink):
         camera = camera_of(result.stream)
         self._images[camera] = result.frame.image
         self.server.publish(result.frame.image, stats_of(result.stats, result.top,
-                                                         result.stream), camera)
+                                                         result.stream), camera, raw=result.raw)
 
     def idle(self, stats: Stats, stream: Stream | None = None) -> None:
         camera = camera_of(stream)
