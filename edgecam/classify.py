@@ -3,9 +3,11 @@ annotated video or image directory and JSON lines."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -124,6 +126,14 @@ class Tally(Sink):
             self.bar.update(1)
 
 
+def classify_unit(run: Run, new_model: Callable[[], Model], index: int, unit: Unit,
+                  batch: int = 1) -> int:
+    """One input (a video, or pictures in a row) through its own pipeline: its own buffers
+    and smoothing, the shared session and sinks."""
+    return run.stream_input(unit.open, run.pipeline(new_model()), uri=unit.uri, index=index,
+                            batch=batch)
+
+
 def classify(opts: ClassifyOptions) -> ClassifySummary:
     """Run every input through the model; sinks are closed (videos finalized, JSON lines
     whole) however the run ends."""
@@ -145,34 +155,16 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
                               threads=engine.threads)
     total = total_frames(files, videos)
     started = time.monotonic()
-    failed = threading.Event()
+    new_model = functools.partial(Model, engine, opts.top_k, opts.threshold)
     with Progress(total, "frames", desc="classify", enabled=opts.progress) as bar, \
             Run([*sinks, Tally(summary, bar)]) as run:
-
-        def classify_unit(index: int, unit: Unit) -> None:
-            if run.stop.is_set() or failed.is_set():
-                run.failed(unit.uri, index)
-                return
-            try:
-                source = unit.open()
-            except BaseException:
-                failed.set()
-                run.failed(unit.uri, index)
-                raise
-            with source:
-                try:
-                    run.stream(source, run.pipeline(Model(engine, opts.top_k, opts.threshold)),
-                               index=index, batch=opts.batch)
-                except BaseException:
-                    failed.set()
-                    raise
-
         if jobs == 1:
             for index, unit in enumerate(units):
-                classify_unit(index, unit)
+                classify_unit(run, new_model, index, unit, opts.batch)
         else:
             with ThreadPoolExecutor(jobs, thread_name_prefix="edgecam-file") as pool:
-                futures = [pool.submit(classify_unit, i, u) for i, u in enumerate(units)]
+                futures = [pool.submit(classify_unit, run, new_model, i, u, opts.batch)
+                           for i, u in enumerate(units)]
                 for future in futures:
                     future.result()
     summary.seconds = time.monotonic() - started

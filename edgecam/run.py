@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from edgecam.errors import EdgecamError
@@ -41,6 +41,7 @@ class Run:
         self._stack = contextlib.ExitStack()
         self._numbers = itertools.count()
         self._lock = threading.Lock()
+        self.broken = threading.Event()  # an input failed: inputs not started yet are skipped
 
     @property
     def overlay(self) -> bool:
@@ -88,7 +89,27 @@ class Run:
             yield stream
             ok = True
         finally:
+            if not ok:
+                self.broken.set()
             self._end(stream, ok)
+
+    def stream_input(self, open_input: Callable[[], Source], pipeline: Pipeline, *, uri: str,
+                     index: int, max_frames: int | None = None, batch: int = 1) -> int:
+        """Open one input and stream it, unless the run was stopped or another input failed
+        (then it is skipped). One that fails to open is reported to the sinks, so nothing
+        waits for it, and the error is raised."""
+        if self.stop.is_set() or self.broken.is_set():
+            self.failed(uri, index)
+            return 0
+        try:
+            source = open_input()
+        except BaseException:
+            self.broken.set()
+            self.failed(uri, index)
+            raise
+        with source:
+            return self.stream(source, pipeline, index=index, max_frames=max_frames,
+                               batch=batch)
 
     def failed(self, uri: str, index: int) -> None:
         """Input ``index`` failed before its first frame: nothing is waited for from it."""

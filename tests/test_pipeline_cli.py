@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from skimage import data
 
 from edgecam.democlip import make_clip
 
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, run_cli, wait_for
 from tiny_models import tiny_classifier
 
 CAT = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
@@ -189,9 +188,13 @@ def test_interrupt_finalizes_outputs(lite0_onnx, tmp_path, sig, code):
         [sys.executable, "-m", "edgecam", "classify", str(long_clip), "--model", str(lite0_onnx),
          "--output", str(out), "--json-out", str(jl)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not jl.exists() or jl.stat().st_size < 2000):
-        time.sleep(0.1)
+    def written() -> int:
+        """Bytes of JSON lines so far: they are written under a temporary name until whole."""
+        return sum(p.stat().st_size for p in tmp_path.glob(".p.edgecam-partial-*.jsonl"))
+
+    assert wait_for(lambda: written() >= 2000 or proc.poll() is not None, 120)
+    assert proc.poll() is None, "the run ended before it was interrupted"
+    assert not out.exists() and not jl.exists()  # nothing at the final paths until whole
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == code, err
