@@ -414,9 +414,10 @@ def tune(
     from edgecam.tune import TuneOptions, parse_list, render, to_json
     from edgecam.tune import tune as run
 
-    opts = TuneOptions(target_fps, list(family or []), weights, parse_list(precision),
-                       parse_list(threads, int), budget_s, calibration=calibration, data=data,
-                       sample=sample, models=models, providers=parse_list(provider))
+    opts = TuneOptions(target_fps=target_fps, families=list(family or []), weights=weights,
+                       precisions=parse_list(precision), threads=parse_list(threads, int),
+                       budget_s=budget_s, calibration=calibration, data=data, sample=sample,
+                       models=models, providers=parse_list(provider))
     if plot is not None and plot.suffix.lower() != ".png":
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
     result = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))

@@ -11,7 +11,7 @@ from typing import Any
 log = logging.getLogger("edgecam")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ClassifyOptions:
     inputs: list[str] = field(default_factory=list)
     model: str | None = None
@@ -30,7 +30,7 @@ class ClassifyOptions:
     provider: str | None = None  # --provider (None: auto)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LiveOptions:
     source: str = "0"
     sources: list[str] = field(default_factory=list)  # several cameras (replaces ``source``)
@@ -60,7 +60,7 @@ class LiveOptions:
     echo: Callable[[str], None] = log.info  # where printed predictions go (the CLI: stdout)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BenchOptions:
     model: str | None = None
     source: str | None = None

@@ -130,7 +130,8 @@ def test_cluster_run_survives_a_dead_worker_and_equals_a_local_run(cluster, tmp_
     workers = [cluster.worker(), cluster.worker()]
     cluster.wait_workers(2)
 
-    local = classify(ClassifyOptions([str(inputs)], str(model), output=str(tmp_path / "local"),
+    local = classify(ClassifyOptions(inputs=[str(inputs)], model=str(model),
+                                     output=str(tmp_path / "local"),
                                      json_out=str(tmp_path / "local.jsonl"), top_k=1,
                                      progress=False))
     jl = tmp_path / "cluster.jsonl"
@@ -149,7 +150,8 @@ def test_cluster_run_survives_a_dead_worker_and_equals_a_local_run(cluster, tmp_
 
     killer = threading.Thread(target=kill_one_worker)
     killer.start()
-    remote = classify(ClassifyOptions([str(inputs)], str(model), output=str(tmp_path / "remote"),
+    remote = classify(ClassifyOptions(inputs=[str(inputs)], model=str(model),
+                                      output=str(tmp_path / "remote"),
                                       json_out=str(jl), top_k=1, progress=False,
                                       cluster=cluster.address, chunk=16))
     killer.join()

@@ -39,8 +39,8 @@ def test_fit_exact_line_and_fallbacks() -> None:
 
 
 def test_imagenet_candidates_have_weights() -> None:
-    cands = zoo_candidates(TuneOptions(30, ["mobilenet_v2", "mobilenet_v1"], "imagenet",
-                                       ["fp32"], [1]))
+    cands = zoo_candidates(TuneOptions(target_fps=30, families=["mobilenet_v2", "mobilenet_v1"],
+                                       weights="imagenet", precisions=["fp32"], threads=[1]))
     pairs = {(c.arch, c.alpha) for c in cands}
     # only the widths a checkpoint exists for, at any resolution
     assert pairs == {("mobilenet_v2", 1.0), ("mobilenet_v2", 0.5), ("mobilenet_v2", 1.4),

@@ -12,7 +12,7 @@ from edgecam.errors import EdgecamError
 MARGIN = 0.05  # the conservative FPS must beat the target by this much
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TuneOptions:
     target_fps: float
     families: list[str] = field(default_factory=list)
