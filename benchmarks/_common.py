@@ -8,6 +8,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,13 @@ MODELS = [
     ("EfficientNet-Lite0 224", "efficientnet_lite0", 1.0, 224, "imagenet"),
 ]
 KEYS = {"mnv2-1.0": 0, "mnv2-0.5": 1, "mixnet_s": 2, "lite0": 3}
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on now (benchmarks start their own servers there)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def log(msg: str) -> None:

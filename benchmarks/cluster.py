@@ -27,19 +27,12 @@ from _common import (  # noqa: E402
     MODELS,
     RESULTS_DIR,
     ensure_model,
+    free_port,
     log,
     machine,
     make_video,
     write_json,
 )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_cluster(workers: int, tmp: Path) -> tuple[str, list[subprocess.Popen]]:
