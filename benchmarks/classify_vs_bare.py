@@ -1,7 +1,8 @@
-"""``edgecam classify`` at several ``--batch`` sizes against the bare decode + resize +
+"""``edgecam classify`` (its default, and with other flags) against the bare decode + resize +
 onnxruntime loop, as whole processes: the ratio wall(bare) / wall(edgecam).
 
-    python benchmarks/classify_vs_bare.py [--models mnv2-1.0,lite0] [--batches 1,2] [--reps 3]
+    python benchmarks/classify_vs_bare.py [--models mnv2-1.0,lite0] [--reps 3]
+        [--variants "default;--workers 1;--batch 4"]
 
 On the 600-frame 640x480 test video with ``--threads 2`` and JSON lines, one warm-up run of
 each, then ``--reps`` rounds in which every command runs once (interleaved, so load drift from
@@ -43,7 +44,8 @@ def wall(cmd: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="mnv2-1.0,lite0")
-    ap.add_argument("--batches", default="1,2")
+    ap.add_argument("--variants", default="default;--workers 1",
+                    help="edgecam flag sets separated by ';' ('default': no extra flag)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--frames", type=int, default=600)
     args = ap.parse_args()
@@ -56,10 +58,11 @@ def main() -> None:
             model = ensure_model(arch, alpha, res, weights)
             cmds = {"bare loop": [sys.executable, str(HERE / "bare_loop.py"), str(model),
                                   str(video), "--threads", "2", "--json-out", f"{tmp}/b.jsonl"]}
-            for b in args.batches.split(","):
-                cmds[f"edgecam --batch {b}"] = [
+            for variant in args.variants.split(";"):
+                flags = [] if variant.strip() == "default" else variant.split()
+                cmds[f"edgecam {variant.strip()}"] = [
                     sys.executable, "-m", "edgecam", "classify", str(video), "--model",
-                    str(model), "--threads", "2", "--json-out", f"{tmp}/e.jsonl", "--batch", b]
+                    str(model), "--threads", "2", "--json-out", f"{tmp}/e.jsonl", *flags]
             for cmd in cmds.values():  # warm-up: page cache of libraries, model and video
                 wall(cmd)
             walls: dict[str, list[float]] = {k: [] for k in cmds}
@@ -75,7 +78,7 @@ def main() -> None:
     write_json(RESULTS_DIR / "classify_vs_bare.json", {"machine": machine(2), "rows": rows})
     names = [k for k in rows[0]["median_s"] if k != "bare loop"]
     print("| model | bare loop s | " + " | ".join(f"{n} s" for n in names) + " | "
-          + " | ".join(f"bare/{n.split()[-1]}" for n in names) + " |")
+          + " | ".join(f"bare/({n})" for n in names) + " |")
     print("| --- |" + " ---: |" * (1 + 2 * len(names)))
     for r in rows:
         print(f"| {r['model']} | {r['median_s']['bare loop']:.1f} | "

@@ -186,9 +186,13 @@ def classify(
         help="Videos classified side by side (default: one per core when there are several, "
              "each with threads/jobs onnxruntime threads).")] = None,
     batch: Annotated[int, typer.Option(
-        help="Frames per inference call (on a shared 2-core x86, 8 was slower than 1 and 2 "
-             "no faster; benchmarks/classify_vs_bare.py measures your device).")
+        help="Frames per inference call (on a 2-core x86, 2 and 4 were no faster than 1; "
+             "benchmarks/classify_vs_bare.py measures your device).")
     ] = ClassifyOptions.batch,
+    workers: Annotated[int | None, typer.Option(
+        help="Inferences at once per file, the threads shared out among them (default: one "
+             "per thread, each on one thread: about 1.3x faster than 1 on a 2-core x86).",
+        show_default=False)] = ClassifyOptions.workers,
     mqtt: MqttOpt = None,
     cluster: Annotated[str | None, typer.Option(
         help="Classify on a Dask cluster: its scheduler's tcp://HOST:PORT (the inputs must be "
@@ -205,7 +209,7 @@ def classify(
     summary = run(ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
                                   sinks=sinks, top_k=top_k, threshold=threshold,
                                   threads=threads, mqtt=mqtt, jobs=jobs, batch=batch,
-                                  cluster=cluster, chunk=chunk, provider=provider))
+                                  workers=workers, cluster=cluster, chunk=chunk, provider=provider))
     taken = "-" in (json_out, *sinks)
     if not output and not json_out and not sinks:
         for source, counts in summary.top1.items():

@@ -4,11 +4,13 @@ A frame travels one way: each result carries a snapshot of the run's stats, so s
 ask the pipeline anything, and switching models at run time goes through the controller hook
 (called between frames with the newest stats), not through a sink.
 
-For files every frame is processed in order; decoding and preprocessing of the next frames
-run in a second thread while onnxruntime works on the current one (both release the GIL), so
-the pipeline keeps up with a bare sequential loop and overtakes it. Live sources hand over
-only their newest frame and are processed in the caller's thread, so what is shown is never
-more than about one frame old.
+For files every frame is processed in order: decoding and preprocessing of the next frames
+run in a thread of their own, and ``workers`` batches are inferred at once, each on one
+onnxruntime thread (a session runs concurrent calls in parallel, on the callers' threads), while
+the caller hands the results to the sinks in order. On small CPUs that beats splitting each
+convolution over the cores (benchmarks/classify_vs_bare.py). Live sources hand over only their
+newest frame and are processed in the caller's thread, so what is shown is never more than
+about one frame old.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -262,23 +266,28 @@ class Pipeline:
         return _Batch(frames, out, decode_ms, (time.perf_counter() - t0) * 1e3)
 
     def run(self, source: Source, max_frames: int | None = None, prefetch: int = 3,
-            stream: Stream | None = None, batch: int = 1) -> int:
+            stream: Stream | None = None, batch: int = 1, workers: int = 1) -> int:
         """Newest frames of a live source, every frame of anything else; frames processed.
         ``stream`` is what the results tell sinks about the source (by default: itself)."""
         if source.live:
             return self.run_live(source, max_frames, stream=stream)
-        return self.run_file(source, max_frames, prefetch=prefetch, stream=stream, batch=batch)
+        return self.run_file(source, max_frames, prefetch=prefetch, stream=stream, batch=batch,
+                             workers=workers)
 
     def _bind(self, source: Source, stream: Stream | None) -> None:
         self.attach(stream or Stream.of(source), source)
 
     # -- files: every frame, decode ahead in a thread, ``batch`` frames per inference ---------
 
-    def _prefetch(self, source: Source, depth: int, size: int, limit: int | None
-                  ) -> Iterator[_Batch]:
+    def _prefetch(self, source: Source, depth: int, size: int, limit: int | None,
+                  hold: int = 0) -> Iterator[_Batch]:
+        """Batches prepared ``depth`` ahead in a thread. A batch's tensor is reused once the
+        consumer has asked for ``hold`` + 1 more batches (``hold``: how many it may still be
+        inferring when it asks for the next one)."""
         ready: queue.Queue = queue.Queue(maxsize=depth)
         free: queue.Queue = queue.Queue()
-        for _ in range(depth + 2):
+        held: deque[np.ndarray] = deque()
+        for _ in range(depth + hold + 2):
             free.put(self.model.pre.new_buffer(size))
         error: list[BaseException] = []
         quit_ = threading.Event()
@@ -311,7 +320,9 @@ class Pipeline:
                 if item is _END:
                     break
                 yield item
-                free.put(item.tensor)
+                held.append(item.tensor)
+                if len(held) > hold:
+                    free.put(held.popleft())
         finally:
             quit_.set()
             thread.join(timeout=5)
@@ -319,20 +330,29 @@ class Pipeline:
             raise error[0]
 
     def batches(self, source: Source, size: int = 1, limit: int | None = None,
-                prefetch: int = 3) -> Iterator[_Batch]:
+                prefetch: int = 3, hold: int = 0) -> Iterator[_Batch]:
         """The source's frames, decoded and preprocessed ``size`` at a time (in a thread
-        ``prefetch`` batches ahead, or here with 0); close it when stopping early."""
+        ``prefetch`` batches ahead, or here with 0); close it when stopping early. ``hold``
+        batches stay untouched after the consumer asks for the next (still being inferred)."""
         if size < 1:
             raise EdgecamError(f"--batch must be >= 1, got {size}")
         if prefetch > 0:
-            return self._prefetch(source, prefetch, size, limit)
+            return self._prefetch(source, prefetch, size, limit, hold)
         return self._sequential(source, size, limit)
 
     def run_file(self, source: Source, max_frames: int | None = None,
-                 prefetch: int = 3, stream: Stream | None = None, batch: int = 1) -> int:
+                 prefetch: int = 3, stream: Stream | None = None, batch: int = 1,
+                 workers: int = 1) -> int:
         """Process every frame of a file-like source in order, ``batch`` frames per session
-        call (fewer calls, less per-frame overhead); returns frames processed."""
+        call and ``workers`` calls at once; returns frames processed. A run with a controller
+        infers one batch at a time, so a swapped model applies from the next frame on."""
+        if workers < 1:
+            raise EdgecamError(f"--workers must be >= 1, got {workers}")
         self._bind(source, stream)
+        if workers > 1 and self.controller is None:
+            with contextlib.closing(self.batches(source, batch, max_frames,
+                                                 max(prefetch, workers), hold=workers)) as items:
+                return self._run_parallel(items, workers)
         done = 0
         with contextlib.closing(self.batches(source, batch, max_frames, prefetch)) as items:
             for item in items:
@@ -340,6 +360,33 @@ class Pipeline:
                 done += len(item.frames)
                 if self.stop.is_set():
                     break
+        return done
+
+    def _run_parallel(self, items: Iterable[_Batch], workers: int) -> int:
+        """``workers`` batches in onnxruntime at once; results delivered here, in order."""
+        done = 0
+        pending: deque[Future] = deque()
+
+        def deliver_oldest() -> None:
+            nonlocal done
+            frames, logits, ms = pending.popleft().result()
+            self.deliver(frames, logits, ms)
+            done += len(frames)
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="edgecam-infer") as pool:
+            try:
+                for item in items:
+                    pending.append(pool.submit(self.infer, item))
+                    while (pending and not self.stop.is_set()
+                           and (len(pending) >= workers or pending[0].done())):
+                        deliver_oldest()
+                    if self.stop.is_set():
+                        break
+                while pending and not self.stop.is_set():
+                    deliver_oldest()
+            finally:
+                for future in pending:
+                    future.cancel()
         return done
 
     def _sequential(self, source: Source, size: int, limit: int | None) -> Iterator[_Batch]:

@@ -67,8 +67,10 @@ class Run:
                         overlay=self.overlay if overlay is None else overlay, status=status)
 
     def stream(self, source: Source, pipeline: Pipeline, *, index: int | None = None,
-               max_frames: int | None = None, prefetch: int = 3, batch: int = 1) -> int:
-        """Run ``source`` through ``pipeline`` (``batch`` frames per inference for files);
+               max_frames: int | None = None, prefetch: int = 3, batch: int = 1,
+               workers: int = 1) -> int:
+        """Run ``source`` through ``pipeline`` (for files: ``batch`` frames per inference,
+        ``workers`` inferences at once);
         sinks hear of its start and end. ``index`` is its place among the inputs (default:
         the order ``stream`` is called in)."""
         if index is None:
@@ -76,7 +78,8 @@ class Run:
                 index = next(self._numbers)
         stream = Stream.of(source, index)
         with self.streaming(stream):
-            return pipeline.run(source, max_frames, prefetch, stream=stream, batch=batch)
+            return pipeline.run(source, max_frames, prefetch, stream=stream, batch=batch,
+                                workers=workers)
 
     @contextlib.contextmanager
     def streaming(self, stream: Stream) -> Iterator[Stream]:
@@ -94,7 +97,8 @@ class Run:
             self._end(stream, ok)
 
     def stream_input(self, open_input: Callable[[], Source], pipeline: Pipeline, *, uri: str,
-                     index: int, max_frames: int | None = None, batch: int = 1) -> int:
+                     index: int, max_frames: int | None = None, batch: int = 1,
+                     workers: int = 1) -> int:
         """Open one input and stream it, unless the run was stopped or another input failed
         (then it is skipped). One that fails to open is reported to the sinks, so nothing
         waits for it, and the error is raised."""
@@ -109,7 +113,7 @@ class Run:
             raise
         with source:
             return self.stream(source, pipeline, index=index, max_frames=max_frames,
-                               batch=batch)
+                               batch=batch, workers=workers)
 
     def failed(self, uri: str, index: int) -> None:
         """Input ``index`` failed before its first frame: nothing is waited for from it."""

@@ -80,23 +80,52 @@ def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path, batch: int
 
 
 def test_batched_file_run_gives_the_per_frame_results(tmp_path: Path):
-    """Eight frames per session call, a short last batch and a frame limit inside a batch:
-    the same frames, in order, with the predictions of one frame at a time."""
+    """Eight frames per session call, a short last batch, a frame limit inside a batch, and
+    two or three batches in onnxruntime at once (their input buffers must not be reused while
+    they run): the same frames, in order, with the predictions of one frame at a time."""
     model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
     runs: dict[tuple, list[Result]] = {}
-    for batch, prefetch in ((1, 0), (8, 3), (8, 0)):
+    for batch, prefetch, workers in ((1, 0, 1), (8, 3, 1), (8, 0, 1), (1, 3, 2), (3, 1, 3)):
         for limit in (None, 13):
             sink = Collect()
             pipeline = Pipeline(model, [sink])
-            assert pipeline.run_file(Frames(21), limit, prefetch=prefetch, batch=batch) == (
-                limit or 21)
-            runs[(batch, prefetch, limit)] = sink.results
-    for (_, _, limit), seen in runs.items():
-        reference = runs[(1, 0, limit)]
+            assert pipeline.run_file(Frames(21), limit, prefetch=prefetch, batch=batch,
+                                     workers=workers) == (limit or 21)
+            runs[(batch, prefetch, workers, limit)] = sink.results
+    assert len({r.top[0].score for r in runs[(1, 0, 1, None)]}) > 10  # frames tell apart
+    for (*_, limit), seen in runs.items():
+        reference = runs[(1, 0, 1, limit)]
         assert [r.frame.index for r in seen] == list(range(limit or 21))
         for got, want in zip(seen, reference):
             assert [p.index for p in got.top] == [p.index for p in want.top]
             np.testing.assert_allclose([p.score for p in got.top],
                                        [p.score for p in want.top], rtol=1e-5)
             assert set(got.ms) == {"decode", "preprocess", "infer", "postprocess"}
+
+
+def test_parallel_file_run_stops_and_raises(tmp_path: Path):
+    """With two inferences at once, a sink asking to stop ends the run after whole results,
+    and a failing sink's error reaches the caller (no frame after it is delivered)."""
+    from edgecam.signals import EndOfRun
+
+    model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
+
+    class StopAt(Collect):
+        def __init__(self, at: int, error: type[BaseException]) -> None:
+            super().__init__()
+            self.at, self.error = at, error
+
+        def write(self, result: Result) -> None:
+            super().write(result)
+            if len(self.results) == self.at:
+                raise self.error("stop here")
+
+    sink = StopAt(7, EndOfRun)
+    done = Pipeline(model, [sink]).run_file(Frames(40), workers=2)
+    assert done == len(sink.results) == 7
+    assert [r.frame.index for r in sink.results] == list(range(7))
+    sink = StopAt(5, RuntimeError)
+    with pytest.raises(RuntimeError, match="stop here"):
+        Pipeline(model, [sink]).run_file(Frames(40), workers=2)
+    assert len(sink.results) == 5
 

@@ -113,6 +113,29 @@ def test_videos_in_parallel_keep_order_and_every_frame(lite0_onnx, tmp_path):
     assert [r["top"][0]["index"] for r in runs["1"]] == [r["top"][0]["index"] for r in runs["2"]]
 
 
+def test_one_video_with_two_inferences_at_once_matches_one(lite0_onnx, tmp_path):
+    """``--workers 2`` (the default on two cores) keeps every frame in order with the
+    predictions of ``--workers 1``, in the JSON lines and the annotated video."""
+    for name in ("coffee", "rocket", "chelsea"):
+        write_photo(tmp_path / f"{name}.png", name)
+    clip = tmp_path / "clip.mp4"
+    make_clip([tmp_path / f"{n}.png" for n in ("coffee", "rocket", "chelsea")], clip,
+              seconds_each=1.0, fps=12, size=(320, 240))
+    runs = {}
+    for workers in ("1", "2"):
+        out, jl = tmp_path / f"out{workers}.mp4", tmp_path / f"p{workers}.jsonl"
+        proc = run_cli("classify", str(clip), "--model", str(lite0_onnx), "--threads", "2",
+                       "--workers", workers, "--output", str(out), "--json-out", str(jl))
+        assert proc.returncode == 0, proc.stderr
+        runs[workers] = read_jsonl(jl)
+        assert video_info(out)[0] == 36
+    assert [r["frame"] for r in runs["2"]] == list(range(36))
+    for one, two in zip(runs["1"], runs["2"]):
+        assert [t["index"] for t in one["top"]] == [t["index"] for t in two["top"]]
+        assert one["top"][0]["score"] == pytest.approx(two["top"][0]["score"], abs=1e-5)
+    assert {r["top"][0]["label"] for r in runs["2"]} & {"espresso", "cup", "coffee mug"}
+
+
 def test_default_model_on_a_six_subject_clip(lite0_onnx, tmp_path):
     """The quality bar: a 640x480 30 fps clip of real photos, per subject >= 80% acceptable
     top-1 frames, through the same command a user runs."""
