@@ -4,6 +4,7 @@ annotated video or image directory and JSON lines."""
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections import Counter
@@ -20,12 +21,15 @@ from edgecam.options import ClassifyOptions
 from edgecam.pipeline import Model, Result
 from edgecam.progress import Progress
 from edgecam.run import Run
+from edgecam.runtime.batchsize import choose_batch
 from edgecam.runtime.engine import Engine, check_threads, default_threads
 from edgecam.sinks import Sink, SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.store import resolve_model
 
 __all__ = ["ClassifyOptions", "ClassifySummary", "classify"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +44,7 @@ class ClassifySummary:
     jobs: int = 1
     threads: int = 1
     workers: int = 1
+    batch: int = 1
 
     @property
     def fps(self) -> float:
@@ -160,7 +165,7 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
     units = plan_units(files)
     videos = [u.paths[0] for u in units if not u.pictures]
     plan = plan_jobs(opts.jobs, opts.threads, len(videos), opts.workers)
-    if opts.batch < 1:
+    if opts.batch is not None and opts.batch < 1:
         raise EdgecamError(f"--batch must be >= 1, got {opts.batch}")
     if opts.cluster:
         from edgecam.cluster.archive import classify_on_cluster
@@ -173,11 +178,17 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=plan.jobs,
                               threads=engine.threads, workers=plan.workers)
     total = total_frames(files, videos)
+    batch = opts.batch
+    if batch is None:
+        choice = choose_batch(engine, plan.jobs * plan.workers, total)
+        log.info("%s", choice.describe())
+        batch = choice.size
+    summary.batch = batch
     started = time.monotonic()
     new_model = functools.partial(Model, engine, opts.top_k, opts.threshold)
     with Progress(total, "frames", desc="classify", enabled=opts.progress) as bar, \
             Run([*sinks, Tally(summary, bar)]) as run:
-        unit_run = functools.partial(classify_unit, run, new_model, batch=opts.batch,
+        unit_run = functools.partial(classify_unit, run, new_model, batch=batch,
                                      workers=plan.workers)
         if plan.jobs == 1:
             for index, unit in enumerate(units):

@@ -185,9 +185,10 @@ def classify(
     jobs: Annotated[int | None, typer.Option(
         help="Videos classified side by side (default: one per core when there are several, "
              "each with threads/jobs onnxruntime threads).")] = None,
-    batch: Annotated[int, typer.Option(
-        help="Frames per inference call (on a 2-core x86, 2 and 4 were no faster than 1; "
-             "benchmarks/classify_vs_bare.py measures your device).")
+    batch: Annotated[int | None, typer.Option(
+        help="Frames per inference call (default: measured on this device for this model "
+             "the first time a run of 300+ frames uses it, then remembered in "
+             "~/.cache/edgecam/batch-sizes.json; 1 until then).", show_default=False)
     ] = ClassifyOptions.batch,
     workers: Annotated[int | None, typer.Option(
         help="Inferences at once per file, the threads shared out among them (default: one "

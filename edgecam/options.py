@@ -24,7 +24,7 @@ class ClassifyOptions:
     mqtt: str | None = None
     progress: bool | None = None  # None: on a terminal
     jobs: int | None = None  # files in parallel (None: one per core when several videos)
-    batch: int = 1  # frames per inference call (1, 2 and 4 measured, whole processes)
+    batch: int | None = None  # frames per inference call (None: edgecam.runtime.batchsize)
     workers: int | None = None  # inferences at once per file (None: one per thread)
     cluster: str | None = None  # a Dask scheduler address: classify there (edgecam.cluster)
     chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)

@@ -62,7 +62,8 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
                 Run([*sinks, Tally(summary, bar)]) as run:
             frames = run.enter(contextlib.closing(ClientFrames(run.overlay)))
             results = results_in_order(client, model_bytes(model_path), tasks,
-                                       TaskSettings(opts.batch, opts.threads), run.stop.is_set)
+                                       TaskSettings(opts.batch or 1, opts.threads),
+                                       run.stop.is_set)
             expected: dict[int, int] = {}
             for number, group in itertools.groupby(results, key=lambda item: item[0].unit):
                 with units[number].open() as source:
