@@ -350,9 +350,10 @@ class Pipeline:
             raise EdgecamError(f"--workers must be >= 1, got {workers}")
         self._bind(source, stream)
         if workers > 1 and self.controller is None:
+            queued = 2 * workers  # a worker that finishes finds its next batch waiting
             with contextlib.closing(self.batches(source, batch, max_frames,
-                                                 max(prefetch, workers), hold=workers)) as items:
-                return self._run_parallel(items, workers)
+                                                 max(prefetch, workers), hold=queued)) as items:
+                return self._run_parallel(items, workers, queued)
         done = 0
         with contextlib.closing(self.batches(source, batch, max_frames, prefetch)) as items:
             for item in items:
@@ -362,8 +363,9 @@ class Pipeline:
                     break
         return done
 
-    def _run_parallel(self, items: Iterable[_Batch], workers: int) -> int:
-        """``workers`` batches in onnxruntime at once; results delivered here, in order."""
+    def _run_parallel(self, items: Iterable[_Batch], workers: int, queued: int) -> int:
+        """``workers`` batches in onnxruntime at once and up to ``queued`` handed to them;
+        results delivered here, in order."""
         done = 0
         pending: deque[Future] = deque()
 
@@ -378,7 +380,7 @@ class Pipeline:
                 for item in items:
                     pending.append(pool.submit(self.infer, item))
                     while (pending and not self.stop.is_set()
-                           and (len(pending) >= workers or pending[0].done())):
+                           and (len(pending) >= queued or pending[0].done())):
                         deliver_oldest()
                     if self.stop.is_set():
                         break
