@@ -21,7 +21,7 @@ from edgecam.options import ClassifyOptions
 from edgecam.pipeline import Model, Result
 from edgecam.progress import Progress
 from edgecam.run import Run
-from edgecam.runtime.batchsize import choose_batch
+from edgecam.runtime.batchsize import MEASURED_NOW, choose_batch
 from edgecam.runtime.engine import Engine, check_threads, default_threads
 from edgecam.sinks import Sink, SinkOptions
 from edgecam.sinks.factory import flag_sinks
@@ -181,7 +181,8 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
     batch = opts.batch
     if batch is None:
         choice = choose_batch(engine, plan.jobs * plan.workers, total)
-        log.info("%s", choice.describe())
+        if choice.how == MEASURED_NOW:  # once per model and plan: the second it cost
+            log.info("%s", choice.describe())
         batch = choice.size
     summary.batch = batch
     started = time.monotonic()

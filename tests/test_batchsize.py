@@ -31,7 +31,7 @@ def test_measured_once_then_remembered(tmp_path: Path, monkeypatch: pytest.Monke
     assert not batchsize.cache_file().exists()
 
     first = batchsize.choose_batch(engine, 2, frames=batchsize.MIN_FRAMES)
-    assert first.how == "measured here now"
+    assert first.how == batchsize.MEASURED_NOW
     assert set(first.ms_per_frame) == set(batchsize.SIZES)
     assert all(ms > 0 for ms in first.ms_per_frame.values())
     assert first.size == batchsize.pick(first.ms_per_frame)
@@ -53,7 +53,7 @@ def test_a_broken_cache_file_is_measured_over(tmp_path: Path, monkeypatch: pytes
     batchsize.cache_file().parent.mkdir(parents=True)
     batchsize.cache_file().write_text("{not json")
     engine = Engine(tiny_classifier(tmp_path / "m.onnx", resolution=32), threads=1)
-    assert batchsize.choose_batch(engine, 1, frames=10_000).how == "measured here now"
+    assert batchsize.choose_batch(engine, 1, frames=10_000).how == batchsize.MEASURED_NOW
     assert len(json.loads(batchsize.cache_file().read_text())) == 1
 
 
@@ -75,10 +75,10 @@ def test_classify_says_which_batch_and_why(tmp_path: Path, monkeypatch: pytest.M
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     assert "measured here now (ms/frame 1: " in first.stderr
-    second = run_cli(*args)
-    assert "measured here before" in second.stderr
-    size = json.loads(batchsize.cache_file().read_text())
-    assert f"--batch {next(iter(size.values()))['size']}," in second.stderr
+    size = next(iter(json.loads(batchsize.cache_file().read_text()).values()))["size"]
+    assert f"edgecam: --batch {size}, measured here now" in first.stderr
+    second = run_cli(*args)  # remembered: nothing to say
+    assert second.returncode == 0 and "--batch" not in second.stderr
     fixed = run_cli(*args, "--batch", "3")
     assert fixed.returncode == 0 and "measured" not in fixed.stderr
     lines = (tmp_path / "p.jsonl").read_text().splitlines()

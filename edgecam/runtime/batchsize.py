@@ -31,6 +31,7 @@ FRAMES = 16  # frames per size and round
 ROUNDS = 2
 GAIN = 0.05  # a larger size is taken only when it is this much faster per frame
 MIN_FRAMES = 300  # a run this short does not pay for a first measurement (about 1-2 s)
+MEASURED_NOW = "measured here now"
 
 
 @dataclass
@@ -125,4 +126,4 @@ def choose_batch(engine: Engine, workers: int, frames: int | None) -> BatchChoic
     _save(key, {"size": size, "ms_per_frame": {str(b): round(v, 3) for b, v in ms.items()},
                 "model": str(engine.path), "threads": engine.threads, "workers": workers,
                 "measured": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    return BatchChoice(size, "measured here now", ms)
+    return BatchChoice(size, MEASURED_NOW, ms)
