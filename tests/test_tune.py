@@ -99,14 +99,15 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, str
 
 def brute_force(cands: list[dict], need: float) -> tuple | None:
     """Every measured config whose slower half of passes reaches ``need``; the best top-1,
-    then the best prior, fewer threads, more FPS (written apart from tune's own code)."""
+    then the best prior, fewer threads, fewer MACs, more FPS (written apart from tune's own
+    code)."""
     best = None
     for c in cands:
         passes = sorted(c["fps_passes"])
         if not passes or sum(passes[:max(1, len(passes) // 2)]) / max(1, len(passes) // 2) \
                 < need:
             continue
-        key = (c["top1"], c["top1"], -c["threads"], c["fps_low"])
+        key = (c["top1"], c["top1"], -c["threads"], -c["macs"], c["fps_low"])
         if best is None or key > best[0]:
             best = (key, c["name"], c["threads"])
     return best[1:] if best else None

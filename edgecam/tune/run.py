@@ -1,6 +1,11 @@
-"""The run: measure a few anchors, fit, measure what could change the answer, confirm the
-configs that decide it with more interleaved passes, all within ``--budget-s`` (exports,
-quantization and accuracy included).
+"""The run: measure a few anchors, fit, measure what could change the answer (with --data, a
+model file's top-1 on the pictures first, its frame rate only while that score could still
+win), confirm the configs that decide it with more interleaved passes, all within
+``--budget-s`` (exports, quantization and accuracy included).
+
+What is measured next depends only on what was measured (frame rates and scores), never on
+what a step cost: a first run from an empty model store measures what a later run does, as
+long as the budget pays for its exports.
 
 Every step is priced before it starts (an export, a quantization, a pass, a pass over --data,
 from what the same kind of step cost so far), and a step that does not fit in what is left of
@@ -37,6 +42,9 @@ from edgecam.tune.space import Candidate, candidates
 # what a step is assumed to cost before one of its kind was seen (seconds)
 FIRST_GUESS = {"export": 8.0, "quantize": 10.0, "pass": 1.5, "picture": 0.05}
 RESERVE_S = 0.5  # for the table, the profile and the plot
+# how far below the target a prediction may be and still be measured: twice the latency
+# model's worst error so far, within these bounds
+BAND = (0.15, 0.3)
 
 
 @dataclass
@@ -71,9 +79,17 @@ class Run:
         self.budget_hit = False
         self.bench = Bench()
         self.data = accuracy.LabelledData.load(opts.data) if opts.data else None
-        self.by_data = self.data is not None
         self.seen: dict[Path, list[tuple[int, str]]] = {}  # predictions on --data per file
         self.need = opts.target_fps * (1 + opts.margin)
+
+    @property
+    def by_data(self) -> bool:
+        return self.data is not None
+
+    @property
+    def pictures(self) -> int:
+        """How many labelled pictures --data has (0 without it)."""
+        return len(self.data.labels) if self.data is not None else 0
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -150,12 +166,12 @@ class Run:
     def choice(self, cands: list[Candidate]) -> Candidate | None:
         return choose(cands, self.opts.target_fps, self.opts.margin, self.by_data)
 
-    def add(self, c: Candidate, cands: list[Candidate], bar: Progress,
-            against: Candidate | None = None) -> bool:
-        """Prepare and measure one config, interleaved with ``against``."""
+    def add(self, c: Candidate, cands: list[Candidate], bar: Progress) -> bool:
+        """Prepare and measure one config (the configs that decide the answer get passes
+        interleaved with each other at the end, in ``_confirm``)."""
         if not self.prepare(c, cands):
             return False
-        self.rounds([c] + ([against] if against is not None else []), self.opts.passes, bar)
+        self.rounds([c], self.opts.passes, bar)
         return c.measured
 
 
@@ -232,15 +248,21 @@ def _search(run: Run, cands: list[Candidate], bar: Progress) -> None:
     else:
         ready = [c for c in anchors(cands) if run.prepare(c, cands)]
         run.rounds(ready, opts.passes, bar)
-        limit = max(8, len(cands) // 3)
-        while not run.budget_hit and sum(c.measured for c in cands) < limit:
+        while not run.budget_hit:
             predict(cands, fit_models(cands))
             errs = [abs(c.predicted_fps / c.fps - 1) for c in cands
                     if c.measured and c.predicted_fps]
-            band = min(0.5, max(0.15, 2 * max(errs, default=0.0)))
+            band = min(BAND[1], max(BAND[0], 2 * max(errs, default=0.0)))
             chosen = run.choice(cands)
-            nxt = next_to_measure(cands, chosen, run.need, band)
-            if nxt is None or not run.add(nxt, cands, bar, chosen):
+            nxt = next_to_measure(cands, chosen, run.need, band, run.pictures)
+            if nxt is None:
+                break
+            if run.by_data and nxt.measured_top1 is None:
+                # its top-1 on --data first (an export and a second): a score below the
+                # choice's spares the frame-rate passes, a high one raises every hope
+                if not run.prepare(nxt, cands):
+                    break
+            elif not run.add(nxt, cands, bar):
                 break
         # measured rungs below the choice, for live --profile to step down to
         rung = run.choice(cands) or fastest(cands)
