@@ -233,3 +233,24 @@ def test_hope_before_anything_was_scored_and_fewer_threads() -> None:
     chosen = _cand(160, 72.0, top1=80.0, fps=120.0, threads=2)
     one = _cand(160, 72.0, top1=80.0, predicted=70.0)
     assert next_to_measure([chosen, one], chosen, 63, 0.15, pictures=19) is one
+
+
+def test_report_says_where_the_time_went(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table and JSON say what the exports, the scoring and the passes cost, and how many
+    files were scored on --data."""
+    from edgecam.tune.report import render, to_json
+
+    device = Device(warm=False)
+    run, cands = _tune(monkeypatch, device, 60, budget=300)
+    result = run_mod.TuneResult(60, 0.05, "imagenet", cands, run.choice(cands), None, [],
+                                device.now, 300, data={"dir": "val", "pictures": PICTURES,
+                                                       "classes": 1},
+                                spent_on=dict(run.spent_on))
+    spent = to_json(result, {})["spent"]
+    assert spent["export"] == {"steps": len(device.exported),
+                               "seconds": round(COST["export"] * len(device.exported), 1)}
+    assert spent["picture"]["steps"] == len(device.scored)
+    text = render(result)
+    assert f"exports {COST['export'] * len(device.exported):.0f} s ({len(device.exported)})" \
+        in text
+    assert f"top-1 measured for {len(device.scored)} model files" in text

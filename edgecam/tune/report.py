@@ -11,6 +11,8 @@ from edgecam.tune.run import TuneResult
 from edgecam.tune.space import Candidate
 
 SOURCE_MARK = {"measured": "m", "published": "p", "estimated": "~", None: " "}
+STEP_NAMES = {"export": "exports", "quantize": "quantizations", "picture": "scoring pictures",
+              "pass": "FPS passes"}
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -57,6 +59,8 @@ def to_json(result: TuneResult, device: dict) -> dict:
         "chosen": config_json(result.chosen) if result.chosen else None,
         "candidates": [candidate_json(c) for c in result.candidates],
         "seconds": round(result.seconds, 1),
+        "spent": {kind: {"steps": n, "seconds": round(sec, 1)}
+                  for kind, (n, sec) in result.spent_on.items()},
         "budget_s": result.budget_s,
         "budget_hit": result.budget_hit,
         "measured": len(measured),
@@ -113,9 +117,14 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
         f"measured {measured} of {len(result.candidates)} configs in {result.seconds:.0f} s "
         f"(budget {result.budget_s:g} s)",
     ]
+    if result.spent_on:
+        lines.append("time: " + ", ".join(f"{STEP_NAMES.get(kind, kind)} {sec:.0f} s ({n})"
+                                          for kind, (n, sec) in result.spent_on.items()))
     if result.data:
         d = result.data
-        lines.append(f"--data {d['dir']}: {d['pictures']} pictures in {d['classes']} classes")
+        scored = len({c.file for c in result.candidates if c.measured_top1 is not None})
+        lines.append(f"--data {d['dir']}: {d['pictures']} pictures in {d['classes']} classes; "
+                     f"top-1 measured for {scored} model files")
     if result.sample:
         s = result.sample
         lines.append(f"agree: % of {s['frames']} frames of {s['path']} with the same top-1 as "

@@ -62,6 +62,7 @@ class TuneResult:
     data: dict | None = None  # {"dir", "pictures", "classes"}
     sample: dict | None = None  # {"path", "frames", "reference"}
     notes: list[str] = field(default_factory=list)
+    spent_on: dict[str, tuple[int, float]] = field(default_factory=dict)  # kind -> (steps, s)
 
     @property
     def need(self) -> float:
@@ -76,6 +77,7 @@ class Run:
         self.say = say
         self.start = time.monotonic()
         self.cost: dict[str, float] = {}
+        self.spent_on: dict[str, tuple[int, float]] = {}  # kind -> (steps, seconds)
         self.budget_hit = False
         self.bench = Bench()
         self.data = accuracy.LabelledData.load(opts.data) if opts.data else None
@@ -108,8 +110,11 @@ class Run:
     def timed(self, kind: str, fn: Callable, per: int = 1):
         t0 = time.monotonic()
         out = fn()
-        took = (time.monotonic() - t0) / max(1, per)
+        total = time.monotonic() - t0
+        took = total / max(1, per)
         self.cost[kind] = max(took, 0.5 * self.cost.get(kind, took) + 0.5 * took)
+        steps, seconds = self.spent_on.get(kind, (0, 0.0))
+        self.spent_on[kind] = (steps + 1, seconds + total)
         return out
 
     # -- steps -------------------------------------------------------------------------------
@@ -229,14 +234,17 @@ def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneRes
         size = sum(p.stat().st_size for p in added) / 2**20
         say(f"exported {len(added)} model(s) ({size:.0f} MB in {models_dir()})")
     if run.budget_hit:
-        say(f"budget of {opts.budget_s:g} s reached; deciding on what was measured")
+        exports, took = run.spent_on.get("export", (0, 0.0))
+        kept = (f" ({exports} export(s) took {took:.0f} s of it; the files are kept, so a "
+                "second run measures more)" if exports else "")
+        say(f"budget of {opts.budget_s:g} s reached; deciding on what was measured{kept}")
     data = None
     if run.data is not None:
         data = {"dir": str(run.data.root), "pictures": len(run.data.labels),
                 "classes": len(run.data.classes)}
     return TuneResult(opts.target_fps, opts.margin, opts.weights, cands, chosen, fastest(cands),
                       ladder(cands, chosen), run.spent(), opts.budget_s, run.budget_hit, data,
-                      sample, notes)
+                      sample, notes, dict(run.spent_on))
 
 
 def _search(run: Run, cands: list[Candidate], bar: Progress) -> None:
