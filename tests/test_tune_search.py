@@ -44,8 +44,10 @@ class Device:
     """The simulated device: a model store (empty = cold), a clock that exports, passes and
     pictures advance, and what every file scores on --data."""
 
-    def __init__(self, warm: bool, scores: dict[str, float] | None = None) -> None:
+    def __init__(self, warm: bool, scores: dict[str, float] | None = None,
+                 busy_until: float = 0.0) -> None:
         self.now = 0.0
+        self.busy_until = busy_until  # till then another process takes a core
         self.store = set(DEVICE) if warm else set()
         self.scores = scores or {k: v[0] for k, v in DEVICE.items()}
         self.passes: dict[tuple, int] = {}
@@ -76,7 +78,8 @@ class Device:
     def pass_fps(self, path: Path, threads: int, provider: str | None = None) -> float:
         self.now += COST["pass"]
         i = self.passes[path, threads] = self.passes.get((path, threads), 0) + 1
-        return DEVICE[_key(path.stem)][threads] * JITTER[i % 2]
+        busy = (0.8, 0.3)[threads - 1] if self.now <= self.busy_until else 1.0
+        return DEVICE[_key(path.stem)][threads] * JITTER[i % 2] * busy
 
 
 def _tune(monkeypatch: pytest.MonkeyPatch, device: Device, target: float,
@@ -151,6 +154,20 @@ def test_default_budget_pays_a_cold_run_at_60(monkeypatch: pytest.MonkeyPatch) -
     assert not cold.budget_hit and cold_device.now <= 90
     assert cold_device.scored == warm_device.scored
     assert _answer(cold, cold_cands) == _answer(warm, warm_cands) == ("lite0-1.0-224", 2)
+
+
+def test_a_busy_stretch_while_the_anchors_run_rules_nothing_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process takes a core while the anchors run: two threads measure at a third of
+    their speed and the line for two threads predicts every config far too slow. A config is
+    predicted no slower than its file at fewer threads, so the answer is still measured."""
+    quiet, quiet_cands = _tune(monkeypatch, Device(warm=True), 60)
+    busy_device = Device(warm=True, busy_until=8.0)
+    busy, busy_cands = _tune(monkeypatch, busy_device, 60)
+    anchors = [c for c in busy_cands if c.threads == 2 and len(c.passes) >= 3]
+    assert anchors and min(c.passes[0] for c in anchors) < 0.5 * max(
+        DEVICE[_key(c.name)][2] for c in anchors)  # the busy stretch hit them
+    assert _answer(busy, busy_cands) == _answer(quiet, quiet_cands) == ("lite0-1.0-224", 2)
 
 
 def test_budget_cut_still_chooses_among_what_it_scored(monkeypatch: pytest.MonkeyPatch) -> None:

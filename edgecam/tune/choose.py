@@ -85,10 +85,20 @@ def fit_models(cands: list[Candidate]) -> dict[tuple, LinearLatency]:
 
 def predict(cands: list[Candidate], models: dict[tuple, LinearLatency]) -> None:
     """Fill in predictions for the unmeasured (a measured config keeps the prediction it had
-    when it was picked: that is the one the error column compares)."""
+    when it was picked: that is the one the error column compares). A config is predicted
+    no slower than its file at fewer threads: predictions only choose what to measure, and
+    a busy stretch of a shared machine while one thread count's anchors ran must not rule
+    out every config at that count."""
     for c in cands:
         if not c.measured and c.group() in models and c.macs:
             c.predicted_fps = models[c.group()].fps(c.macs)
+    fewer: dict[tuple, float] = {}  # same file and provider: the best FPS at fewer threads
+    for c in sorted(cands, key=lambda c: c.threads):
+        key = (c.same_file(), c.provider)
+        if not c.measured and c.predicted_fps is not None and key in fewer:
+            c.predicted_fps = max(c.predicted_fps, fewer[key])
+        if c.fps is not None:
+            fewer[key] = max(fewer.get(key, 0.0), c.fps)
 
 
 def order_breaks(cands: list[Candidate]) -> list[Candidate]:
