@@ -78,7 +78,7 @@ class Device:
     def pass_fps(self, path: Path, threads: int, provider: str | None = None) -> float:
         self.now += COST["pass"]
         i = self.passes[path, threads] = self.passes.get((path, threads), 0) + 1
-        busy = (0.8, 0.3)[threads - 1] if self.now <= self.busy_until else 1.0
+        busy = (0.7, 0.35)[threads - 1] if self.now <= self.busy_until else 1.0
         return DEVICE[_key(path.stem)][threads] * JITTER[i % 2] * busy
 
 
@@ -158,15 +158,16 @@ def test_default_budget_pays_a_cold_run_at_60(monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_busy_stretch_while_the_anchors_run_rules_nothing_out(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another process takes a core while the anchors run: two threads measure at a third of
-    their speed and the line for two threads predicts every config far too slow. A config is
-    predicted no slower than its file at fewer threads, so the answer is still measured."""
+    """Another process takes a core while the anchors run (as seen on this VM: two threads at
+    a third of their speed, one thread at 70%): both lines predict every larger config far
+    too slow. The anchors are measured again later in the run and the line is fitted on
+    each config's fastest pass, so the answer is still found."""
     quiet, quiet_cands = _tune(monkeypatch, Device(warm=True), 60)
-    busy_device = Device(warm=True, busy_until=8.0)
+    busy_device = Device(warm=True, busy_until=11.0)
     busy, busy_cands = _tune(monkeypatch, busy_device, 60)
-    anchors = [c for c in busy_cands if c.threads == 2 and len(c.passes) >= 3]
-    assert anchors and min(c.passes[0] for c in anchors) < 0.5 * max(
-        DEVICE[_key(c.name)][2] for c in anchors)  # the busy stretch hit them
+    anchors = run_mod.anchors(busy_cands)
+    assert anchors and all(max(c.passes[:3]) < 0.75 * DEVICE[_key(c.name)][c.threads]
+                           for c in anchors)  # the busy stretch hit all their first passes
     assert _answer(busy, busy_cands) == _answer(quiet, quiet_cands) == ("lite0-1.0-224", 2)
 
 

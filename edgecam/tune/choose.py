@@ -74,13 +74,30 @@ def ladder(cands: list[Candidate], chosen: Candidate | None) -> list[Candidate]:
     return list(reversed(rungs)) + [chosen]
 
 
+def free_fps(c: Candidate) -> float | None:
+    """What a config does when nothing else runs: its fastest pass, else the prediction.
+    The latency model is fitted on it and predicts it: predictions only choose what to
+    measure (an optimistic one costs a measurement, a pessimistic one can miss the answer),
+    and a busy stretch of a shared machine must not bend the line; the choice rests on the
+    slower half of the passes."""
+    return max(c.passes) if c.passes else c.predicted_fps
+
+
 def fit_models(cands: list[Candidate]) -> dict[tuple, LinearLatency]:
-    """One ``ms = a * MACs + b`` per (family, precision, threads), on measured medians."""
+    """One ``ms = a * MACs + b`` per (family, precision, threads), on each measured config's
+    fastest pass (``free_fps``)."""
     groups: dict[tuple, list[tuple[float, float]]] = {}
     for c in cands:
         if c.measured and c.macs:
-            groups.setdefault(c.group(), []).append((c.macs, 1000.0 / c.fps))
+            groups.setdefault(c.group(), []).append((c.macs, 1000.0 / free_fps(c)))
     return {k: m for k, pts in groups.items() if (m := fit_latency(pts)) is not None}
+
+
+def prediction_error(c: Candidate) -> float | None:
+    """(predicted - fastest pass) / fastest pass of a config measured after a prediction."""
+    if not c.measured or not c.predicted_fps:
+        return None
+    return c.predicted_fps / free_fps(c) - 1
 
 
 def predict(cands: list[Candidate], models: dict[tuple, LinearLatency]) -> None:
@@ -97,8 +114,8 @@ def predict(cands: list[Candidate], models: dict[tuple, LinearLatency]) -> None:
         key = (c.same_file(), c.provider)
         if not c.measured and c.predicted_fps is not None and key in fewer:
             c.predicted_fps = max(c.predicted_fps, fewer[key])
-        if c.fps is not None:
-            fewer[key] = max(fewer.get(key, 0.0), c.fps)
+        if free_fps(c) is not None:
+            fewer[key] = max(fewer.get(key, 0.0), free_fps(c))
 
 
 def order_breaks(cands: list[Candidate]) -> list[Candidate]:

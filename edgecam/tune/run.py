@@ -33,6 +33,7 @@ from edgecam.tune.choose import (
     next_to_measure,
     order_breaks,
     predict,
+    prediction_error,
     rank_key,
 )
 from edgecam.tune.measure import Bench, is_ready, model_file
@@ -256,22 +257,12 @@ def _search(run: Run, cands: list[Candidate], bar: Progress) -> None:
     else:
         ready = [c for c in anchors(cands) if run.prepare(c, cands)]
         run.rounds(ready, opts.passes, bar)
-        while not run.budget_hit:
-            predict(cands, fit_models(cands))
-            errs = [abs(c.predicted_fps / c.fps - 1) for c in cands
-                    if c.measured and c.predicted_fps]
-            band = min(BAND[1], max(BAND[0], 2 * max(errs, default=0.0)))
-            chosen = run.choice(cands)
-            nxt = next_to_measure(cands, chosen, run.need, band, run.pictures)
-            if nxt is None:
-                break
-            if run.by_data and nxt.measured_top1 is None:
-                # its top-1 on --data first (an export and a second): a score below the
-                # choice's spares the frame-rate passes, a high one raises every hope
-                if not run.prepare(nxt, cands):
-                    break
-            elif not run.add(nxt, cands, bar):
-                break
+        _explore(run, cands, bar)
+        # a second look: the anchors again, later in the run, so a busy stretch of a shared
+        # machine while they first ran does not hide configs; explore what that opens
+        if not run.budget_hit:
+            run.rounds(ready, opts.passes, bar)
+            _explore(run, cands, bar)
         # measured rungs below the choice, for live --profile to step down to
         rung = run.choice(cands) or fastest(cands)
         for _ in range(2):
@@ -280,6 +271,24 @@ def _search(run: Run, cands: list[Candidate], bar: Progress) -> None:
             if rung is None or not run.add(rung, cands, bar):
                 break
     _confirm(run, cands, bar)
+
+
+def _explore(run: Run, cands: list[Candidate], bar: Progress) -> None:
+    """Measure what could change the answer until nothing could (or the budget is spent)."""
+    while not run.budget_hit:
+        predict(cands, fit_models(cands))
+        errs = [abs(e) for c in cands if (e := prediction_error(c)) is not None]
+        band = min(BAND[1], max(BAND[0], 2 * max(errs, default=0.0)))
+        nxt = next_to_measure(cands, run.choice(cands), run.need, band, run.pictures)
+        if nxt is None:
+            return
+        if run.by_data and nxt.measured_top1 is None:
+            # its top-1 on --data first (after its export, a second): a score below the
+            # choice's spares the frame-rate passes, a high one raises every hope
+            if not run.prepare(nxt, cands):
+                return
+        elif not run.add(nxt, cands, bar):
+            return
 
 
 def _confirm(run: Run, cands: list[Candidate], bar: Progress) -> None:
