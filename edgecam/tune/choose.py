@@ -79,7 +79,7 @@ def free_fps(c: Candidate) -> float | None:
     The latency model is fitted on it and predicts it: predictions only choose what to
     measure (an optimistic one costs a measurement, a pessimistic one can miss the answer),
     and a busy stretch of a shared machine must not bend the line; the choice rests on the
-    slower half of the passes."""
+    lower quartile of the passes."""
     return max(c.passes) if c.passes else c.predicted_fps
 
 

@@ -114,7 +114,7 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
         "",
         "top-1: m measured on --data, p published (the checkpoint's own, native size, FP32), "
         "~ estimated (how: --json-out)",
-        "FPS: median of the passes; low: mean of the slower half (what the choice uses); "
+        "FPS: median of the passes; low: their lower quartile (what the choice uses); "
         "n: passes; pred, err: the latency model, fitted on and compared with each config's "
         "fastest pass; rung: a measured step live --profile switches to",
         f"measured {measured} of {len(result.candidates)} configs in {result.seconds:.0f} s "
@@ -142,8 +142,7 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
         lo, hi = c.spread
         lines.append(
             f"chosen: {c.name} with {c.threads} thread(s) on {c.provider}: {c.fps_low:.1f} FPS "
-            "in the slower "
-            f"half of {len(c.passes)} passes >= {result.need:.1f} (target "
+            f"in the lower quartile of {len(c.passes)} passes >= {result.need:.1f} (target "
             f"{result.target_fps:g} + {result.margin:.0%}); median {c.fps:.1f}, spread "
             f"{lo:.0f}-{hi:.0f}; top-1 {c.top1} ({c.top1_source})")
     else:
