@@ -411,8 +411,8 @@ def tune(
 ) -> None:
     """Measure this device and choose the most accurate model that reaches --target-fps.
 
-    A config is chosen when the slower half of its interleaved frame-rate passes reaches the
-    target plus 5%. When no config does, it says so, names the fastest and writes "chosen":
+    A config is chosen when the lower quartile of its interleaved frame-rate passes reaches
+    the target plus 5%. When no config does, it says so, names the fastest and writes "chosen":
     null (exit 0); when the budget measured nothing, it exits 1.
     """
     from edgecam import profiles

@@ -97,16 +97,23 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, str
     return json.loads(out.read_text()), env, tmp
 
 
+def lower_quartile(xs: list[float]) -> float:
+    """The 25th percentile, linear between the two passes around it."""
+    xs = sorted(xs)
+    at = (len(xs) - 1) / 4
+    lo = int(at)
+    return xs[lo] + (xs[min(lo + 1, len(xs) - 1)] - xs[lo]) * (at - lo)
+
+
 def brute_force(cands: list[dict], need: float) -> tuple | None:
-    """Every measured config whose slower half of passes reaches ``need``; the best top-1,
-    then the best prior, fewer threads, more FPS (written apart from tune's own code)."""
+    """Every measured config whose lower quartile of passes reaches ``need``; the best top-1,
+    then the best prior, fewer threads, fewer MACs, more FPS (written apart from tune's own
+    code)."""
     best = None
     for c in cands:
-        passes = sorted(c["fps_passes"])
-        if not passes or sum(passes[:max(1, len(passes) // 2)]) / max(1, len(passes) // 2) \
-                < need:
+        if not c["fps_passes"] or lower_quartile(c["fps_passes"]) < need:
             continue
-        key = (c["top1"], c["top1"], -c["threads"], c["fps_low"])
+        key = (c["top1"], c["top1"], -c["threads"], -c["macs"], c["fps_low"])
         if best is None or key > best[0]:
             best = (key, c["name"], c["threads"])
     return best[1:] if best else None
@@ -168,7 +175,7 @@ def test_tune_zoo_random_weights(tmp_path: Path) -> None:
 
 
 def test_choice_and_ladder_rules() -> None:
-    """On recorded passes: the slower half decides, fewer threads win a tie, rungs are
+    """On recorded passes: the lower quartile decides, fewer threads win a tie, rungs are
     measured and 15% apart."""
     from edgecam.tune.space import Candidate, Prior
 
@@ -178,7 +185,7 @@ def test_choice_and_ladder_rules() -> None:
         c.passes = passes
         return c
 
-    lucky = cand(224, 1, [40.0, 45.0, 120.0, 130.0], 72.0)  # median 82, slower half 42.5
+    lucky = cand(224, 1, [40.0, 45.0, 120.0, 130.0], 72.0)  # median 82, lower quartile 44
     steady = cand(192, 1, [70.0, 72.0, 74.0], 70.0)
     steady2 = cand(192, 2, [90.0, 95.0, 99.0], 70.0)
     close = cand(160, 1, [78.0, 80.0, 81.0], 68.0)  # < 15% faster than steady: no rung
@@ -187,6 +194,14 @@ def test_choice_and_ladder_rules() -> None:
     assert choose(cands, 60, 0.05) is steady  # not lucky; 1 thread is enough
     assert ladder(cands, steady) == [fast, steady]
     assert choose(cands, 500, 0.05) is None
+    # one slow pass in six (recorded on this VM: another process woke up) does not sink a
+    # config that holds the target; half of them slow does
+    one_slow = cand(224, 2, [72.0, 54.0, 69.0, 77.0, 66.0, 74.0], 72.0)
+    assert one_slow.fps_low == pytest.approx(lower_quartile(one_slow.passes))
+    assert one_slow.fps_low >= 63
+    assert choose(cands + [one_slow], 60, 0.05) is one_slow
+    half_slow = cand(224, 2, [59.0, 56.0, 61.0, 76.0, 57.0, 76.0], 72.0)
+    assert choose(cands + [half_slow], 60, 0.05) is steady
 
 
 # --- accuracy on the user's own pictures ------------------------------------------------------

@@ -21,10 +21,10 @@ def _top1(c: Candidate) -> float:
 def rank_key(c: Candidate) -> tuple:
     """Better = higher top-1; on a tie (a small --data folder cannot tell two configs apart)
     the prior figure, then fewer threads (both reach the target: leave a core to the rest of
-    the device, and the answer does not flip with which of the two had the luckier passes),
-    then the conservative FPS."""
-    prior = c.prior.top1 if c.prior.top1 is not None else -1.0
-    return (_top1(c), prior, -c.threads, c.fps_low or 0.0)
+    the device), then fewer MACs (more headroom), and only then the conservative FPS: a tie
+    is broken by what does not change from run to run, not by which config had the luckier
+    passes."""
+    return (_top1(c), prior_key(c), -c.threads, -c.macs, c.fps_low or 0.0)
 
 
 def eligible(c: Candidate, need: float, by_data: bool) -> bool:
@@ -74,21 +74,48 @@ def ladder(cands: list[Candidate], chosen: Candidate | None) -> list[Candidate]:
     return list(reversed(rungs)) + [chosen]
 
 
+def free_fps(c: Candidate) -> float | None:
+    """What a config does when nothing else runs: its fastest pass, else the prediction.
+    The latency model is fitted on it and predicts it: predictions only choose what to
+    measure (an optimistic one costs a measurement, a pessimistic one can miss the answer),
+    and a busy stretch of a shared machine must not bend the line; the choice rests on the
+    lower quartile of the passes."""
+    return max(c.passes) if c.passes else c.predicted_fps
+
+
 def fit_models(cands: list[Candidate]) -> dict[tuple, LinearLatency]:
-    """One ``ms = a * MACs + b`` per (family, precision, threads), on measured medians."""
+    """One ``ms = a * MACs + b`` per (family, precision, threads), on each measured config's
+    fastest pass (``free_fps``)."""
     groups: dict[tuple, list[tuple[float, float]]] = {}
     for c in cands:
         if c.measured and c.macs:
-            groups.setdefault(c.group(), []).append((c.macs, 1000.0 / c.fps))
+            groups.setdefault(c.group(), []).append((c.macs, 1000.0 / free_fps(c)))
     return {k: m for k, pts in groups.items() if (m := fit_latency(pts)) is not None}
+
+
+def prediction_error(c: Candidate) -> float | None:
+    """(predicted - fastest pass) / fastest pass of a config measured after a prediction."""
+    if not c.measured or not c.predicted_fps:
+        return None
+    return c.predicted_fps / free_fps(c) - 1
 
 
 def predict(cands: list[Candidate], models: dict[tuple, LinearLatency]) -> None:
     """Fill in predictions for the unmeasured (a measured config keeps the prediction it had
-    when it was picked: that is the one the error column compares)."""
+    when it was picked: that is the one the error column compares). A config is predicted
+    no slower than its file at fewer threads: predictions only choose what to measure, and
+    a busy stretch of a shared machine while one thread count's anchors ran must not rule
+    out every config at that count."""
     for c in cands:
         if not c.measured and c.group() in models and c.macs:
             c.predicted_fps = models[c.group()].fps(c.macs)
+    fewer: dict[tuple, float] = {}  # same file and provider: the best FPS at fewer threads
+    for c in sorted(cands, key=lambda c: c.threads):
+        key = (c.same_file(), c.provider)
+        if not c.measured and c.predicted_fps is not None and key in fewer:
+            c.predicted_fps = max(c.predicted_fps, fewer[key])
+        if free_fps(c) is not None:
+            fewer[key] = max(fewer.get(key, 0.0), free_fps(c))
 
 
 def order_breaks(cands: list[Candidate]) -> list[Candidate]:
@@ -113,7 +140,7 @@ def prior_key(c: Candidate) -> float:
 
 def _undominated(cands: list[Candidate]) -> list[Candidate]:
     """Unmeasured configs whose file is not faster at another thread count (same accuracy,
-    more FPS: measuring the slower variant cannot change the answer)."""
+    more FPS: the slower variant is no use as a rung)."""
     best: dict[tuple, float] = {}
     for c in cands:
         if c.fps is not None:
@@ -122,27 +149,55 @@ def _undominated(cands: list[Candidate]) -> list[Candidate]:
             and c.predicted_fps >= 0.9 * best.get(c.same_file(), 0.0)]
 
 
+def data_offset(cands: list[Candidate], pictures: int) -> float:
+    """How far above its prior an unmeasured config might score on --data: the most
+    favourable (measured - prior) seen so far plus two standard errors of a top-1 on
+    ``pictures`` pictures (at 50%, where it is widest). On a handful of pictures that leaves
+    every config in play; on hundreds, only those whose prior comes close. +inf before any
+    file with a prior was measured."""
+    gaps = [c.measured_top1 - c.prior.top1 for c in cands
+            if c.measured_top1 is not None and c.prior.top1 is not None]
+    return max(gaps) + 100.0 / math.sqrt(max(1, pictures)) if gaps else math.inf
+
+
+def hope_key(c: Candidate, offset: float | None) -> tuple:
+    """The best rank a config could still reach (``rank_key`` without the FPS): its top-1
+    when measured on --data, else its prior plus ``offset`` (None: no --data, the prior
+    alone; a config without a prior could score anything)."""
+    if c.measured_top1 is not None or offset is None:
+        top1 = _top1(c)
+    else:
+        top1 = c.prior.top1 + offset if c.prior.top1 is not None else math.inf
+    return (top1, prior_key(c), -c.threads, -c.macs)
+
+
 def next_to_measure(cands: list[Candidate], chosen: Candidate | None, need: float,
-                    band: float) -> Candidate | None:
-    """An unmeasured config that could change the answer: a better prior than the current
-    choice's and predicted to reach, or nearly reach, the target (priors guide the search on
-    both sides, so a measured top-1 on --data is never compared with a published one)."""
-    floor = prior_key(chosen) if chosen else -math.inf
-    pool = [c for c in _undominated(cands)
-            if prior_key(c) > floor and c.predicted_fps >= need * (1 - band)]
+                    band: float, pictures: int = 0) -> Candidate | None:
+    """An unmeasured config that could change the answer: one that could still outrank the
+    current choice (``hope_key``; ``pictures`` > 0: the size of --data) and is predicted to
+    reach, or nearly reach, the target. Among those predicted to reach it, a config whose
+    --data score is known first (so a run cut short by the budget still has the best choice
+    of what it scored), then the best hope (if it holds, it rules out the rest)."""
+    offset = data_offset(cands, pictures) if pictures else None
+    floor = rank_key(chosen)[:4] if chosen else None
+    pool = [c for c in cands if not c.measured and c.predicted_fps is not None
+            and c.predicted_fps >= need * (1 - band)
+            and (floor is None or hope_key(c, offset) > floor)]
     if not pool:
         return None
     likely = [c for c in pool if c.predicted_fps >= need]
-    if likely:
-        return max(likely, key=lambda c: (prior_key(c), c.predicted_fps))
+    if likely:  # a scored config that would become the choice is timed before more scoring
+        return max(likely, key=lambda c: (c.measured_top1 is not None, hope_key(c, offset),
+                                          c.predicted_fps))
     return max(pool, key=lambda c: c.predicted_fps / need)
 
 
 def next_rung(cands: list[Candidate], above: Candidate) -> Candidate | None:
-    """The unmeasured config with the best prior predicted at least ``RUNG_GAP`` x faster than
-    ``above``: the next step down, measured so the ladder holds measured rungs only."""
+    """The most accurate unmeasured config (top-1 on --data where measured, else the prior)
+    below ``above`` and predicted at least ``RUNG_GAP`` x faster: the next step down,
+    measured so the ladder holds measured rungs only."""
     if above.fps is None:
         return None
     pool = [c for c in _undominated(cands)
-            if c.predicted_fps >= above.fps * RUNG_GAP * 1.1 and prior_key(c) < prior_key(above)]
-    return max(pool, key=lambda c: (prior_key(c), c.predicted_fps)) if pool else None
+            if c.predicted_fps >= above.fps * RUNG_GAP * 1.1 and _top1(c) < _top1(above)]
+    return max(pool, key=lambda c: (_top1(c), prior_key(c), c.predicted_fps)) if pool else None

@@ -4,7 +4,7 @@ rate through the pipeline ``live`` and ``bench`` run, one short pass at a time.
 A pass is a fraction of a second of 640x480 frames (decode-ahead thread, preprocess, infer,
 postprocess, overlay) after a few warm-up frames. The run interleaves passes of the configs it
 compares, so a slow stretch of a shared machine hits them alike, and keeps every pass: the
-report gives the median and the spread, the choice the slower half.
+report gives the median and the spread, the choice the lower quartile.
 """
 
 from __future__ import annotations

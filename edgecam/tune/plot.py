@@ -56,7 +56,7 @@ def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
         c = result.chosen
         ax.scatter([c.fps], [c.top1], s=220, facecolors="none", edgecolors="tab:red",
                    lw=2, label=f"chosen: {c.name} x{c.threads}")
-        ax.annotate(f"{c.name} x{c.threads}\n{c.fps_low:.0f} FPS (slower half), "
+        ax.annotate(f"{c.name} x{c.threads}\n{c.fps_low:.0f} FPS (lower quartile), "
                     f"top-1 {c.top1} ({c.top1_source})",
                     (c.fps, c.top1), textcoords="offset points", xytext=(40, -75),
                     fontsize=9, color="tab:red", zorder=5,

@@ -6,11 +6,14 @@ the same numbers."""
 from __future__ import annotations
 
 from edgecam.catalog import parse_model_name
+from edgecam.tune.choose import free_fps, prediction_error
 from edgecam.tune.latency import error_summary
 from edgecam.tune.run import TuneResult
 from edgecam.tune.space import Candidate
 
 SOURCE_MARK = {"measured": "m", "published": "p", "estimated": "~", None: " "}
+STEP_NAMES = {"export": "exports", "quantize": "quantizations", "picture": "scoring pictures",
+              "pass": "FPS passes"}
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -42,8 +45,9 @@ def config_json(c: Candidate) -> dict:
 
 
 def prediction_errors(result: TuneResult) -> list[tuple[float, float]]:
-    """(predicted, measured median) FPS of the configs measured after a prediction."""
-    return [(c.predicted_fps, c.fps) for c in result.candidates
+    """(predicted, fastest pass) FPS of the configs measured after a prediction: the latency
+    model predicts what a config does when nothing else runs (``choose.free_fps``)."""
+    return [(c.predicted_fps, free_fps(c)) for c in result.candidates
             if c.measured and c.predicted_fps is not None]
 
 
@@ -57,6 +61,8 @@ def to_json(result: TuneResult, device: dict) -> dict:
         "chosen": config_json(result.chosen) if result.chosen else None,
         "candidates": [candidate_json(c) for c in result.candidates],
         "seconds": round(result.seconds, 1),
+        "spent": {kind: {"steps": n, "seconds": round(sec, 1)}
+                  for kind, (n, sec) in result.spent_on.items()},
         "budget_s": result.budget_s,
         "budget_hit": result.budget_hit,
         "measured": len(measured),
@@ -77,7 +83,7 @@ def _row(c: Candidate, result: TuneResult, rungs: set[int], sample: bool) -> str
     if c.measured:
         lo, hi = c.spread
         meas = f"{c.fps:7.1f} {c.fps_low:7.1f} {lo:6.0f}-{hi:<6.0f}{len(c.passes):>3}"
-        err = f"{(c.predicted_fps / c.fps - 1) * 100:+5.0f}%" if c.predicted_fps else ""
+        err = f"{prediction_error(c) * 100:+5.0f}%" if c.predicted_fps else ""
     else:
         meas, err = f"{'':>7} {'':>7} {'':>13}{'':>3}", ""
     mark = ("  <- chosen" if c is result.chosen else "  rung" if id(c) in rungs
@@ -108,20 +114,26 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
         "",
         "top-1: m measured on --data, p published (the checkpoint's own, native size, FP32), "
         "~ estimated (how: --json-out)",
-        "FPS: median of the passes; low: mean of the slower half (what the choice uses); "
-        "n: passes; rung: a measured step live --profile switches to",
+        "FPS: median of the passes; low: their lower quartile (what the choice uses); "
+        "n: passes; pred, err: the latency model, fitted on and compared with each config's "
+        "fastest pass; rung: a measured step live --profile switches to",
         f"measured {measured} of {len(result.candidates)} configs in {result.seconds:.0f} s "
         f"(budget {result.budget_s:g} s)",
     ]
+    if result.spent_on:
+        lines.append("time: " + ", ".join(f"{STEP_NAMES.get(kind, kind)} {sec:.0f} s ({n})"
+                                          for kind, (n, sec) in result.spent_on.items()))
     if result.data:
         d = result.data
-        lines.append(f"--data {d['dir']}: {d['pictures']} pictures in {d['classes']} classes")
+        scored = len({c.file for c in result.candidates if c.measured_top1 is not None})
+        lines.append(f"--data {d['dir']}: {d['pictures']} pictures in {d['classes']} classes; "
+                     f"top-1 measured for {scored} model files")
     if result.sample:
         s = result.sample
         lines.append(f"agree: % of {s['frames']} frames of {s['path']} with the same top-1 as "
                      f"{s['reference']} (agreement, not accuracy)")
     if summary["configs"]:
-        lines.append(f"latency model: predicted vs measured FPS on {summary['configs']} configs "
+        lines.append(f"latency model: predicted vs fastest pass on {summary['configs']} configs "
                      f"measured after prediction: median |error| {summary['median_abs_pct']}%, "
                      f"max {summary['max_abs_pct']}%")
     lines += [f"note: {n}" for n in result.notes]
@@ -130,8 +142,7 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
         lo, hi = c.spread
         lines.append(
             f"chosen: {c.name} with {c.threads} thread(s) on {c.provider}: {c.fps_low:.1f} FPS "
-            "in the slower "
-            f"half of {len(c.passes)} passes >= {result.need:.1f} (target "
+            f"in the lower quartile of {len(c.passes)} passes >= {result.need:.1f} (target "
             f"{result.target_fps:g} + {result.margin:.0%}); median {c.fps:.1f}, spread "
             f"{lo:.0f}-{hi:.0f}; top-1 {c.top1} ({c.top1_source})")
     else:

@@ -1,6 +1,11 @@
-"""The run: measure a few anchors, fit, measure what could change the answer, confirm the
-configs that decide it with more interleaved passes, all within ``--budget-s`` (exports,
-quantization and accuracy included).
+"""The run: measure a few anchors, fit, measure what could change the answer (with --data, a
+model file's top-1 on the pictures first, its frame rate only while that score could still
+win), confirm the configs that decide it with more interleaved passes, all within
+``--budget-s`` (exports, quantization and accuracy included).
+
+What is measured next depends only on what was measured (frame rates and scores), never on
+what a step cost: a first run from an empty model store measures what a later run does, as
+long as the budget pays for its exports.
 
 Every step is priced before it starts (an export, a quantization, a pass, a pass over --data,
 from what the same kind of step cost so far), and a step that does not fit in what is left of
@@ -28,6 +33,7 @@ from edgecam.tune.choose import (
     next_to_measure,
     order_breaks,
     predict,
+    prediction_error,
     rank_key,
 )
 from edgecam.tune.measure import Bench, is_ready, model_file
@@ -37,6 +43,9 @@ from edgecam.tune.space import Candidate, candidates
 # what a step is assumed to cost before one of its kind was seen (seconds)
 FIRST_GUESS = {"export": 8.0, "quantize": 10.0, "pass": 1.5, "picture": 0.05}
 RESERVE_S = 0.5  # for the table, the profile and the plot
+# how far below the target a prediction may be and still be measured: twice the latency
+# model's worst error so far, within these bounds
+BAND = (0.15, 0.3)
 
 
 @dataclass
@@ -54,6 +63,7 @@ class TuneResult:
     data: dict | None = None  # {"dir", "pictures", "classes"}
     sample: dict | None = None  # {"path", "frames", "reference"}
     notes: list[str] = field(default_factory=list)
+    spent_on: dict[str, tuple[int, float]] = field(default_factory=dict)  # kind -> (steps, s)
 
     @property
     def need(self) -> float:
@@ -68,12 +78,21 @@ class Run:
         self.say = say
         self.start = time.monotonic()
         self.cost: dict[str, float] = {}
+        self.spent_on: dict[str, tuple[int, float]] = {}  # kind -> (steps, seconds)
         self.budget_hit = False
         self.bench = Bench()
         self.data = accuracy.LabelledData.load(opts.data) if opts.data else None
-        self.by_data = self.data is not None
         self.seen: dict[Path, list[tuple[int, str]]] = {}  # predictions on --data per file
         self.need = opts.target_fps * (1 + opts.margin)
+
+    @property
+    def by_data(self) -> bool:
+        return self.data is not None
+
+    @property
+    def pictures(self) -> int:
+        """How many labelled pictures --data has (0 without it)."""
+        return len(self.data.labels) if self.data is not None else 0
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -92,8 +111,11 @@ class Run:
     def timed(self, kind: str, fn: Callable, per: int = 1):
         t0 = time.monotonic()
         out = fn()
-        took = (time.monotonic() - t0) / max(1, per)
+        total = time.monotonic() - t0
+        took = total / max(1, per)
         self.cost[kind] = max(took, 0.5 * self.cost.get(kind, took) + 0.5 * took)
+        steps, seconds = self.spent_on.get(kind, (0, 0.0))
+        self.spent_on[kind] = (steps + 1, seconds + total)
         return out
 
     # -- steps -------------------------------------------------------------------------------
@@ -150,12 +172,12 @@ class Run:
     def choice(self, cands: list[Candidate]) -> Candidate | None:
         return choose(cands, self.opts.target_fps, self.opts.margin, self.by_data)
 
-    def add(self, c: Candidate, cands: list[Candidate], bar: Progress,
-            against: Candidate | None = None) -> bool:
-        """Prepare and measure one config, interleaved with ``against``."""
+    def add(self, c: Candidate, cands: list[Candidate], bar: Progress) -> bool:
+        """Prepare and measure one config (the configs that decide the answer get passes
+        interleaved with each other at the end, in ``_confirm``)."""
         if not self.prepare(c, cands):
             return False
-        self.rounds([c] + ([against] if against is not None else []), self.opts.passes, bar)
+        self.rounds([c], self.opts.passes, bar)
         return c.measured
 
 
@@ -213,14 +235,17 @@ def tune(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneRes
         size = sum(p.stat().st_size for p in added) / 2**20
         say(f"exported {len(added)} model(s) ({size:.0f} MB in {models_dir()})")
     if run.budget_hit:
-        say(f"budget of {opts.budget_s:g} s reached; deciding on what was measured")
+        exports, took = run.spent_on.get("export", (0, 0.0))
+        kept = (f" ({exports} export(s) took {took:.0f} s of it; the files are kept, so a "
+                "second run measures more)" if exports else "")
+        say(f"budget of {opts.budget_s:g} s reached; deciding on what was measured{kept}")
     data = None
     if run.data is not None:
         data = {"dir": str(run.data.root), "pictures": len(run.data.labels),
                 "classes": len(run.data.classes)}
     return TuneResult(opts.target_fps, opts.margin, opts.weights, cands, chosen, fastest(cands),
                       ladder(cands, chosen), run.spent(), opts.budget_s, run.budget_hit, data,
-                      sample, notes)
+                      sample, notes, dict(run.spent_on))
 
 
 def _search(run: Run, cands: list[Candidate], bar: Progress) -> None:
@@ -232,16 +257,12 @@ def _search(run: Run, cands: list[Candidate], bar: Progress) -> None:
     else:
         ready = [c for c in anchors(cands) if run.prepare(c, cands)]
         run.rounds(ready, opts.passes, bar)
-        limit = max(8, len(cands) // 3)
-        while not run.budget_hit and sum(c.measured for c in cands) < limit:
-            predict(cands, fit_models(cands))
-            errs = [abs(c.predicted_fps / c.fps - 1) for c in cands
-                    if c.measured and c.predicted_fps]
-            band = min(0.5, max(0.15, 2 * max(errs, default=0.0)))
-            chosen = run.choice(cands)
-            nxt = next_to_measure(cands, chosen, run.need, band)
-            if nxt is None or not run.add(nxt, cands, bar, chosen):
-                break
+        _explore(run, cands, bar)
+        # a second look: the anchors again, later in the run, so a busy stretch of a shared
+        # machine while they first ran does not hide configs; explore what that opens
+        if not run.budget_hit:
+            run.rounds(ready, opts.passes, bar)
+            _explore(run, cands, bar)
         # measured rungs below the choice, for live --profile to step down to
         rung = run.choice(cands) or fastest(cands)
         for _ in range(2):
@@ -250,6 +271,24 @@ def _search(run: Run, cands: list[Candidate], bar: Progress) -> None:
             if rung is None or not run.add(rung, cands, bar):
                 break
     _confirm(run, cands, bar)
+
+
+def _explore(run: Run, cands: list[Candidate], bar: Progress) -> None:
+    """Measure what could change the answer until nothing could (or the budget is spent)."""
+    while not run.budget_hit:
+        predict(cands, fit_models(cands))
+        errs = [abs(e) for c in cands if (e := prediction_error(c)) is not None]
+        band = min(BAND[1], max(BAND[0], 2 * max(errs, default=0.0)))
+        nxt = next_to_measure(cands, run.choice(cands), run.need, band, run.pictures)
+        if nxt is None:
+            return
+        if run.by_data and nxt.measured_top1 is None:
+            # its top-1 on --data first (after its export, a second): a score below the
+            # choice's spares the frame-rate passes, a high one raises every hope
+            if not run.prepare(nxt, cands):
+                return
+        elif not run.add(nxt, cands, bar):
+            return
 
 
 def _confirm(run: Run, cands: list[Candidate], bar: Progress) -> None:
