@@ -227,6 +227,8 @@ def apply_profile(opts: LiveOptions, profile: str,
                      len(frontier) - 1)
     config = frontier[index]
     opts.model = str(resolve_config_model(config, data.get("weights")))
+    for rung in frontier:  # exported now, if missing, so a step down never waits for torch
+        resolve_config_model(rung, data.get("weights"))
     if opts.threads is None:
         opts.threads = config["threads"]
     if opts.provider is None:

@@ -109,6 +109,29 @@ def test_a_slow_source_is_not_a_reason_to_step_down() -> None:
 # --- real models, real load --------------------------------------------------------------------
 
 
+@pytest.mark.slow
+def test_every_rung_is_exported_before_the_run(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A profile whose faster rungs are not in the model store yet: they are exported when
+    the run starts, so stepping down under load never waits for an export."""
+    from edgecam import profiles
+
+    store = tmp_path / "models"
+    monkeypatch.setenv("EDGECAM_MODELS", str(store))
+    rungs = [{"arch": "mobilenet_v2", "alpha": alpha, "resolution": res, "precision": "fp32",
+              "threads": 1, "fps": fps, "model": f"mobilenet_v2-{alpha}-{res}"}
+             for alpha, res, fps in ((0.35, 96, 400.0), (0.5, 128, 200.0), (1.0, 96, 150.0))]
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({
+        "format": profiles.FORMAT, "device": {}, "target_fps": 100.0, "weights": "random",
+        "chosen": rungs[-1], "frontier": rungs}))
+    opts = LiveOptions(source="synthetic://320x240", headless=True)
+    apply_profile(opts, str(profile), lambda _m: None)
+    assert sorted(p.name for p in store.glob("*.onnx")) == [
+        "mobilenet_v2-0.35-96.onnx", "mobilenet_v2-0.5-128.onnx", "mobilenet_v2-1.0-96.onnx"]
+    assert Path(opts.model).name == "mobilenet_v2-1.0-96.onnx"
+
+
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Two real models (random weights) measured on this machine, fastest first."""
