@@ -226,9 +226,9 @@ def apply_profile(opts: LiveOptions, profile: str,
         index = next((i for i, c in enumerate(frontier) if _same(c, chosen)),
                      len(frontier) - 1)
     config = frontier[index]
-    opts.model = str(resolve_config_model(config, data.get("weights")))
-    for rung in frontier:  # exported now, if missing, so a step down never waits for torch
-        resolve_config_model(rung, data.get("weights"))
+    # every rung exported now, if missing, so a step down never waits for torch
+    files = [resolve_config_model(rung, data.get("weights")) for rung in frontier]
+    opts.model = str(files[index])
     if opts.threads is None:
         opts.threads = config["threads"]
     if opts.provider is None:

@@ -43,8 +43,6 @@ class ClassifySummary:
     interrupted: int = 0  # exit code when a signal ended the run
     jobs: int = 1
     threads: int = 1
-    workers: int = 1
-    batch: int = 1
 
     @property
     def fps(self) -> float:
@@ -176,7 +174,7 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
                        output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                        uris=opts.sinks)
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=plan.jobs,
-                              threads=engine.threads, workers=plan.workers)
+                              threads=engine.threads)
     total = total_frames(files, videos)
     batch = opts.batch
     if batch is None:
@@ -184,7 +182,6 @@ def classify(opts: ClassifyOptions) -> ClassifySummary:
         if choice.how == MEASURED_NOW:  # once per model and plan: the second it cost
             log.info("%s", choice.describe())
         batch = choice.size
-    summary.batch = batch
     started = time.monotonic()
     new_model = functools.partial(Model, engine, opts.top_k, opts.threshold)
     with Progress(total, "frames", desc="classify", enabled=opts.progress) as bar, \

@@ -70,9 +70,8 @@ class Run:
                max_frames: int | None = None, prefetch: int = 3, batch: int = 1,
                workers: int = 1) -> int:
         """Run ``source`` through ``pipeline`` (for files: ``batch`` frames per inference,
-        ``workers`` inferences at once);
-        sinks hear of its start and end. ``index`` is its place among the inputs (default:
-        the order ``stream`` is called in)."""
+        ``workers`` inferences at once); sinks hear of its start and end. ``index`` is its
+        place among the inputs (default: the order ``stream`` is called in)."""
         if index is None:
             with self._lock:
                 index = next(self._numbers)

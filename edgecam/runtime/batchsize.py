@@ -97,12 +97,13 @@ def _load() -> dict:
         return {}
 
 
-def _save(key: str, entry: dict) -> None:
-    """Best effort: a read-only cache only means measuring again next time."""
+def _save(cached: dict, key: str, entry: dict) -> None:
+    """``cached`` (what ``_load`` read) with ``entry`` added, written whole. Best effort: a
+    read-only cache only means measuring again next time."""
     path = cache_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {**_load(), key: entry}
+        data = {**cached, key: entry}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".batch-sizes.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
@@ -115,7 +116,8 @@ def choose_batch(engine: Engine, workers: int, frames: int | None) -> BatchChoic
     """The remembered size for this model and plan, else a measurement when the run is long
     enough (``frames`` known and at least ``MIN_FRAMES``), else 1."""
     key = cache_key(engine, workers)
-    entry = _load().get(key)
+    cached = _load()
+    entry = cached.get(key)
     if isinstance(entry, dict) and entry.get("size") in SIZES:
         return BatchChoice(entry["size"], "measured here before",
                            {int(b): ms for b, ms in entry.get("ms_per_frame", {}).items()})
@@ -123,7 +125,8 @@ def choose_batch(engine: Engine, workers: int, frames: int | None) -> BatchChoic
         return BatchChoice(1, f"not measured yet (runs from {MIN_FRAMES} frames measure it)")
     ms = measure(engine, workers)
     size = pick(ms)
-    _save(key, {"size": size, "ms_per_frame": {str(b): round(v, 3) for b, v in ms.items()},
-                "model": str(engine.path), "threads": engine.threads, "workers": workers,
-                "measured": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    _save(cached, key, {
+        "size": size, "ms_per_frame": {str(b): round(v, 3) for b, v in ms.items()},
+        "model": str(engine.path), "threads": engine.threads, "workers": workers,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return BatchChoice(size, MEASURED_NOW, ms)
