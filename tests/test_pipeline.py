@@ -103,6 +103,32 @@ def test_batched_file_run_gives_the_per_frame_results(tmp_path: Path):
             assert set(got.ms) == {"decode", "preprocess", "infer", "postprocess"}
 
 
+def test_parallel_buffers_are_not_reused_while_inferred(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch):
+    """Inference slower than decoding (each call waits a little before it reads its input):
+    the decode thread runs far ahead, and still no batch's tensor is refilled while a worker
+    has yet to read it, so every frame gets its own predictions."""
+    import time
+
+    model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
+    reference = Collect()
+    Pipeline(model, [reference]).run_file(Frames(24), prefetch=0)
+    real = model.engine.run
+
+    def slow_run(batch: np.ndarray) -> np.ndarray:
+        time.sleep(0.02)
+        return real(batch)
+
+    monkeypatch.setattr(model.engine, "run", slow_run)
+    sink = Collect()
+    Pipeline(model, [sink]).run_file(Frames(24), prefetch=6, workers=2)
+    assert [r.frame.index for r in sink.results] == list(range(24))
+    for got, want in zip(sink.results, reference.results):
+        assert [p.index for p in got.top] == [p.index for p in want.top]
+        np.testing.assert_allclose([p.score for p in got.top], [p.score for p in want.top],
+                                   rtol=1e-5)
+
+
 def test_parallel_file_run_stops_and_raises(tmp_path: Path):
     """With two inferences at once, a sink asking to stop ends the run after whole results,
     and a failing sink's error reaches the caller (no frame after it is delivered)."""
