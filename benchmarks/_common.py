@@ -54,7 +54,7 @@ def ensure_model(arch: str, alpha: float, res: int, weights: str) -> Path:
         return path
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     log(f"exporting {path.name} (weights={weights}) ...")
-    code = ("import sys; from edgecam.export import export_model; "
+    code = ("import sys; from edgecam.models.export import export_model; "
             "export_model(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), "
             "weights=sys.argv[4], output=sys.argv[5])")
     subprocess.run([sys.executable, "-c", code, arch, str(alpha), str(res), weights, str(path)],

@@ -3,10 +3,10 @@
     python benchmarks/live_latency.py [--frames 300] [--fps 30] [--model lite0] [--threads 2]
 
 A timestamped live source (edgecam's ``synthetic://640x480?fps=N``: a capture thread that keeps
-only the newest frame, ``Frame.timestamp`` = capture time) runs through ``Pipeline.run_live``
+only the newest frame, ``Frame.timestamp`` = capture time) runs through ``Pipeline.results``
 with the overlay, as ``edgecam live`` does. For every processed frame:
 
-* age at start  = processing start (the moment ``run_live`` gets the frame) - capture time
+* age at start  = processing start (the moment the pipeline gets the frame) - capture time
 * age at result = result time (first handler, after inference and postprocessing) - capture
 * age shown     = after the overlay (what a window or preview would show) - capture
 
@@ -30,7 +30,7 @@ import _common as common  # noqa: E402
 
 
 class Stamped:
-    """A source wrapper noting when ``run_live`` received each frame (processing start)."""
+    """A source wrapper noting when the pipeline received each frame (processing start)."""
 
     def __init__(self, source) -> None:
         self.source = source
@@ -56,10 +56,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(common.RESULTS_DIR))
     args = ap.parse_args()
 
-    from edgecam.io.sources import open_source
-    from edgecam.pipeline import Model, Pipeline
+    from edgecam.pipeline.loop import Pipeline
+    from edgecam.pipeline.model import Model
     from edgecam.runtime.engine import Engine
-    from edgecam.sinks import Sink
+    from edgecam.sources.factory import open_source
 
     label, arch, alpha, res, weights = common.MODELS[common.KEYS[args.model]]
     path = common.ensure_model(arch, alpha, res, weights)
@@ -70,22 +70,24 @@ def main() -> None:
     with open_source(uri) as raw:
         source = Stamped(raw)
 
-        class Shown(Sink):
-            """When the result existed (before the overlay) and when it was shown."""
-
-            def write(self, result) -> None:
+        def shown(results) -> int:
+            """When each result existed (before the overlay) and when it was shown."""
+            n = 0
+            for result in results:
                 now = time.monotonic()
                 f = result.frame
                 rows.append((f.timestamp, source.started.pop(f.index, float("nan")),
                              now - result.ms.get("overlay", 0.0) / 1e3, now, dict(result.ms)))
+                n += 1
+            return n
 
-        pipeline = Pipeline(model, [Shown()], overlay=True)
+        pipeline = Pipeline(model, overlay=True)
         common.log(f"{label}: {args.warmup} warm-up + {args.frames} frames from {uri}")
-        pipeline.run_live(source, args.warmup)
+        shown(pipeline.results(source, args.warmup))
         dropped0 = raw.dropped
         rows.clear()
         t0 = time.monotonic()
-        done = pipeline.run_live(source, args.frames)
+        done = shown(pipeline.results(source, args.frames))
         seconds = time.monotonic() - t0
         dropped = raw.dropped - dropped0
 

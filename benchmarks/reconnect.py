@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgecam.nativelogs import quiet_native_logs
+from edgecam.util.nativelogs import quiet_native_logs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     quiet_native_logs()
-    from edgecam.io.sources import open_source
+    from edgecam.sources.factory import open_source
 
     port = free_port()
     server = start_camera(port)

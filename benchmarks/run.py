@@ -165,15 +165,15 @@ def bare_pass_factory(model_path: Path, video: Path, threads: int):
 
 
 def pipeline_pass_factory(engine, video: Path, prefetch: int = 3, output: Path | None = None):
-    from edgecam.io.sources import open_source
-    from edgecam.pipeline import Model
-    from edgecam.run import Run
+    from edgecam.pipeline.model import Model
+    from edgecam.sinks.outputs import Outputs
+    from edgecam.sources.factory import open_source
 
     def run_pass(n: int):
-        with Run([str(output)] if output is not None else []) as run, \
+        with Outputs([str(output)] if output is not None else []) as outputs, \
                 open_source(str(video)) as source:
-            pipeline = run.pipeline(Model(engine, top_k=5))
-            done = run.stream(source, pipeline, max_frames=n, prefetch=prefetch)
+            pipeline = outputs.pipeline(Model(engine, top_k=5))
+            done = outputs.stream(source, pipeline, max_frames=n, prefetch=prefetch)
         return done, {k: round(v, 3) for k, v in pipeline.times.means().items()}
 
     return run_pass
@@ -203,11 +203,11 @@ def in_process(models, video: Path, threads: int, frames: int, reps: int, calls:
     import numpy as np
     import torch
 
-    from edgecam.export import load_weights
-    from edgecam.io.sources import open_source
-    from edgecam.pipeline import Model
+    from edgecam.models.export import load_weights
+    from edgecam.models.zoo import create_model
+    from edgecam.pipeline.model import Model
     from edgecam.runtime.engine import Engine
-    from edgecam.zoo import create_model
+    from edgecam.sources.factory import open_source
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
@@ -391,7 +391,7 @@ def cold_start(models, threads: int, reps: int, tmp: Path) -> dict:
     image = make_image()
     out: dict = {"image": str(image), "runs": []}
     probe = subprocess.run(
-        [sys.executable, "-c", "import edgecam.cli, edgecam.pipeline; import sys; "
+        [sys.executable, "-c", "import edgecam.cli, edgecam.pipeline.loop; import sys; "
          "print('torch' in sys.modules)"], capture_output=True, text=True, check=True)
     out["torch_imported_by_runtime"] = probe.stdout.strip()
     for label, *_rest, path in models:
@@ -453,7 +453,7 @@ def markdown(data: dict) -> str:
     if data.get("cold_start"):
         c = data["cold_start"]
         lines += ["", "Cold start, `edgecam classify IMAGE --json-out F`: Popen to the first "
-                  f"JSON line (torch imported by `edgecam.cli` + `edgecam.pipeline`: "
+                  f"JSON line (torch imported by `edgecam.cli` + `edgecam.pipeline.loop`: "
                   f"{c['torch_imported_by_runtime']}):", "",
                   "| model | first prediction s | process wall s | peak RSS MB |",
                   "| --- | ---: | ---: | ---: |"]

@@ -3,7 +3,7 @@
     python benchmarks/soak.py [--frames 10000] [--model lite0] [--threads 2] [--fps 120]
 
 Live-like work for ``--frames`` frames: edgecam's synthetic live source at a high frame rate
-(newest-frame capture thread, so the model is always busy) through ``Pipeline.run_live`` with
+(newest-frame capture thread, so the model is always busy) through ``Pipeline.results`` with
 the overlay, a JSON-lines sink to a temp file and, when edgecam/io/preview.py exists, the
 browser preview with one MJPEG viewer connected (so JPEG encoding runs too). RSS is sampled
 every 500 frames (and at the warm-up frame, 1000 by default); the report is RSS after warm-up
@@ -56,15 +56,16 @@ def main() -> None:
     args = ap.parse_args()
     warm = args.warmup or (1000 if args.frames >= 2000 else max(1, args.frames // 5))
 
-    from edgecam.io.sources import open_source
-    from edgecam.pipeline import Model
-    from edgecam.run import Run
+    from edgecam.pipeline.model import Model
     from edgecam.runtime.engine import Engine
-    from edgecam.sinks import Sink, SinkOptions, open_sink
+    from edgecam.sinks.base import Sink, SinkOptions
+    from edgecam.sinks.factory import open_sink
+    from edgecam.sinks.outputs import Outputs
+    from edgecam.sources.factory import open_source
 
     label, arch, alpha, res, weights = common.MODELS[common.KEYS[args.model]]
     path = common.ensure_model(arch, alpha, res, weights)
-    has_preview = (importlib.util.find_spec("edgecam.io.preview") is not None
+    has_preview = (importlib.util.find_spec("edgecam.sinks.preview") is not None
                    and not args.no_preview)
     samples: list[tuple[int, float, float]] = []  # frame, seconds, RSS MB
     tmpdir = tempfile.mkdtemp(prefix="edgecam-soak-")
@@ -96,13 +97,13 @@ def main() -> None:
                     common.log(f"{n}/{args.frames} frames, RSS {samples[-1][2]:.1f} MB, "
                         f"{result.stats.fps:.1f} fps")
 
-    with Run([*sinks, Sample()]) as run:
-        source = run.enter(open_source(uri))
-        pipeline = run.pipeline(model, overlay=True)
+    with Outputs([*sinks, Sample()]) as outputs:
+        source = outputs.enter(open_source(uri))
+        pipeline = outputs.pipeline(model, overlay=True)
         common.log(f"{label}: {args.frames} frames from {uri}, overlay + JSON lines"
             + (" + preview (1 viewer)" if has_preview else ""))
         try:
-            done = run.stream(source, pipeline, max_frames=args.frames)
+            done = outputs.stream(source, pipeline, max_frames=args.frames)
         finally:
             stop.set()
             for client in viewers:

@@ -16,8 +16,8 @@ from typing import Annotated
 
 import typer
 
-from edgecam.errors import EdgecamError
-from edgecam.options import BenchOptions, ClassifyOptions, LiveOptions
+from edgecam.commands.options import BenchOptions, ClassifyOptions, LiveOptions
+from edgecam.util.errors import EdgecamError
 
 app = typer.Typer(
     name="edgecam",
@@ -46,7 +46,7 @@ def user_errors(fn):
         except EdgecamError as exc:
             raise fail(str(exc), exc.exit_code) from None
         except ImportError as exc:
-            from edgecam.syslibs import missing_library_hint
+            from edgecam.util.syslibs import missing_library_hint
 
             hint = missing_library_hint(exc)
             if hint is None:
@@ -83,7 +83,7 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list of rows.")] = False,
 ) -> None:
     """List the model zoo: params and MACs counted on the built model, published top-1."""
-    from edgecam.zoo_table import model_rows, render_rows
+    from edgecam.models.table import model_rows, render_rows
 
     rows = model_rows(all_rows=all_)
     if as_json:
@@ -116,16 +116,16 @@ def export(
     The file carries its preprocessing, labels and provenance in its metadata; it is refused
     when onnxruntime and PyTorch differ by more than 1e-4 x max|logit|.
     """
-    from edgecam.catalog import arch_info, check_alpha_resolution, models_dir
-    from edgecam.store import has_export_extra
+    from edgecam.models.catalog import arch_info, check_alpha_resolution, models_dir
+    from edgecam.models.store import has_export_extra
 
     info = arch_info(arch)
     res = resolution if resolution is not None else info.resolution
     check_alpha_resolution(alpha, res)
     if not has_export_extra():
         raise fail("exporting needs torch and onnx: pip install 'edgecam[export,pretrained]'")
-    from edgecam.catalog import model_name
-    from edgecam.export import export_model
+    from edgecam.models.catalog import model_name
+    from edgecam.models.export import export_model
 
     out = output or models_dir() / f"{model_name(arch, alpha, res)}.onnx"
     report = export_model(arch, alpha, res, weights=weights, output=out, seed=seed)
@@ -204,13 +204,14 @@ def classify(
     provider: ProviderOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
-    from edgecam.classify import classify as run
+    from edgecam.commands.classify import classify_inputs
 
     sinks = list(sink or [])
-    summary = run(ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
-                                  sinks=sinks, top_k=top_k, threshold=threshold,
-                                  threads=threads, mqtt=mqtt, jobs=jobs, batch=batch,
-                                  workers=workers, cluster=cluster, chunk=chunk, provider=provider))
+    opts = ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
+                           sinks=sinks, top_k=top_k, threshold=threshold, threads=threads,
+                           mqtt=mqtt, jobs=jobs, batch=batch, workers=workers, cluster=cluster,
+                           chunk=chunk, provider=provider)
+    summary = classify_inputs(opts)
     taken = "-" in (json_out, *sinks)
     if not output and not json_out and not sinks:
         for source, counts in summary.top1.items():
@@ -275,7 +276,7 @@ def live(
     provider: ProviderOpt = None,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
-    from edgecam.live import live as run
+    from edgecam.commands.live import run_live, use_profile
 
     sinks = list(sink or [])
     taken = "-" in (json_out, *sinks)
@@ -289,10 +290,8 @@ def live(
                        echo=lambda text: out(text, taken))
     adapter = None
     if profile is not None:
-        from edgecam.adapt import apply_profile
-
-        adapter = apply_profile(opts, profile)
-    summary = run(opts)
+        adapter = use_profile(opts, profile)
+    summary = run_live(opts)
     if len(summary.cameras) > 1:
         for cam in summary.cameras:
             typer.echo(f"{cam.source}: {cam.frames} frames ({cam.fps:.1f} FPS), "
@@ -327,9 +326,9 @@ def bench(
     provider: ProviderOpt = None,
 ) -> None:
     """Measure the whole pipeline on this device: FPS, latency, per-stage ms, memory."""
-    from edgecam.bench import bench as run
+    from edgecam.commands.bench import run_bench
 
-    report = run(BenchOptions(model=model, source=source, frames=frames, threads=threads,
+    report = run_bench(BenchOptions(model=model, source=source, frames=frames, threads=threads,
                               overlay=overlay, provider=provider))
     if as_json:
         emit_json(report.to_json())
@@ -356,9 +355,9 @@ def demo(
     threads: ThreadsOpt = None,
 ) -> None:
     """The main job on built-in material: a clip of real photos through the default model."""
-    from edgecam.demo import demo as run
+    from edgecam.commands.demo import run_demo
 
-    report = run(photos, out, model, threads)
+    report = run_demo(photos, out, model, threads)
     typer.echo(f"{'photo':<24} {'frames':>6}  {'top-1 (most frames)':<28} accepted")
     for p in report.photos:
         share = f"{p.accepted * 100:5.1f}%" if p.accepted is not None else "     -"
@@ -415,9 +414,10 @@ def tune(
     the target plus 5%. When no config does, it says so, names the fastest and writes "chosen":
     null (exit 0); when the budget measured nothing, it exits 1.
     """
-    from edgecam import profiles
-    from edgecam.tune import TuneOptions, parse_list, render, to_json
-    from edgecam.tune import tune as run
+    from edgecam.tune.options import TuneOptions, parse_list
+    from edgecam.tune.profiles import Profile, device_info, save_profile
+    from edgecam.tune.report import render, to_json
+    from edgecam.tune.search import tune_device
 
     opts = TuneOptions(target_fps=target_fps, families=list(family or []), weights=weights,
                        precisions=parse_list(precision), threads=parse_list(threads, int),
@@ -425,11 +425,11 @@ def tune(
                        models=models, providers=parse_list(provider))
     if plot is not None and plot.suffix.lower() != ".png":
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
-    result = run(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
-    result_json = to_json(result, profiles.device_info())
+    result = tune_device(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
+    result_json = to_json(result, device_info())
     typer.echo(render(result))
     if save_profile:
-        path = profiles.save_profile(profiles.make_profile(result_json, result_json["frontier"]))
+        path = save_profile(Profile.from_tune(result_json))
         typer.echo(f"profile: {path}")
     if json_out:
         try:
@@ -438,9 +438,9 @@ def tune(
             raise fail(f"cannot write {json_out}: {exc.strerror}") from None
         typer.echo(f"JSON: {json_out}")
     if plot:
-        from edgecam.tune.plot import plot as draw
+        from edgecam.tune.plot import plot as draw_plot
 
-        typer.echo(f"plot: {draw(result, plot)}")
+        typer.echo(f"plot: {draw_plot(result, plot)}")
 
 
 @app.command()
@@ -459,7 +459,7 @@ def quantize(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """INT8 static quantization (QDQ, per-channel), checked against FP32 on the photos."""
-    from edgecam.quantize import quantize_model
+    from edgecam.runtime.quantize import quantize_model
 
     report = quantize_model(model, calibration, output, method, fp32_ends, threads)
     if as_json:
@@ -535,23 +535,22 @@ def train(
     accuracy, per-class accuracy and confusion matrix in its metadata, and checked against
     PyTorch. Ctrl-C keeps the best model so far.
     """
-    from edgecam.store import has_export_extra
+    from edgecam.models.store import has_export_extra
 
     if not has_export_extra():
         raise fail("training needs torch and onnx: pip install 'edgecam[export,pretrained]'")
-    from edgecam.train.progress import TrainBars
-    from edgecam.train.report import render
-    from edgecam.train.trainer import TrainOptions
-    from edgecam.train.trainer import train as run
+    from edgecam.train.bars import TrainBars
+    from edgecam.train.evaluation import render
+    from edgecam.train.trainer import TrainOptions, train_models
 
     if json_out is not None:
-        from edgecam.export import check_writable
+        from edgecam.models.export import check_writable
 
         check_writable(json_out)  # before minutes of training, not after
     opts = TrainOptions(data, arch, alpha, _int_list(resolution, "--resolution"), epochs,
                         patience, finetune, val_split, output, views, augment, seed)
     with TrainBars() as bars:
-        report = run(opts, bars, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
+        report = train_models(opts, bars, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
     for m in report["models"]:
         typer.echo(
             f"wrote {m['output']}  ({m['name']}, {m['resolution']} px, validation accuracy "
@@ -560,7 +559,7 @@ def train(
             + (", features from cache" if m["cached_features"] else "") + ")")
         typer.echo(render(m, list(m["per_class_accuracy"])))
     if json_out is not None:
-        from edgecam.atomic import publish
+        from edgecam.util.atomic import publish
 
         tmp = json_out.with_name(f".{json_out.name}.tmp")
         try:
@@ -601,13 +600,12 @@ def capture(
     Frames go to OUT/LABEL/ as JPEG (whole files only, never overwritten), one every --every
     seconds, until --count are saved. Run it once per class, then `edgecam train OUT`.
     """
-    from edgecam.collect import CaptureOptions
-    from edgecam.collect import capture as run
-    from edgecam.progress import Progress
+    from edgecam.commands.capture import CaptureOptions, capture_frames
+    from edgecam.util.progress import Progress
 
     opts = CaptureOptions(source, label, out, count or None, every, width, height, fps)
     with Progress(opts.count, "pictures", desc=f"capture {label}") as bar:
-        summary = run(opts, bar.update)
+        summary = capture_frames(opts, bar.update)
     typer.echo(f"saved {summary.saved} pictures to {summary.folder} in {summary.seconds:.1f} s "
                f"({summary.in_folder} there now)")
     if summary.interrupted:
@@ -617,7 +615,7 @@ def capture(
 
 def _log_to_stderr() -> None:
     """Library warnings and notes (headless, reconnecting, switches) as "edgecam: ..." lines."""
-    from edgecam.nativelogs import StderrHandler
+    from edgecam.util.nativelogs import StderrHandler
 
     handler = StderrHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("edgecam: %(message)s"))
@@ -633,7 +631,7 @@ def main() -> None:
     Typer bundles its own copy of click in recent releases and uses the real click in older
     ones, so click's exceptions are recognised by their interface, not their class.
     """
-    from edgecam.nativelogs import quiet_native_logs
+    from edgecam.util.nativelogs import quiet_native_logs
 
     quiet_native_logs()
     _log_to_stderr()

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def make(out: Path, per_photo: int = 2) -> None:
     import cv2
 
-    from edgecam.democlip import cover
-    from edgecam.export import export_model
+    from edgecam.commands.democlip import cover
+    from edgecam.models.export import export_model
 
     out.mkdir(parents=True, exist_ok=True)
     labels = json.loads((ROOT / "calibration" / "labels.json").read_text())

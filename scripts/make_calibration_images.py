@@ -131,7 +131,7 @@ def build(out: Path = OUT) -> list[Path]:
 
 
 def predict(model: Path, out: Path = OUT) -> None:
-    from edgecam.democlip import cover
+    from edgecam.commands.democlip import cover
     from edgecam.runtime.engine import Engine
     from edgecam.runtime.postprocess import Postprocessor
     from edgecam.runtime.preprocess import Preprocessor

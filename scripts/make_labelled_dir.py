@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from edgecam.labels import imagenet_labels
+from edgecam.models.labels import imagenet_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 

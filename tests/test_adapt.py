@@ -11,22 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from edgecam.adapt import Adapter, apply_profile
-from edgecam.live import live
-from edgecam.options import LiveOptions
-from edgecam.pipeline import Stats
-from edgecam.signals import EndOfRun
+from edgecam.commands.live import run_live, use_profile
+from edgecam.commands.options import LiveOptions
+from edgecam.pipeline.result import Stats
+from edgecam.tune.adapt import Adapter
+from edgecam.tune.profiles import Rung
+from edgecam.util.signals import EndOfRun
 
 from conftest import wait_for
 
-LADDER = [  # fastest first, as in a profile
+LADDER = [Rung.from_dict(c) for c in [  # fastest first, as in a profile
     {"name": "small", "arch": "mobilenet_v2", "alpha": 0.35, "resolution": 96,
      "precision": "fp32", "threads": 1, "fps": 300.0},
     {"name": "mid", "arch": "mobilenet_v2", "alpha": 0.5, "resolution": 128,
      "precision": "fp32", "threads": 1, "fps": 150.0},
     {"name": "big", "arch": "mobilenet_v2", "alpha": 1.0, "resolution": 224,
      "precision": "fp32", "threads": 1, "fps": 50.0},
-]
+]]
 
 
 class Drive:
@@ -58,7 +59,7 @@ class Drive:
 def make(index: int = 2, target: float = 40.0) -> tuple[Adapter, Drive, list[str]]:
     clock = [0.0]
     said: list[str] = []
-    adapter = Adapter(LADDER, index, target, build=lambda c: c["name"], say=said.append,
+    adapter = Adapter(LADDER, index, target, build=lambda c: c.name, say=said.append,
                       down_s=3, dwell_s=10, probe_s=3, clock=lambda: clock[0])
     return adapter, Drive(adapter, clock), said
 
@@ -114,7 +115,7 @@ def test_every_rung_is_exported_before_the_run(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A profile whose faster rungs are not in the model store yet: they are exported when
     the run starts, so stepping down under load never waits for an export."""
-    from edgecam import profiles
+    from edgecam.tune import profiles
 
     store = tmp_path / "models"
     monkeypatch.setenv("EDGECAM_MODELS", str(store))
@@ -126,7 +127,7 @@ def test_every_rung_is_exported_before_the_run(tmp_path: Path,
         "format": profiles.FORMAT, "device": {}, "target_fps": 100.0, "weights": "random",
         "chosen": rungs[-1], "frontier": rungs}))
     opts = LiveOptions(source="synthetic://320x240", headless=True)
-    apply_profile(opts, str(profile), lambda _m: None)
+    use_profile(opts, str(profile), lambda _m: None)
     assert sorted(p.name for p in store.glob("*.onnx")) == [
         "mobilenet_v2-0.35-96.onnx", "mobilenet_v2-0.5-128.onnx", "mobilenet_v2-1.0-96.onnx"]
     assert Path(opts.model).name == "mobilenet_v2-1.0-96.onnx"
@@ -161,7 +162,7 @@ def test_real_load_steps_down_then_back_up(ladder: list[dict], tmp_path: Path) -
     """Busy subprocesses started and stopped by the test: the run steps down to the fast
     model under load and back up by a probe after the load ends; every JSON line names the
     model that made it."""
-    from edgecam import profiles
+    from edgecam.tune import profiles
 
     small, big = ladder
     target = big["fps"] * 0.6
@@ -172,7 +173,7 @@ def test_real_load_steps_down_then_back_up(ladder: list[dict], tmp_path: Path) -
     said: list[str] = []
     jsonl = tmp_path / "out.jsonl"
     opts = LiveOptions(source="synthetic://320x240", headless=True, json_out=str(jsonl))
-    adapter = apply_profile(opts, str(profile), said.append)
+    adapter = use_profile(opts, str(profile), said.append)
     adapter.down_s, adapter.dwell_s, adapter.probe_s = 2.0, 4.0, 2.0
     done = threading.Event()
 
@@ -183,7 +184,7 @@ def test_real_load_steps_down_then_back_up(ladder: list[dict], tmp_path: Path) -
 
     opts.controller = controller
     summary: list = []
-    thread = threading.Thread(target=lambda: summary.append(live(opts)))
+    thread = threading.Thread(target=lambda: summary.append(run_live(opts)))
     thread.start()
     load: list[subprocess.Popen] = []
     try:

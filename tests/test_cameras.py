@@ -13,14 +13,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecam.cameras import run_cameras
-from edgecam.io.files import SyntheticSource
-from edgecam.io.frames import Stream
-from edgecam.pipeline import Model, Pipeline, Result
+from edgecam.pipeline.cameras import camera_results
+from edgecam.pipeline.loop import Pipeline
+from edgecam.pipeline.model import Model
+from edgecam.pipeline.result import Result
 from edgecam.runtime.engine import Engine
+from edgecam.sources.files import SyntheticSource
+from edgecam.sources.frames import Stream
 
 from conftest import ROOT, Subscriber, free_port, wait_for
-from test_pipeline import Collect
 from tiny_models import tiny_classifier
 
 
@@ -40,13 +41,17 @@ class Frames(SyntheticSource):
 
 def cameras(engine: Engine, batch: bool, smoothing: float) -> list[list[Result]]:
     sources = [Frames("a", (96, 72), 12), Frames("b", (64, 48), 9)]
-    sinks = [Collect(), Collect()]
     pipelines = []
-    for index, (source, sink) in enumerate(zip(sources, sinks)):
-        pipeline = Pipeline(Model(engine, top_k=3, smoothing=smoothing), [sink])
+    for index, source in enumerate(sources):
+        pipeline = Pipeline(Model(engine, top_k=3, smoothing=smoothing))
         pipelines.append(pipeline.attach(Stream.of(source, index), source))
-    assert run_cameras(pipelines, sources, batch=batch) == [12, 9]
-    return [sink.results for sink in sinks]
+    done = [0, 0]
+    per_camera: list[list[Result]] = [[], []]
+    for result in camera_results(pipelines, sources, batch=batch, done=done):
+        assert result.stream is not None
+        per_camera[result.stream.index].append(result)
+    assert done == [12, 9]
+    return per_camera
 
 
 def test_cameras_batched_or_not_give_each_camera_its_own_results(tmp_path: Path):
@@ -62,10 +67,9 @@ def test_cameras_batched_or_not_give_each_camera_its_own_results(tmp_path: Path)
             assert [p.index for p in a.top] == [p.index for p in b.top]
             np.testing.assert_allclose([p.score for p in a.top], [p.score for p in b.top],
                                        rtol=1e-5)
-    alone = Collect()
     source = Frames("b", (64, 48), 9)
-    Pipeline(Model(engine, top_k=3, smoothing=0.7), [alone]).run_file(source)
-    assert [[p.index for p in r.top] for r in alone.results] == [
+    alone = list(Pipeline(Model(engine, top_k=3, smoothing=0.7)).results(source))
+    assert [[p.index for p in r.top] for r in alone] == [
         [p.index for p in r.top] for r in batched[1]]
 
 

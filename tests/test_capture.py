@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecam.collect import LabelFolder
-from edgecam.errors import EdgecamError
+from edgecam.sinks.labelled import LabelFolder
 from edgecam.train.dataset import read_dataset
+from edgecam.util.errors import EdgecamError
 
 from conftest import assert_one_line_error, free_port, run_cli
 from mjpeg_server import start_camera

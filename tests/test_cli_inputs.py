@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from edgecam.runtime.engine import default_threads
+from edgecam.util.device import default_threads
 
 from conftest import assert_one_line_error, run_cli
 from tiny_models import tiny_classifier

@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecam.classify import classify
 from edgecam.cluster.tasks import plan_tasks
-from edgecam.options import ClassifyOptions
+from edgecam.commands.classify import classify_inputs
+from edgecam.commands.options import ClassifyOptions
 
 from conftest import assert_one_line_error, free_port, run_cli, wait_for
 from tiny_models import tiny_classifier
@@ -130,7 +130,7 @@ def test_cluster_run_survives_a_dead_worker_and_equals_a_local_run(cluster, tmp_
     workers = [cluster.worker(), cluster.worker()]
     cluster.wait_workers(2)
 
-    local = classify(ClassifyOptions(inputs=[str(inputs)], model=str(model),
+    local = classify_inputs(ClassifyOptions(inputs=[str(inputs)], model=str(model),
                                      output=str(tmp_path / "local"),
                                      json_out=str(tmp_path / "local.jsonl"), top_k=1,
                                      progress=False))
@@ -150,7 +150,7 @@ def test_cluster_run_survives_a_dead_worker_and_equals_a_local_run(cluster, tmp_
 
     killer = threading.Thread(target=kill_one_worker)
     killer.start()
-    remote = classify(ClassifyOptions(inputs=[str(inputs)], model=str(model),
+    remote = classify_inputs(ClassifyOptions(inputs=[str(inputs)], model=str(model),
                                       output=str(tmp_path / "remote"),
                                       json_out=str(jl), top_k=1, progress=False,
                                       cluster=cluster.address, chunk=16))

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgecam import catalog
-from edgecam.download import cache_name, default_cache_dir, fetch
-from edgecam.errors import EdgecamError
-from edgecam.progress import Progress
+from edgecam.models import catalog
+from edgecam.models.download import cache_name, default_cache_dir, fetch
+from edgecam.util.errors import EdgecamError
+from edgecam.util.progress import Progress
 
 PAYLOAD = bytes(range(256)) * 1000  # 256 kB: several chunks
 
@@ -205,8 +205,8 @@ def test_bad_url_and_cache_names():
 
 
 def test_imagenet_weights_through_the_download(server, cache, tmp_path, monkeypatch):
-    from edgecam.zoo import create_model
-    from edgecam.zoo.weights import load_imagenet
+    from edgecam.models.zoo import create_model
+    from edgecam.models.zoo.weights import load_imagenet
 
     torch.manual_seed(0)
     state = create_model("mobilenet_v2").state_dict()

@@ -13,8 +13,8 @@ import onnxruntime as ort
 import pytest
 from safetensors.numpy import load_file
 
-from edgecam.labels import imagenet_labels
-from edgecam.modelmeta import ModelMeta
+from edgecam.models.labels import imagenet_labels
+from edgecam.models.metadata import ModelMeta
 
 from conftest import assert_one_line_error, run_cli
 

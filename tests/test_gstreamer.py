@@ -10,15 +10,15 @@ import time
 
 import pytest
 
-from edgecam.errors import EdgecamError
-from edgecam.io.gstreamer import (
+from edgecam.sources.factory import open_source, parse_uri
+from edgecam.sources.gstreamer import (
     BGR_TAIL,
     csi_pipeline,
     has_gstreamer,
     libcamera_pipeline,
     with_appsink,
 )
-from edgecam.io.sources import open_source, parse_uri
+from edgecam.util.errors import EdgecamError
 
 from conftest import assert_one_line_error, run_cli
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from edgecam.errors import EdgecamError
-from edgecam.io.mqtt import MqttPublisher, parse_mqtt_url, topic_name
+from edgecam.sinks.mqtt import MqttPublisher, parse_mqtt_url, topic_name
+from edgecam.util.errors import EdgecamError
 
 from conftest import WAIT, Broker, Subscriber, free_port, needs_broker, wait_for
 
@@ -101,7 +101,7 @@ def test_retained_prediction_reaches_late_subscribers(broker: Broker) -> None:
 
 def test_broker_down_at_start_never_blocks(caplog: pytest.LogCaptureFixture) -> None:
     """Nothing listens: start and every call return, paho keeps retrying in the background."""
-    caplog.set_level(logging.WARNING, logger="edgecam.io.mqtt")
+    caplog.set_level(logging.WARNING, logger="edgecam.sinks.mqtt")
     pub = MqttPublisher(f"mqtt://127.0.0.1:{free_port()}", "m", max_queued=5)
     pub.start()
     assert wait_for(lambda: caplog.records, WAIT), "no warning about the unreachable broker"

@@ -1,5 +1,6 @@
 """The shared loop with real onnxruntime sessions: every frame of a file in order through the
-decode-ahead thread, and a model swapped mid-run (the run-time adaptation) at another size."""
+decode-ahead thread, a model swapped mid-run (the run-time adaptation) at another size, and
+``edgecam.predict``, the loop as a Python iterator."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecam.io.files import SyntheticSource
-from edgecam.pipeline import Model, Pipeline, Result, Stats
+import edgecam
+from edgecam.pipeline.loop import Pipeline
+from edgecam.pipeline.model import Model
+from edgecam.pipeline.result import Result, Stats
 from edgecam.runtime.engine import Engine
-from edgecam.sinks import Sink
+from edgecam.sinks.base import Sink
+from edgecam.sinks.outputs import Outputs
+from edgecam.sources.files import SyntheticSource
 
 from tiny_models import tiny_classifier
 
@@ -42,14 +47,32 @@ class Frames(SyntheticSource):
 
 def test_every_frame_in_order_with_decode_ahead(tmp_path: Path):
     model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
-    sink = Collect()
-    pipeline = Pipeline(model, [sink])
-    assert pipeline.run_file(Frames(40), prefetch=3) == 40
-    assert [r.frame.index for r in sink.results] == list(range(40))
+    pipeline = Pipeline(model)
+    results = list(pipeline.results(Frames(40), prefetch=3))
+    assert [r.frame.index for r in results] == list(range(40))
     assert set(pipeline.times.means()) >= {"decode", "preprocess", "infer", "postprocess"}
     # each result carries the run's stats as of that frame: sinks never ask the pipeline
-    assert [r.stats.frames for r in sink.results] == list(range(1, 41))
-    assert sink.results[-1].stats.model == model.name
+    assert [r.stats.frames for r in results] == list(range(1, 41))
+    assert results[-1].stats.model == model.name
+
+
+def test_predict_yields_what_sinks_get(tmp_path: Path):
+    """The public iterator: the same results (frame, top-k, stage times, stats) a sink gets
+    from a run over the same frames, and leaving the loop early is fine."""
+    path = tiny_classifier(tmp_path / "a.onnx", resolution=32)
+    got = list(edgecam.predict(Frames(12), path, threads=1, top_k=3))
+    sink = Collect()
+    with Outputs([sink]) as outputs:
+        assert outputs.stream(Frames(12), outputs.pipeline(Model(Engine(path, 1), 3))) == 12
+    assert [r.frame.index for r in got] == [r.frame.index for r in sink.results]
+    assert [[p.index for p in r.top] for r in got] == [[p.index for p in r.top]
+                                                       for r in sink.results]
+    assert all(len(r.top) == 3 and r.label == r.top[0].label for r in got)
+    assert got[-1].stats.frames == 12 and set(got[0].ms) >= {"decode", "infer"}
+    for n, result in enumerate(edgecam.predict(Frames(1000), path, threads=1, workers=2)):
+        if n == 4:
+            break
+    assert result.frame.index == 4
 
 
 @pytest.mark.parametrize("batch", [1, 8])
@@ -65,8 +88,8 @@ def test_model_swapped_mid_file_at_another_resolution(tmp_path: Path, batch: int
         seen.append((stats.frames, stats.model_frames))
         return small if stats.frames == 6 else None
 
-    pipeline = Pipeline(big, [sink], controller=controller)
-    assert pipeline.run_file(Frames(30), prefetch=3, batch=batch) == 30
+    pipeline = Pipeline(big, controller=controller)
+    sink.results = list(pipeline.results(Frames(30), prefetch=3, batch=batch))
     assert pipeline.model is small and pipeline.switches == [small.name]
     assert seen[5:8] == [(6, 6), (7, 1), (8, 2)]  # the new model's frames counted afresh
     assert [r.frame.index for r in sink.results] == list(range(30))
@@ -87,11 +110,10 @@ def test_batched_file_run_gives_the_per_frame_results(tmp_path: Path):
     runs: dict[tuple, list[Result]] = {}
     for batch, prefetch, workers in ((1, 0, 1), (8, 3, 1), (8, 0, 1), (1, 3, 2), (3, 1, 3)):
         for limit in (None, 13):
-            sink = Collect()
-            pipeline = Pipeline(model, [sink])
-            assert pipeline.run_file(Frames(21), limit, prefetch=prefetch, batch=batch,
-                                     workers=workers) == (limit or 21)
-            runs[(batch, prefetch, workers, limit)] = sink.results
+            results = list(Pipeline(model).results(Frames(21), limit, prefetch=prefetch,
+                                                   batch=batch, workers=workers))
+            assert len(results) == (limit or 21)
+            runs[(batch, prefetch, workers, limit)] = results
     assert len({r.top[0].score for r in runs[(1, 0, 1, None)]}) > 10  # frames tell apart
     for (*_, limit), seen in runs.items():
         reference = runs[(1, 0, 1, limit)]
@@ -111,8 +133,7 @@ def test_parallel_buffers_are_not_reused_while_inferred(tmp_path: Path,
     import time
 
     model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
-    reference = Collect()
-    Pipeline(model, [reference]).run_file(Frames(24), prefetch=0)
+    reference = list(Pipeline(model).results(Frames(24), prefetch=0))
     real = model.engine.run
 
     def slow_run(batch: np.ndarray) -> np.ndarray:
@@ -120,10 +141,9 @@ def test_parallel_buffers_are_not_reused_while_inferred(tmp_path: Path,
         return real(batch)
 
     monkeypatch.setattr(model.engine, "run", slow_run)
-    sink = Collect()
-    Pipeline(model, [sink]).run_file(Frames(24), prefetch=6, workers=2)
-    assert [r.frame.index for r in sink.results] == list(range(24))
-    for got, want in zip(sink.results, reference.results):
+    results = list(Pipeline(model).results(Frames(24), prefetch=6, workers=2))
+    assert [r.frame.index for r in results] == list(range(24))
+    for got, want in zip(results, reference):
         assert [p.index for p in got.top] == [p.index for p in want.top]
         np.testing.assert_allclose([p.score for p in got.top], [p.score for p in want.top],
                                    rtol=1e-5)
@@ -132,7 +152,7 @@ def test_parallel_buffers_are_not_reused_while_inferred(tmp_path: Path,
 def test_parallel_file_run_stops_and_raises(tmp_path: Path):
     """With two inferences at once, a sink asking to stop ends the run after whole results,
     and a failing sink's error reaches the caller (no frame after it is delivered)."""
-    from edgecam.signals import EndOfRun
+    from edgecam.util.signals import EndOfRun
 
     model = Model(Engine(tiny_classifier(tmp_path / "a.onnx", resolution=32), threads=1))
 
@@ -147,11 +167,12 @@ def test_parallel_file_run_stops_and_raises(tmp_path: Path):
                 raise self.error("stop here")
 
     sink = StopAt(7, EndOfRun)
-    done = Pipeline(model, [sink]).run_file(Frames(40), workers=2)
+    with Outputs([sink]) as outputs:
+        done = outputs.stream(Frames(40), outputs.pipeline(model), workers=2)
     assert done == len(sink.results) == 7
     assert [r.frame.index for r in sink.results] == list(range(7))
     sink = StopAt(5, RuntimeError)
-    with pytest.raises(RuntimeError, match="stop here"):
-        Pipeline(model, [sink]).run_file(Frames(40), workers=2)
+    with pytest.raises(RuntimeError, match="stop here"), Outputs([sink]) as outputs:
+        outputs.stream(Frames(40), outputs.pipeline(model), workers=2)
     assert len(sink.results) == 5
 

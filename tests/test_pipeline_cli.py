@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from edgecam.democlip import make_clip
+from edgecam.commands.democlip import make_clip
 
 from conftest import ROOT, assert_one_line_error, run_cli, wait_for
 from tiny_models import tiny_classifier

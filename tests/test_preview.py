@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecam.errors import EdgecamError
-from edgecam.io.files import SyntheticSource
-from edgecam.io.preview import PreviewServer, is_loopback, parse_serve
+from edgecam.sinks.preview import PreviewServer, is_loopback, parse_serve
+from edgecam.sources.files import SyntheticSource
+from edgecam.util.errors import EdgecamError
 
 from conftest import assert_one_line_error, free_port, run_cli, wait_for
 from tiny_models import tiny_classifier
@@ -428,7 +428,7 @@ def test_capture_dir_needs_the_preview(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_headless_chromium_capture_button(tmp_path: Path, monkeypatch) -> None:
     """A real browser: the form appears when capture is on, and its button saves the frame."""
-    import edgecam.io.preview as preview
+    import edgecam.sinks.preview as preview
 
     chromium = find_chromium()
     if chromium is None:

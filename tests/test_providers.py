@@ -11,7 +11,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgecam.errors import EdgecamError
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.providers import (
     CPU,
@@ -20,7 +19,8 @@ from edgecam.runtime.providers import (
     parse_providers,
     session_providers,
 )
-from edgecam.syslibs import missing_library_hint
+from edgecam.util.errors import EdgecamError
+from edgecam.util.syslibs import missing_library_hint
 
 from conftest import assert_one_line_error, run_cli
 from tiny_models import tiny_classifier

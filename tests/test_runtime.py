@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from skimage import data
 
-from edgecam.errors import EdgecamError
-from edgecam.io.overlay import draw_overlay, text_scale
-from edgecam.metrics import RateMeter, StageTimes, rss_mb
+from edgecam.pipeline.metrics import RateMeter, StageTimes, rss_mb
+from edgecam.pipeline.overlay import draw_overlay, text_scale
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor, Prediction, softmax
 from edgecam.runtime.preprocess import Preprocessor, crop_box
+from edgecam.util.errors import EdgecamError
 
 from tiny_models import tiny_classifier, tiny_meta
 

@@ -11,14 +11,13 @@ import os
 import numpy as np
 import pytest
 
-from edgecam.errors import EdgecamError
-from edgecam.io.frames import Frame, Stream
-from edgecam.pipeline import Result
+from edgecam.pipeline.loop import Result
 from edgecam.runtime.postprocess import Prediction
-from edgecam.sinks import open_sink, sink_kind
-from edgecam.sinks.factory import flag_sinks
+from edgecam.sinks.factory import flag_sinks, open_sink, sink_kind
 from edgecam.sinks.folder import output_names
 from edgecam.sinks.staging import StagedFile, mention_leftovers
+from edgecam.sources.frames import Frame, Stream
+from edgecam.util.errors import EdgecamError
 
 
 @pytest.mark.parametrize("uri, kind", [
@@ -36,7 +35,7 @@ def test_unknown_outputs_and_shared_files_are_one_clear_error(tmp_path):
         with pytest.raises(EdgecamError, match="neither a video file"):
             sink_kind(bad)
     with pytest.raises(EdgecamError, match="both write"):
-        from edgecam.sinks import SinkOptions
+        from edgecam.sinks.base import SinkOptions
 
         flag_sinks(SinkOptions(), json_out=str(tmp_path / "p.jsonl"),
                    uris=[str(tmp_path / "p.jsonl")])

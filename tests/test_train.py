@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecam.errors import EdgecamError
 from edgecam.train.augment import Augment
 from edgecam.train.dataset import read_dataset
-from edgecam.train.report import evaluate
+from edgecam.train.evaluation import evaluate
+from edgecam.util.errors import EdgecamError
 
 from conftest import assert_one_line_error, run_cli
 from labelled_data import digits, pictures_by_class, textures

@@ -12,12 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecam import profiles
-from edgecam.errors import EdgecamError
+from edgecam.tune import profiles
 from edgecam.tune.choose import choose, ladder
 from edgecam.tune.latency import error_summary, fit_latency
-from edgecam.tune.options import TuneOptions
+from edgecam.tune.options import TuneOptions, required_fps
 from edgecam.tune.space import prior_top1, resolve_families, zoo_candidates
+from edgecam.util.errors import EdgecamError
 
 from conftest import ROOT, assert_one_line_error, run_cli
 from tiny_models import tiny_classifier
@@ -141,7 +141,7 @@ def test_tune_choice_matches_brute_force(tuned: tuple[dict, dict[str, str], Path
         objs.append(obj)
     lows = sorted(c["fps_low"] for c in cands)
     for target in [lows[0] / 2] + [x / 1.05 for x in lows] + [lows[-1] * 2]:
-        got = choose(objs, target, 0.05)
+        got = choose(objs, required_fps(target, 0.05))
         want = brute_force(cands, target * 1.05)
         assert (got.name, got.threads) == want if got else want is None, target
     chosen = data["chosen"]
@@ -191,17 +191,17 @@ def test_choice_and_ladder_rules() -> None:
     close = cand(160, 1, [78.0, 80.0, 81.0], 68.0)  # < 15% faster than steady: no rung
     fast = cand(96, 1, [300.0, 310.0, 320.0], 60.0)
     cands = [lucky, steady, steady2, close, fast]
-    assert choose(cands, 60, 0.05) is steady  # not lucky; 1 thread is enough
+    assert choose(cands, required_fps(60, 0.05)) is steady  # not lucky; 1 thread is enough
     assert ladder(cands, steady) == [fast, steady]
-    assert choose(cands, 500, 0.05) is None
+    assert choose(cands, required_fps(500, 0.05)) is None
     # one slow pass in six (recorded on this VM: another process woke up) does not sink a
     # config that holds the target; half of them slow does
     one_slow = cand(224, 2, [72.0, 54.0, 69.0, 77.0, 66.0, 74.0], 72.0)
     assert one_slow.fps_low == pytest.approx(lower_quartile(one_slow.passes))
     assert one_slow.fps_low >= 63
-    assert choose(cands + [one_slow], 60, 0.05) is one_slow
+    assert choose(cands + [one_slow], required_fps(60, 0.05)) is one_slow
     half_slow = cand(224, 2, [59.0, 56.0, 61.0, 76.0, 57.0, 76.0], 72.0)
-    assert choose(cands + [half_slow], 60, 0.05) is steady
+    assert choose(cands + [half_slow], required_fps(60, 0.05)) is steady
 
 
 # --- accuracy on the user's own pictures ------------------------------------------------------
@@ -233,7 +233,7 @@ def _classify_top1(path: Path, folder: Path, env: dict) -> float:
 def test_data_top1_equals_classify_custom_labels_fp32_and_int8(tmp_path: Path) -> None:
     """--models GLOB with a custom label set, FP32 and INT8: each measured top-1 is what
     classify gives on the same folder."""
-    from edgecam.quantize import quantize_file, synthetic_frames
+    from edgecam.runtime.quantize import quantize_file, synthetic_frames
 
     labels = ["blue thing", "green thing", "red thing"]
     fp32 = tiny_classifier(tmp_path / "m-fp32.onnx", 32, classes=3, labels=labels, seed=3)
@@ -307,12 +307,15 @@ def test_profile_save_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
              "threads": 1, "fps": 300.0, "top1": 57.7, "macs": 32000000,
              "model": "mobilenet_v2-0.5-128"}
     fast = {**entry, "resolution": 96, "fps": 500.0, "top1": 51.2}
-    data = {"device": dev, "target_fps": 200.0, "chosen": entry, "margin": 0.05}
-    path = profiles.save_profile(profiles.make_profile(data, [entry, fast]))
+    data = {"device": dev, "target_fps": 200.0, "chosen": entry, "margin": 0.05,
+            "frontier": [entry, fast]}
+    path = profiles.save_profile(profiles.Profile.from_tune(data))
     assert path.parent == tmp_path and path.name.endswith(".json")
     found, loaded = profiles.this_device_profile()
-    assert found == path and loaded["chosen"] == entry
-    assert [c["fps"] for c in loaded["frontier"]] == [500.0, 300.0]
+    assert found == path and loaded.chosen == profiles.Rung.from_dict(entry)
+    assert [c.fps for c in loaded.frontier] == [500.0, 300.0]  # fastest first
+    assert loaded.chosen_index == 1 and loaded.need == pytest.approx(210.0)
+    assert loaded.frontier[1].model_ref() == "mobilenet_v2-0.5-128"
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(EdgecamError, match="cannot read profile"):
         profiles.load_profile(tmp_path / "bad.json")

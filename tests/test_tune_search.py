@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from edgecam.progress import Progress
-from edgecam.tune import run as run_mod
+from edgecam.tune import search as run_mod
 from edgecam.tune.choose import hope_key, next_to_measure
 from edgecam.tune.options import TuneOptions
 from edgecam.tune.space import Candidate, Prior, zoo_candidates
+from edgecam.util.progress import Progress
 
 # Lite0/1/2 at every size: top-1 on the 19 pictures of scripts/make_labelled_dir.py, median FPS
 # at 1 and 2 threads, as measured on the 2-core VM (2026-11-26). One picture is 5.3 points:
@@ -84,7 +84,7 @@ class Device:
 
 
 def _tune(monkeypatch: pytest.MonkeyPatch, device: Device, target: float,
-          budget: float = 90.0) -> tuple[run_mod.Run, list[Candidate]]:
+          budget: float = 90.0) -> tuple[run_mod.Search, list[Candidate]]:
     """The real search and budget code of one `tune --data` run on ``device``."""
     from edgecam.tune.accuracy import LabelledData
 
@@ -93,7 +93,7 @@ def _tune(monkeypatch: pytest.MonkeyPatch, device: Device, target: float,
     monkeypatch.setattr(run_mod, "model_file", device.model_file)
     monkeypatch.setattr(run_mod.accuracy, "predictions", device.predictions)
     opts = TuneOptions(target_fps=target, threads=[1, 2], budget_s=budget, progress=False)
-    run = run_mod.Run(opts, lambda _m: None)
+    run = run_mod.Search(opts, lambda _m: None)
     run.data = LabelledData(Path("val"), None, ["tabby"] * PICTURES)
     run.bench.pass_fps = device.pass_fps
     cands = zoo_candidates(opts)
@@ -122,7 +122,7 @@ def brute_force(target: float, scores: dict[str, float],
     return best[1] if best else None
 
 
-def _answer(run: run_mod.Run, cands: list[Candidate]) -> tuple[str, int] | None:
+def _answer(run: run_mod.Search, cands: list[Candidate]) -> tuple[str, int] | None:
     chosen = run.choice(cands)
     return (_key(chosen.name), chosen.threads) if chosen else None
 

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from edgecam.io.mqtt import topic_name
+from edgecam.sinks.mqtt import topic_name
 
 from conftest import Subscriber, free_port, needs_broker, wait_for
 from mjpeg_server import start_camera

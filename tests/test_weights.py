@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from edgecam.errors import EdgecamError
-from edgecam.zoo import create_model
-from edgecam.zoo.weights import detect_format, load_into, map_state_dict, read_state_dict
+from edgecam.models.zoo import create_model
+from edgecam.models.zoo.weights import detect_format, load_into, map_state_dict, read_state_dict
+from edgecam.util.errors import EdgecamError
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from edgecam.catalog import published
-from edgecam.zoo import create_model, net_spec
-from edgecam.zoo.profile import count_macs, count_params
-from edgecam.zoo.spec import make_divisible
-from edgecam.zoo.weights import map_state_dict
+from edgecam.models.catalog import published
+from edgecam.models.zoo import create_model, net_spec
+from edgecam.models.zoo.complexity import count_macs, count_params
+from edgecam.models.zoo.spec import make_divisible
+from edgecam.models.zoo.weights import map_state_dict
 
 FIXTURES = {
     "tv_mobilenet_v2": "mobilenet_v2",
@@ -41,7 +41,7 @@ def test_reference_parity_torch(reference_dir, case):
 
 @pytest.mark.slow
 def test_lite0_parity_torch(reference_dir):
-    from edgecam.zoo.weights import load_imagenet
+    from edgecam.models.zoo.weights import load_imagenet
 
     model = create_model("efficientnet_lite0")
     loaded = load_imagenet(model, "efficientnet_lite0", 1.0)
@@ -125,7 +125,7 @@ def test_any_alpha_and_resolution_run(arch, alpha, res):
 def test_sizes_from_the_tables_equal_the_hook_counts(arch, alpha, res):
     """``edgecam models`` and ``tune`` count without torch; the figures are the built model's
     (uneven MixNet splits, SE, TF 'SAME' padding at odd sizes included)."""
-    from edgecam.zoo import model_size
+    from edgecam.models.zoo import model_size
 
     model = create_model(arch, alpha, res)
     size = model_size(arch, alpha, res)
@@ -133,7 +133,7 @@ def test_sizes_from_the_tables_equal_the_hook_counts(arch, alpha, res):
 
 
 def test_models_command_imports_no_torch():
-    code = ("import sys; from edgecam.zoo_table import model_rows; rows = model_rows(True); "
+    code = ("import sys; from edgecam.models.table import model_rows; rows = model_rows(True); "
             "assert 'torch' not in sys.modules; print(len(rows), rows[0]['macs'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     n, macs = out.stdout.split()

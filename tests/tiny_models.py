@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgecam.labels import imagenet_labels
-from edgecam.modelmeta import ModelMeta
+from edgecam.models.labels import imagenet_labels
+from edgecam.models.metadata import ModelMeta
 
 
 def tiny_meta(resolution: int = 64, **overrides) -> ModelMeta:

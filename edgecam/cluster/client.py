@@ -19,10 +19,10 @@ import numpy as np
 from edgecam import __version__
 from edgecam.cluster.tasks import Task
 from edgecam.cluster.worker import TaskResult, TaskSettings, run_task
-from edgecam.errors import EdgecamError, MissingExtraError
-from edgecam.io.files import VideoFileSource
-from edgecam.io.frames import Frame
-from edgecam.io.media import read_image
+from edgecam.sources.files import VideoFileSource
+from edgecam.sources.frames import Frame
+from edgecam.sources.media import read_image
+from edgecam.util.errors import EdgecamError, MissingExtraError
 
 CONNECT_TIMEOUT_S = 10.0
 WORKERS_TIMEOUT_S = 30.0

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from edgecam.cluster.tasks import Task
-from edgecam.io.files import FileListSource, VideoFileSource
-from edgecam.pipeline import Model, Pipeline
-from edgecam.runtime.engine import Engine, default_threads
+from edgecam.pipeline.loop import Model, Pipeline
+from edgecam.runtime.engine import Engine
+from edgecam.sources.files import FileListSource, VideoFileSource
+from edgecam.util.device import default_threads
 
 
 @dataclass(frozen=True)

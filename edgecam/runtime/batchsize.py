@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecam.atomic import publish
-from edgecam.catalog import cache_dir
+from edgecam.models.catalog import cache_dir
 from edgecam.runtime.engine import Engine
+from edgecam.util.atomic import publish
 
 SIZES = (1, 2, 4, 8)
 FRAMES = 16  # frames per size and round
@@ -55,7 +55,7 @@ def cache_key(engine: Engine, workers: int) -> str:
     the onnxruntime that measured it: a change in any of them measures again."""
     import onnxruntime as ort
 
-    from edgecam.profiles import cpu_model
+    from edgecam.util.device import cpu_model
 
     st = engine.path.stat()
     model = f"{engine.path.resolve()}:{st.st_size}:{st.st_mtime_ns}"

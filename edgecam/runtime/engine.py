@@ -4,13 +4,11 @@ file fails at load time, not on the first frame."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from edgecam.errors import EdgecamError
-from edgecam.modelmeta import ModelMeta
+from edgecam.models.metadata import ModelMeta
 from edgecam.runtime.providers import (
     CPU,
     ProviderChoice,
@@ -18,29 +16,8 @@ from edgecam.runtime.providers import (
     session_providers,
     short_name,
 )
-
-
-def default_threads() -> int:
-    """onnxruntime's own default (one per core) is right for one stream; capped by the CPUs
-    this process may use (containers, taskset)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def check_threads(threads: int | None) -> None:
-    """Refuse a thread count this machine cannot run in parallel: onnxruntime's threads spin
-    waiting for each other, so 100 threads on 2 cores is slower by orders of magnitude (it
-    looks like a hang), never faster."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise EdgecamError(f"--threads must be >= 1, got {threads}")
-    cores = default_threads()
-    if threads > cores:
-        raise EdgecamError(f"--threads {threads} is more than the {cores} CPU(s) this process "
-                           f"can use; give 1-{cores} (or leave it out for {cores})")
+from edgecam.util.device import check_threads
+from edgecam.util.errors import EdgecamError
 
 
 class Engine:
@@ -60,8 +37,7 @@ class Engine:
         self.path = Path(path)
         if not self.path.is_file():
             raise EdgecamError(f"model file not found: {self.path}")
-        check_threads(threads)
-        self.threads = threads or default_threads()
+        self.threads = check_threads(threads)
         choice = provider if isinstance(provider, ProviderChoice) else parse_provider(provider)
         providers = session_providers(choice, self.threads)
         opts = ort.SessionOptions()

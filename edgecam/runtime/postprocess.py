@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecam.errors import EdgecamError
+from edgecam.util.errors import EdgecamError
 
 
 @dataclass(frozen=True)

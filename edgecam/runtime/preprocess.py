@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edgecam.modelmeta import ModelMeta
+from edgecam.models.metadata import ModelMeta
 
 # Bilinear steps use OpenCV's bit-exact fixed-point variant: plain INTER_LINEAR rounds
 # differently on x86 and ARM (one grey level on 17% of pixels of a 420 -> 224 resize, which

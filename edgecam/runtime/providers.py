@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgecam.errors import EdgecamError
+from edgecam.util.errors import EdgecamError
 
 CPU = "CPUExecutionProvider"
 

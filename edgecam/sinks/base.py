@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edgecam.io.frames import Stream
-    from edgecam.pipeline import Result, Stats
+    from edgecam.pipeline.loop import Result, Stats
+    from edgecam.sources.frames import Stream
 
 
 class Sink:
@@ -41,7 +41,7 @@ class Sink:
         """A source starts sending results."""
 
     def write(self, result: Result) -> None:
-        """Take one result; raise ``edgecam.signals.EndOfRun`` to end the run after it."""
+        """Take one result; raise ``edgecam.util.signals.EndOfRun`` to end the run after it."""
         raise NotImplementedError
 
     def idle(self, stats: Stats, stream: Stream | None = None) -> None:

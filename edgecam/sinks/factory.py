@@ -19,9 +19,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from edgecam.errors import EdgecamError
 from edgecam.sinks.base import NullSink, Sink, SinkOptions
 from edgecam.sinks.staging import check_writable, is_special, mention_leftovers
+from edgecam.util.errors import EdgecamError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v")
@@ -110,7 +110,7 @@ def _is_devnull(uri: str) -> bool:
 
 
 def _is_picture(path: str) -> bool:
-    from edgecam.io.media import is_image_path
+    from edgecam.sources.media import is_image_path
 
     return is_image_path(path)
 

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from edgecam.errors import EdgecamError
-from edgecam.io.media import is_image_path
 from edgecam.sinks.base import Sink
 from edgecam.sinks.staging import StagedFile, check_writable, mention_leftovers
 from edgecam.sinks.video import VideoFile
+from edgecam.sources.media import is_image_path
+from edgecam.util.errors import EdgecamError
 
 if TYPE_CHECKING:
-    from edgecam.io.frames import Stream
-    from edgecam.pipeline import Result
+    from edgecam.pipeline.loop import Result
+    from edgecam.sources.frames import Stream
 
 VIDEO_SUFFIX = ".labeled.mp4"
 

@@ -16,13 +16,13 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from edgecam.errors import EdgecamError
 from edgecam.sinks.base import Sink
 from edgecam.sinks.staging import StagedFile, is_special, reason
+from edgecam.util.errors import EdgecamError
 
 if TYPE_CHECKING:
-    from edgecam.io.frames import Stream
-    from edgecam.pipeline import Result
+    from edgecam.pipeline.loop import Result
+    from edgecam.sources.frames import Stream
 
 
 def line_of(result: Result) -> str:

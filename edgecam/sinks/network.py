@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 from edgecam.sinks.base import Sink
 
 if TYPE_CHECKING:
-    from edgecam.io.frames import Stream
-    from edgecam.pipeline import Result, Stats
+    from edgecam.pipeline.loop import Result, Stats
+    from edgecam.sources.frames import Stream
 
 log = logging.getLogger(__name__)
 
 
 class PreviewSink(Sink):
-    """The annotated picture as MJPEG and the stats as JSON (see ``edgecam.io.preview``),
+    """The annotated picture as MJPEG and the stats as JSON (see ``edgecam.sinks.preview``),
     each camera of the run on its own channel (``?camera=N``); with ``capture_dir`` a
     capture button saves the camera's frame (without the overlay) to ``capture_dir/LABEL/``."""
 
@@ -26,7 +26,7 @@ class PreviewSink(Sink):
 
     def __init__(self, uri: str, token: str | None = None,
                  capture_dir: str | None = None) -> None:
-        from edgecam.io.preview import PreviewServer, is_loopback, parse_serve
+        from edgecam.sinks.preview import PreviewServer, is_loopback, parse_serve
 
         super().__init__()
         self.uri = uri
@@ -65,7 +65,7 @@ class MqttSink(Sink):
     several cameras each has its own topics (``PREFIX/<model>/camera<N>/...``)."""
 
     def __init__(self, uri: str, model: str) -> None:
-        from edgecam.io.mqtt import MqttPublisher
+        from edgecam.sinks.mqtt import MqttPublisher
 
         super().__init__()
         self.uri = uri

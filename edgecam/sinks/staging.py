@@ -19,7 +19,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from edgecam.errors import EdgecamError
+from edgecam.util.errors import EdgecamError
 
 log = logging.getLogger(__name__)
 

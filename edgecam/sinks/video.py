@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edgecam.errors import EdgecamError
 from edgecam.sinks.base import Sink
 from edgecam.sinks.staging import StagedFile
+from edgecam.util.errors import EdgecamError
 
 if TYPE_CHECKING:
-    from edgecam.io.frames import Stream
-    from edgecam.pipeline import Result
+    from edgecam.pipeline.loop import Result
+    from edgecam.sources.frames import Stream
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 LOW_SPACE = 1 << 20

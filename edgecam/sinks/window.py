@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from edgecam.errors import EdgecamError
-from edgecam.signals import EndOfRun
 from edgecam.sinks.base import Sink
+from edgecam.util.errors import EdgecamError
+from edgecam.util.signals import EndOfRun
 
 if TYPE_CHECKING:
-    from edgecam.pipeline import Result
+    from edgecam.pipeline.loop import Result
 
 
 def x_display_reachable(display: str) -> bool:

@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecam.errors import EdgecamError
-from edgecam.io.media import is_image_path
+from edgecam.sources.media import is_image_path
+from edgecam.util.errors import EdgecamError
 
 
 @dataclass(frozen=True)

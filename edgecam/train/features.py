@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgecam.atomic import publish
-from edgecam.catalog import cache_dir
-from edgecam.io.media import read_image
-from edgecam.modelmeta import ModelMeta
+from edgecam.models.catalog import cache_dir
+from edgecam.models.metadata import ModelMeta
+from edgecam.models.zoo.builder import EdgeNet
 from edgecam.runtime.preprocess import Preprocessor
-from edgecam.signals import StopFlag
+from edgecam.sources.media import read_image
 from edgecam.train.augment import Augment
 from edgecam.train.dataset import DataSet, Sample
-from edgecam.zoo.builder import EdgeNet
+from edgecam.util.atomic import publish
+from edgecam.util.signals import StopFlag
 
 BATCH = 32
 CACHE_VERSION = 1
@@ -133,8 +133,8 @@ class Embedder:
     def __init__(self, model: EdgeNet, resolution: int) -> None:
         import onnxruntime as ort
 
-        from edgecam.export import to_onnx
-        from edgecam.runtime.engine import default_threads
+        from edgecam.models.export import to_onnx
+        from edgecam.util.device import default_threads
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = default_threads()

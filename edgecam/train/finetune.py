@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgecam.io.media import read_image
-from edgecam.signals import StopFlag
+from edgecam.models.zoo.builder import EdgeNet
+from edgecam.sources.media import read_image
 from edgecam.train.dataset import DataSet
 from edgecam.train.features import ViewMaker
 from edgecam.train.head import Epoch
-from edgecam.zoo.builder import EdgeNet
+from edgecam.util.signals import StopFlag
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgecam.signals import StopFlag
 from edgecam.train.features import Features
+from edgecam.util.signals import StopFlag
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgecam.catalog import (
+from edgecam.models.catalog import (
     ARCHS,
     arch_info,
     check_alpha_resolution,
@@ -26,23 +26,23 @@ from edgecam.catalog import (
     preprocess_for,
     weight_source,
 )
-from edgecam.errors import EdgecamError
-from edgecam.export import check_writable, write_checked
-from edgecam.io.media import read_image
-from edgecam.modelmeta import ModelMeta
-from edgecam.runtime.engine import default_threads
-from edgecam.signals import StopFlag
+from edgecam.models.export import check_writable, write_checked
+from edgecam.models.metadata import ModelMeta
+from edgecam.models.zoo import create_model
+from edgecam.models.zoo.builder import EdgeNet
+from edgecam.models.zoo.complexity import count_macs, count_params
+from edgecam.models.zoo.weights import load_imagenet
+from edgecam.sources.media import read_image
 from edgecam.train.augment import Augment
+from edgecam.train.bars import TrainBars
 from edgecam.train.dataset import DataSet, read_dataset
+from edgecam.train.evaluation import evaluate
 from edgecam.train.features import Interrupted, ViewMaker, extract
 from edgecam.train.finetune import FinetuneConfig, finetune
 from edgecam.train.head import Epoch, HeadConfig, train_head
-from edgecam.train.progress import TrainBars
-from edgecam.train.report import evaluate
-from edgecam.zoo import create_model
-from edgecam.zoo.builder import EdgeNet
-from edgecam.zoo.profile import count_macs, count_params
-from edgecam.zoo.weights import load_imagenet
+from edgecam.util.device import default_threads
+from edgecam.util.errors import EdgecamError
+from edgecam.util.signals import StopFlag
 
 
 @dataclass
@@ -129,7 +129,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(saved)
 
 
-def train(opts: TrainOptions, bars: TrainBars | None = None,
+def train_models(opts: TrainOptions, bars: TrainBars | None = None,
           say: Callable[[str], None] = lambda m: None) -> dict:
     """Train and write the models; the report is also ``--json-out``'s content.
 

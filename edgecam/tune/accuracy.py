@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgecam.errors import EdgecamError
-from edgecam.io.frames import Frame, Source
-from edgecam.io.media import is_image_path, is_video_path, read_image
-from edgecam.sinks import Sink
+from edgecam.sources.frames import Frame, Source
+from edgecam.sources.media import is_image_path, is_video_path, read_image
+from edgecam.util.errors import EdgecamError
 
 if TYPE_CHECKING:
-    from edgecam.pipeline import Result
+    pass
 
 SAMPLE_FRAMES = 48
 
@@ -51,7 +50,7 @@ class LabelledData:
 
     @classmethod
     def load(cls, root: Path) -> LabelledData:
-        from edgecam.io.sources import expand_inputs
+        from edgecam.sources.factory import expand_inputs
 
         images, names, labels = [], [], []
         folders = sorted(p for p in Path(root).iterdir() if p.is_dir())
@@ -89,8 +88,8 @@ class LabelledData:
 def load_sample(path: Path, count: int = SAMPLE_FRAMES) -> PictureSource:
     """Unlabelled footage: up to ``count`` frames spread over a video, or a directory's
     pictures."""
-    from edgecam.io.files import VideoFileSource
-    from edgecam.io.sources import expand_inputs
+    from edgecam.sources.factory import expand_inputs
+    from edgecam.sources.files import VideoFileSource
 
     path = Path(path)
     if path.is_file() and is_video_path(str(path)):
@@ -110,25 +109,13 @@ def load_sample(path: Path, count: int = SAMPLE_FRAMES) -> PictureSource:
     return PictureSource(images, names, str(path))
 
 
-class TopOne(Sink):
-    """(index, label) of each result's top-1, in order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.out: list[tuple[int, str]] = []
-
-    def write(self, result: Result) -> None:
-        self.out.append((result.top[0].index, result.top[0].label))
-
-
 def predictions(path: Path, source: PictureSource, threads: int) -> list[tuple[int, str]]:
     """(index, label) of the top-1 for every picture, through the classify pipeline."""
-    from edgecam.pipeline import Model, Pipeline
+    from edgecam.pipeline.predict import predict
     from edgecam.runtime.engine import Engine
 
-    top = TopOne()
-    Pipeline(Model(Engine(path, threads), top_k=1), [top]).run(source)
-    return top.out
+    return [(r.top[0].index, r.top[0].label)
+            for r in predict(source, Engine(path, threads), top_k=1)]
 
 
 def agreement(reference: list[tuple[int, str]], other: list[tuple[int, str]]) -> float:

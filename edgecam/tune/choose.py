@@ -32,11 +32,9 @@ def eligible(c: Candidate, need: float, by_data: bool) -> bool:
             and (not by_data or c.measured_top1 is not None))
 
 
-def choose(cands: list[Candidate], target_fps: float, margin: float,
-           by_data: bool = False) -> Candidate | None:
-    """The best-ranked config whose conservative FPS reaches target * (1 + margin); with
-    --data only configs whose top-1 was measured compete."""
-    need = target_fps * (1 + margin)
+def choose(cands: list[Candidate], need: float, by_data: bool = False) -> Candidate | None:
+    """The best-ranked config whose conservative FPS reaches ``need`` (the target with its
+    margin); with --data only configs whose top-1 was measured compete."""
     ok = [c for c in cands if eligible(c, need, by_data)]
     return max(ok, key=rank_key) if ok else None
 

@@ -14,15 +14,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgecam.catalog import model_name, models_dir
-from edgecam.errors import EdgecamError
-from edgecam.io.files import SyntheticSource
-from edgecam.signals import EndOfRun
-from edgecam.sinks import Sink
+from edgecam.models.catalog import model_name, models_dir
+from edgecam.sources.files import SyntheticSource
 from edgecam.tune.space import Candidate
+from edgecam.util.errors import EdgecamError
 
 if TYPE_CHECKING:
-    from edgecam.pipeline import Result
+    pass
 
 FRAME_SIZE = (640, 480)
 KEEP_SESSIONS = 6  # the configs being compared keep their sessions; older ones are dropped
@@ -38,7 +36,7 @@ def model_file(cand: Candidate, weights: str, calibration: Path) -> Path:
     through the model store, random weights in models/random/."""
     if cand.file is not None:
         return cand.file
-    from edgecam.store import resolve_model
+    from edgecam.models.store import resolve_model
 
     fp32_name = model_name(cand.arch, cand.alpha, cand.resolution)
     if weights == "imagenet":
@@ -46,15 +44,15 @@ def model_file(cand: Candidate, weights: str, calibration: Path) -> Path:
     else:
         fp32 = models_dir() / "random" / f"{fp32_name}.onnx"
         if not fp32.is_file():
-            from edgecam.export import export_model
+            from edgecam.models.export import export_model
 
             export_model(cand.arch, cand.alpha, cand.resolution, weights="random", output=fp32)
     path = fp32
     if cand.precision == "int8":
         path = fp32.with_name(f"{fp32_name}-int8.onnx")
         if not path.is_file():
-            from edgecam.quantize import calibration_images, load_frames, quantize_file
-            from edgecam.quantize import synthetic_frames as synth
+            from edgecam.runtime.quantize import calibration_images, load_frames, quantize_file
+            from edgecam.runtime.quantize import synthetic_frames as synth
 
             try:
                 frames = load_frames(calibration_images(calibration))
@@ -76,17 +74,17 @@ def is_ready(cand: Candidate, weights: str) -> bool:
     return (folder / f"{fp32_name}{suffix}.onnx").is_file()
 
 
-class Stopwatch(Sink):
-    """Counts results after ``warmup`` and ends the run once it has ``min_frames`` over
-    ``min_s``, or after ``max_s`` whatever it has."""
+class Stopwatch:
+    """Counts results after ``warmup``; ``done`` once it has ``min_frames`` over ``min_s``,
+    or after ``max_s`` whatever it has."""
 
     def __init__(self, warmup: int, min_frames: int, min_s: float, max_s: float) -> None:
-        super().__init__()
         self.warmup, self.min_frames, self.min_s, self.max_s = warmup, min_frames, min_s, max_s
         self.seen = self.frames = 0
         self.start = self.end = 0.0
 
-    def write(self, result: Result) -> None:
+    def tick(self) -> bool:
+        """One more result; True when the pass has measured enough."""
         now = time.perf_counter()
         self.seen += 1
         if self.seen == self.warmup:
@@ -95,8 +93,8 @@ class Stopwatch(Sink):
             self.frames += 1
             self.end = now
             spent = now - self.start
-            if (self.frames >= self.min_frames and spent >= self.min_s) or spent >= self.max_s:
-                raise EndOfRun
+            return (self.frames >= self.min_frames and spent >= self.min_s) or spent >= self.max_s
+        return False
 
     @property
     def fps(self) -> float:
@@ -115,7 +113,8 @@ class Bench:
 
     def pass_fps(self, path: Path, threads: int, provider: str | None = None) -> float:
         """Frames per second of one pass: results delivered over the time they took."""
-        from edgecam.pipeline import Model, Pipeline
+        from edgecam.pipeline.loop import Pipeline
+        from edgecam.pipeline.model import Model
         from edgecam.runtime.engine import Engine
 
         key = (path, threads, provider)
@@ -126,7 +125,9 @@ class Bench:
                 self._models.popitem(last=False)
         self._models.move_to_end(key)
         watch = Stopwatch(self.warmup, self.min_frames, self.min_s, self.max_s)
-        Pipeline(model, [watch], overlay=True).run(self.pattern)
+        for _ in Pipeline(model, overlay=True).results(self.pattern):
+            if watch.tick():
+                break
         return watch.fps
 
     def release(self) -> None:

@@ -7,9 +7,14 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgecam.errors import EdgecamError
+from edgecam.util.errors import EdgecamError
 
 MARGIN = 0.05  # the conservative FPS must beat the target by this much
+
+
+def required_fps(target_fps: float, margin: float) -> float:
+    """The frame rate a config's conservative FPS must reach: the target plus the margin."""
+    return target_fps * (1 + margin)
 
 
 @dataclass(kw_only=True)
@@ -29,6 +34,10 @@ class TuneOptions:
     progress: bool | None = None
     providers: list[str] = field(default_factory=list)  # measured like threads; [] = auto
 
+    @property
+    def need(self) -> float:
+        return required_fps(self.target_fps, self.margin)
+
 
 def parse_list(text: str | None, kind: type = str) -> list:
     """``"1,2"`` -> [1, 2] (``--threads``, ``--precision``, ``--provider``)."""
@@ -42,8 +51,8 @@ def parse_list(text: str | None, kind: type = str) -> list:
 
 def check_options(opts: TuneOptions) -> None:
     """User errors in one line, before any time is spent; fills the default thread counts."""
-    from edgecam.runtime.engine import check_threads, default_threads
     from edgecam.runtime.providers import parse_provider, session_providers
+    from edgecam.util.device import check_threads, default_threads
 
     if not (math.isfinite(opts.target_fps) and opts.target_fps > 0):
         raise EdgecamError(f"--target-fps must be > 0, got {opts.target_fps}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgecam.errors import EdgecamError, MissingExtraError
 from edgecam.tune.choose import pareto
-from edgecam.tune.run import TuneResult
+from edgecam.tune.search import TuneResult
+from edgecam.util.errors import EdgecamError, MissingExtraError
 
 MARKERS = {"measured": ("o", "top-1 measured on --data"),
            "published": ("s", "top-1 published (checkpoint, native size, FP32)"),

@@ -5,10 +5,9 @@ the same numbers."""
 
 from __future__ import annotations
 
-from edgecam.catalog import parse_model_name
 from edgecam.tune.choose import free_fps, prediction_error
 from edgecam.tune.latency import error_summary
-from edgecam.tune.run import TuneResult
+from edgecam.tune.search import TuneResult
 from edgecam.tune.space import Candidate
 
 SOURCE_MARK = {"measured": "m", "published": "p", "estimated": "~", None: " "}
@@ -151,12 +150,3 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
                      + (f"; the fastest is {f.name} with {f.threads} thread(s) at "
                         f"{f.fps:.1f} FPS (median)" if f else ""))
     return "\n".join(lines)
-
-
-def config_model_ref(config: dict) -> str:
-    """The model argument for a profile entry (a store name or a file path)."""
-    model = config.get("model") or ""
-    if model.endswith(".onnx"):
-        return model
-    parse_model_name(model)  # raises for a broken profile
-    return model

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecam.catalog import ARCHS, PUBLISHED, model_name, published, weight_source
-from edgecam.errors import EdgecamError
+from edgecam.models.catalog import ARCHS, PUBLISHED, model_name, published, weight_source
 from edgecam.tune.options import TuneOptions
+from edgecam.util.errors import EdgecamError
 
 RHO_STEP = 32
 RHO_MIN = 96
@@ -246,7 +246,7 @@ def alphas_for(arch: str, weights: str) -> list[float]:
 
 def zoo_candidates(opts: TuneOptions) -> list[Candidate]:
     """Every (arch, alpha, rho, precision, threads) to consider, MACs from the stage tables."""
-    from edgecam.zoo import model_size
+    from edgecam.models.zoo import model_size
 
     out = []
     for arch in resolve_families(opts.families, opts.weights):
@@ -271,7 +271,7 @@ def zoo_candidates(opts: TuneOptions) -> list[Candidate]:
 def file_candidates(pattern: str, threads: list[int]) -> list[Candidate]:
     """``--models GLOB``: every matching edgecam ONNX file at every thread count; what each
     file's metadata says decides its accuracy rule (custom labels: only --data can tell)."""
-    from edgecam.labels import imagenet_labels
+    from edgecam.models.labels import imagenet_labels
     from edgecam.runtime.engine import Engine
 
     paths = sorted({Path(p) for p in glob.glob(pattern, recursive=True)} |
@@ -288,7 +288,7 @@ def file_candidates(pattern: str, threads: list[int]) -> list[Candidate]:
                  if list(meta.labels) == imagenet else Prior(None, None))
         macs = meta.macs
         if not macs and meta.arch in ARCHS:
-            from edgecam.zoo import model_size
+            from edgecam.models.zoo import model_size
 
             macs = model_size(meta.arch, meta.alpha, meta.resolution).macs
         out += [Candidate(meta.arch, meta.alpha, meta.resolution, meta.precision, t, macs,

@@ -1,0 +1,102 @@
+"""What a classify run is made of, wherever it runs (here or on a Dask cluster): its inputs cut
+into streams (``Unit``), their frame count for the progress bar, and the summary a ``Tally``
+fills from the results."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import cv2
+
+from edgecam.pipeline.result import Result
+from edgecam.sinks.base import Sink
+from edgecam.sources.factory import is_image_path, open_source
+from edgecam.sources.files import FileListSource
+from edgecam.sources.frames import Source
+from edgecam.util.progress import Progress
+
+
+@dataclass
+class ClassifySummary:
+    files: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    model: str = ""
+    outputs: list[str] = field(default_factory=list)
+    top1: dict[str, Counter] = field(default_factory=dict)  # per source: top-1 label counts
+    interrupted: int = 0  # exit code when a signal ended the run
+    jobs: int = 1
+    threads: int = 1
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def video_frame_count(path: str) -> int | None:
+    cap = cv2.VideoCapture(path)
+    try:
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    return n if n > 0 else None
+
+
+def total_frames(files: list[str], videos: list[str]) -> int | None:
+    """Frames of the whole run for the progress bar, when every video states its count."""
+    totals = [video_frame_count(v) for v in videos]
+    return len(files) - len(videos) + sum(t or 0 for t in totals) if all(totals) else None
+
+
+@dataclass
+class Unit:
+    """One stream of the run: a video, or pictures given one after another."""
+
+    paths: list[str]
+    first_picture: int = 0  # pictures are numbered across the whole run
+
+    @property
+    def pictures(self) -> bool:
+        return is_image_path(self.paths[0])
+
+    @property
+    def uri(self) -> str:
+        return "images" if self.pictures else self.paths[0]
+
+    def open(self) -> Source:
+        if self.pictures:
+            return FileListSource(self.paths, "images", self.first_picture)
+        return open_source(self.paths[0])
+
+
+def plan_units(files: list[str]) -> list[Unit]:
+    """Inputs in the order given: consecutive pictures share a stream, each video has one."""
+    units: list[Unit] = []
+    pictures = 0
+    for path in files:
+        if is_image_path(path) and units and units[-1].pictures:
+            units[-1].paths.append(path)
+        else:
+            units.append(Unit([path], pictures))
+        pictures += is_image_path(path)
+    return units
+
+
+class Tally(Sink):
+    """Top-1 counts per source for the summary, and the progress bar."""
+
+    def __init__(self, summary: ClassifySummary, bar: Progress) -> None:
+        super().__init__()
+        self.summary = summary
+        self.bar = bar
+        self.lock = threading.Lock()
+
+    def write(self, result: Result) -> None:
+        with self.lock:
+            if result.top:
+                counts = self.summary.top1.setdefault(result.frame.source, Counter())
+                counts[result.top[0].label] += 1
+            self.summary.frames += 1
+            self.bar.update(1)

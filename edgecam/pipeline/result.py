@@ -1,0 +1,72 @@
+"""What the pipeline yields for each frame (a ``Result``) and the run's figures it carries (a
+``Stats`` snapshot): the one contract between the loop, its users and every sink, so a sink
+or a ``for result in edgecam.predict(...)`` loop never needs to ask the pipeline anything."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgecam.runtime.postprocess import Prediction
+from edgecam.sources.frames import Frame, Stream
+
+STATS_WINDOW = 30  # frames the stage-time means cover
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The run as of one result: what the overlay, the preview, MQTT and a controller read.
+
+    ``stages_ms`` are means over the current model's last ``STATS_WINDOW`` frames only (never
+    a model swapped out), ``model_frames`` counts that model's frames since it started.
+    """
+
+    fps: float = 0.0
+    frames: int = 0
+    model: str = ""
+    model_frames: int = 0
+    state: str = "starting"
+    dropped: int = 0
+    latency_ms: float = 0.0
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    rss_mb: float = 0.0
+    status: tuple[str, ...] = ()  # overlay lines: reconnecting, the running config...
+
+    def to_dict(self, top: Sequence[Prediction] = ()) -> dict:
+        """The JSON the preview's /stats.json and the MQTT heartbeat publish."""
+        return {"fps": self.fps, "top": [p.to_dict() for p in top], "model": self.model,
+                "frames": self.frames, "dropped": self.dropped, "state": self.state,
+                "latency_ms": self.latency_ms, "stages_ms": self.stages_ms,
+                "rss_mb": self.rss_mb}
+
+
+@dataclass
+class Result:
+    """One classified frame: the frame (annotated when the run draws the overlay), its top-k,
+    this frame's stage times in ms, the run's stats, the stream it belongs to, and ``raw``, the
+    frame before the overlay when the run was asked to keep it."""
+
+    frame: Frame
+    top: list[Prediction]
+    ms: dict[str, float] = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)
+    stream: Stream | None = None
+    raw: np.ndarray | None = None
+
+    @property
+    def label(self) -> str | None:
+        """The top-1 label, or None when the threshold left nothing."""
+        return self.top[0].label if self.top else None
+
+    def record(self) -> dict:
+        """The JSON line every command writes: frame, source, its time in a video file
+        (``time_ms``, kept as the file has it, so a variable frame rate survives), the model
+        that made it (a run may switch models), top-k."""
+        record: dict = {"frame": self.frame.index, "source": self.frame.source}
+        if self.frame.time_ms is not None:
+            record["time_ms"] = self.frame.time_ms
+        record["model"] = self.stats.model
+        record["top"] = [p.to_dict() for p in self.top]
+        return record

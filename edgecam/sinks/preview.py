@@ -1,0 +1,600 @@
+"""Browser preview for headless devices: the annotated picture as MJPEG plus live stats.
+
+Stdlib HTTP server on its own threads. The pipeline only hands over the newest frame
+(``publish`` is a few assignments under a lock); one encoder thread turns it into a JPEG only
+while someone watches, and every viewer thread sends the newest JPEG whenever its socket can
+take it, so a slow or stalled browser skips frames instead of slowing the camera.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import cv2
+import numpy as np
+
+from edgecam.sinks.labelled import LabelFolder, check_label
+from edgecam.util.errors import EdgecamError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+BOUNDARY = "edgecamframe"
+STATS_DEFAULTS: dict[str, Any] = {
+    "fps": 0.0, "latency_ms": 0.0, "top": [], "model": "", "frames": 0, "dropped": 0,
+    "state": "starting",
+}
+
+_SERVE_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]]*))?:?(?P<port>\d+)$")
+
+
+def parse_serve(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT``, ``PORT`` or ``[IPv6]:PORT`` -> (host, port); loopback by default
+    so a preview is private unless the user names an address."""
+    raw = (text or "").strip()
+    if raw.isdigit():
+        host, port_text = DEFAULT_HOST, raw
+    else:
+        m = _SERVE_RE.match(raw)
+        if not m or (":" not in raw):
+            raise EdgecamError(f"--serve expects HOST:PORT, :PORT or PORT, got {text!r}")
+        host = m.group("v6") or m.group("host") or DEFAULT_HOST
+        port_text = m.group("port")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise EdgecamError(f"--serve port must be 0-65535, got {port}")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.x, ::1, localhost)."""
+    name = host.strip().strip("[]").lower()
+    if name in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # viewer threads must never keep the process alive
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type, preview: PreviewServer) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.preview = preview
+        super().__init__(address, handler)
+
+
+class _Channel:
+    """One camera's newest picture, its JPEG and its stats. An encoder thread turns a new
+    picture into a JPEG only while someone watches this camera."""
+
+    def __init__(self, quality: int, max_clients: int) -> None:
+        self.quality = quality
+        self.max_clients = max_clients
+        self.frames_published = 0  # publish() calls
+        self.frames_encoded = 0  # JPEG encodings (only while someone watches)
+        self._lock = threading.Lock()
+        self._new_frame = threading.Condition(self._lock)  # wakes the encoder
+        self._new_jpeg = threading.Condition(self._lock)  # wakes the viewers
+        self._encode_lock = threading.Lock()  # one encoding at a time, shared by all viewers
+        self._image: np.ndarray | None = None
+        self.raw: np.ndarray | None = None  # the newest frame before the overlay (capture)
+        self._seq = 0
+        self._stats: dict[str, Any] = dict(STATS_DEFAULTS)
+        self._jpeg: bytes | None = None
+        self._jpeg_seq = 0
+        self._streamers = 0
+        self._closed = False
+        self.thread = threading.Thread(target=self._encoder, name="edgecam-preview-jpeg",
+                                       daemon=True)
+
+    def publish(self, image_bgr: np.ndarray, stats: dict | None,
+                raw: np.ndarray | None = None) -> None:
+        with self._lock:
+            self.frames_published += 1
+            if self._closed:
+                return
+            if raw is not None:
+                self.raw = raw
+            # a viewer's encoder reads the frame later: copy so in-place drawing on the next
+            # frame cannot tear it (cheap next to the JPEG that follows anyway)
+            self._image = image_bgr.copy() if self._streamers else image_bgr
+            self._seq += 1
+            if stats is not None:
+                self._stats = stats
+            if self._streamers:
+                self._new_frame.notify()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            merged = {**STATS_DEFAULTS, **self._stats}
+            merged["viewers"] = self._streamers
+        return merged
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._new_frame.notify_all()
+            self._new_jpeg.notify_all()
+
+    def _encoder(self) -> None:
+        """Encode each new frame once, only while at least one stream viewer is connected."""
+        while True:
+            with self._lock:
+                self._new_frame.wait_for(
+                    lambda: self._closed
+                    or (self._streamers > 0 and self._image is not None
+                        and self._seq != self._jpeg_seq))
+                if self._closed:
+                    return
+            try:
+                self.latest_jpeg()
+            except Exception:  # never let one bad frame kill the preview
+                log.exception("preview: JPEG encoding failed")
+                with self._lock:
+                    self._jpeg_seq = self._seq
+
+    def latest_jpeg(self) -> tuple[int, bytes | None]:
+        """(sequence, JPEG) of the newest frame, encoding it if that has not happened yet."""
+        with self._encode_lock:
+            with self._lock:
+                seq, image, jseq, jpeg = self._seq, self._image, self._jpeg_seq, self._jpeg
+            if image is None or seq == jseq:
+                return jseq, jpeg
+            ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            if not ok:
+                raise RuntimeError("cv2.imencode failed")
+            jpeg = buf.tobytes()
+            with self._lock:
+                self.frames_encoded += 1
+                self._jpeg, self._jpeg_seq = jpeg, seq
+                self._new_jpeg.notify_all()
+            return seq, jpeg
+
+    def join(self) -> bool:
+        with self._lock:
+            if self._closed or self._streamers >= self.max_clients:
+                return False
+            self._streamers += 1
+            if self._image is not None and self._seq != self._jpeg_seq:
+                self._new_frame.notify()
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._streamers -= 1
+
+    def next_jpeg(self, after: int, timeout: float = 1.0) -> tuple[int, bytes | None]:
+        """Wait (bounded) for a JPEG newer than ``after``; (after, None) on timeout/close."""
+        with self._lock:
+            self._new_jpeg.wait_for(
+                lambda: self._closed or (self._jpeg is not None and self._jpeg_seq != after),
+                timeout=timeout)
+            if self._closed or self._jpeg is None or self._jpeg_seq == after:
+                return after, None
+            return self._jpeg_seq, self._jpeg
+
+
+class PreviewServer:
+    """Serve ``/`` (page), ``/stream.mjpg``, ``/frame.jpg`` and ``/stats.json`` for each
+    camera (``?camera=N``, default 0), and ``/grid`` with every camera on one page. With
+    ``capture_dir`` also ``POST /capture?label=NAME&camera=N``: the camera's newest frame as it
+    came (without the overlay) saved to ``capture_dir/NAME/`` like ``edgecam capture`` does,
+    so a data set can be collected from a laptop's browser."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, token: str | None = None,
+                 max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0,
+                 capture_dir: str | Path | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.token = token or None
+        self.max_clients = max_clients  # stream viewers per camera
+        self.quality = quality
+        self.client_timeout = client_timeout
+        self._lock = threading.Lock()
+        self._channels: list[_Channel] = []
+        self._sockets: set[socket.socket] = set()
+        self._closed = False
+        self._server: _Server | None = None
+        self._threads: list[threading.Thread] = []
+        self.capture_dir = Path(capture_dir) if capture_dir is not None else None
+        self._folders: dict[str, LabelFolder] = {}
+        self.channel(0)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> PreviewServer:
+        """Bind (port 0 picks a free port) and serve in background threads."""
+        if self._server is not None:
+            return self
+        try:
+            self._server = _Server((self.host, self.port), _Handler, self)
+        except OSError as e:
+            reason = e.strerror or str(e)
+            raise EdgecamError(f"cannot serve on {self.host}:{self.port}: {reason}") from None
+        self.port = self._server.server_address[1]
+        self._threads = [threading.Thread(target=self._server.serve_forever,
+                                          kwargs={"poll_interval": 0.2},
+                                          name="edgecam-preview", daemon=True)]
+        self._threads[0].start()
+        with self._lock:
+            for channel in self._channels:
+                channel.thread.start()
+        log.debug("preview serving on %s", self.url)
+        return self
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("", "0.0.0.0", "[::]"):
+            host = socket.gethostname()
+        query = f"?token={quote(self.token, safe='')}" if self.token else ""
+        return f"http://{host}:{self.port}/{query}"
+
+    def stop(self) -> None:
+        """Stop serving and drop viewers; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            channels, sockets = list(self._channels), list(self._sockets)
+        for channel in channels:
+            channel.close()
+        for sock in sockets:  # unblock viewers stuck in send()
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for thread in self._threads + [c.thread for c in channels if c.thread.is_alive()]:
+            thread.join(timeout=2.0)
+
+    close = stop
+
+    def __enter__(self) -> PreviewServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- pipeline side ---------------------------------------------------------------------
+
+    def channel(self, camera: int) -> _Channel:
+        """Camera ``camera``'s channel, made on first use (with the ones before it)."""
+        with self._lock:
+            while len(self._channels) <= camera:
+                channel = _Channel(self.quality, self.max_clients)
+                self._channels.append(channel)
+                if self._server is not None:
+                    channel.thread.start()
+            return self._channels[camera]
+
+    @property
+    def cameras(self) -> int:
+        return len(self._channels)
+
+    def publish(self, image_bgr: np.ndarray, stats: dict | None = None, camera: int = 0,
+                raw: np.ndarray | None = None) -> None:
+        """Hand over the newest frame and stats; O(1) when nobody watches, never waits on I/O.
+        ``raw`` is the same frame without the overlay (what the capture button saves)."""
+        self.channel(camera).publish(image_bgr, stats, raw)
+
+    def stats(self, camera: int = 0) -> dict[str, Any]:
+        """The latest published stats with the fields the page relies on always present."""
+        stats = self.channel(camera).stats()
+        if self.capture_dir is not None:
+            with self._lock:
+                saved = {label: f.saved for label, f in self._folders.items()}
+            stats["capture"] = {"dir": str(self.capture_dir), "saved": saved}
+        return stats
+
+    def capture(self, label: str, camera: int = 0) -> Path:
+        """Save camera ``camera``'s newest raw frame as a picture of ``label``, through the
+        ``LabelFolder`` of ``edgecam capture`` (EdgecamError: capture off, a label that is not
+        a folder name, no frame yet)."""
+        if self.capture_dir is None:
+            raise EdgecamError("capture is off (start live with --capture-dir DIR)")
+        image = self.channel(camera).raw
+        if image is None:
+            raise EdgecamError("no frame yet")
+        with self._lock:
+            folder = self._folders.get(check_label(label))
+        if folder is None:
+            folder = LabelFolder(self.capture_dir, label)
+            with self._lock:
+                folder = self._folders.setdefault(folder.label, folder)
+        return folder.save(image)
+
+    @property
+    def frames_published(self) -> int:
+        return sum(c.frames_published for c in self._channels)
+
+    @property
+    def frames_encoded(self) -> int:
+        return sum(c.frames_encoded for c in self._channels)
+
+    def latest_jpeg(self, camera: int = 0) -> tuple[int, bytes | None]:
+        return self.channel(camera).latest_jpeg()
+
+    # -- viewer side (called from handler threads) ------------------------------------------
+
+    def _join(self, sock: socket.socket, camera: int = 0) -> bool:
+        if self._closed or not self.channel(camera).join():
+            return False
+        with self._lock:
+            self._sockets.add(sock)
+        return True
+
+    def _leave(self, sock: socket.socket, camera: int = 0) -> None:
+        self.channel(camera).leave()
+        with self._lock:
+            self._sockets.discard(sock)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def authorized(self, query_token: str | None, header_token: str | None) -> bool:
+        if not self.token:
+            return True
+        given = query_token or header_token or ""
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "edgecam"
+    sys_version = ""
+
+    def setup(self) -> None:
+        self.timeout = self.server.preview.client_timeout  # dead viewers time out of send()
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("preview %s: " + format, self.client_address[0], *args)
+
+    head_only = False  # a HEAD request: the same status and headers as GET, no body
+
+    def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
+        self.head_only = True
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        preview = self.server.preview
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        header = self.headers.get("X-Edgecam-Token") or _bearer(self.headers.get("Authorization"))
+        if not preview.authorized((query.get("token") or [None])[0], header):
+            self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
+            return
+        route = {"/": self._page, "/index.html": self._page, "/grid": self._grid,
+                 "/stats.json": self._stats, "/stream.mjpg": self._stream,
+                 "/frame.jpg": self._frame}.get(url.path)
+        camera_arg = (query.get("camera") or [None])[0]
+        camera = int(camera_arg) if camera_arg and camera_arg.isdigit() else 0
+        if route is None or camera >= preview.cameras:
+            self._send(404, b"not found\n", "text/plain")
+            return
+        if route == self._page and camera_arg is None and preview.cameras > 1:
+            route = self._grid  # several cameras: all of them first
+        try:
+            route(preview, camera)
+        except (ConnectionError, TimeoutError, OSError) as e:
+            log.debug("preview client %s went away: %s", self.client_address[0], e)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        """``/capture?label=NAME&camera=N`` (or label in a form body): save the newest frame."""
+        preview = self.server.preview
+        url = urlsplit(self.path)
+        length = min(int(self.headers.get("Content-Length") or 0), 4096)
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace")) if length else {}
+        query = {**form, **parse_qs(url.query)}
+        header = self.headers.get("X-Edgecam-Token") or _bearer(self.headers.get("Authorization"))
+        if not preview.authorized((query.get("token") or [None])[0], header):
+            self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
+            return
+        camera_arg = (query.get("camera") or ["0"])[0]
+        camera = int(camera_arg) if camera_arg.isdigit() else -1
+        if url.path != "/capture" or not 0 <= camera < preview.cameras:
+            self._send(404, b"not found\n", "text/plain")
+            return
+        try:
+            path = preview.capture((query.get("label") or [""])[0], camera)
+        except EdgecamError as exc:
+            code = 404 if preview.capture_dir is None else 400
+            self._send(code, json.dumps({"error": str(exc)}).encode(), "application/json")
+            return
+        count = preview.stats(camera)["capture"]["saved"].get(path.parent.name, 0)
+        body = {"saved": str(path), "label": path.parent.name, "count": count}
+        self._send(200, json.dumps(body).encode(), "application/json")
+
+    def _send(self, code: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if not self.head_only:
+            self.wfile.write(body)
+
+    def _page(self, preview: PreviewServer, camera: int) -> None:
+        self._send(200, PAGE.encode(), "text/html; charset=utf-8")
+
+    def _grid(self, preview: PreviewServer, camera: int) -> None:
+        self._send(200, GRID.encode(), "text/html; charset=utf-8")
+
+    def _stats(self, preview: PreviewServer, camera: int) -> None:
+        stats = preview.stats(camera)
+        stats["camera"], stats["cameras"] = camera, preview.cameras
+        self._send(200, json.dumps(stats, default=_jsonable).encode(), "application/json")
+
+    def _frame(self, preview: PreviewServer, camera: int) -> None:
+        _, jpeg = preview.latest_jpeg(camera)
+        if jpeg is None:
+            self._send(503, b"no frame yet\n", "text/plain", {"Retry-After": "1"})
+        else:
+            self._send(200, jpeg, "image/jpeg")
+
+    def _stream_headers(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _stream(self, preview: PreviewServer, camera: int) -> None:
+        if self.head_only:  # what GET would start with, without taking a viewer's place
+            self._stream_headers()
+            return
+        channel = preview.channel(camera)
+        if not preview._join(self.connection, camera):
+            self._send(503, b"too many viewers\n", "text/plain", {"Retry-After": "5"})
+            return
+        try:
+            self._stream_headers()
+            seq = 0
+            while not preview.closed:
+                seq, jpeg = channel.next_jpeg(seq)
+                if jpeg is None:
+                    continue
+                self.wfile.write(
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+        finally:
+            preview._leave(self.connection, camera)
+
+
+def _bearer(value: str | None) -> str | None:
+    if value and value.lower().startswith("bearer "):
+        return value[7:].strip()
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and the like in stats become plain JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>edgecam</title>
+<style>
+body{margin:0;background:#111;color:#eee;font:14px system-ui,sans-serif;display:flex;
+flex-wrap:wrap;gap:12px;padding:12px}
+#pic{max-width:100%;background:#000;display:block}
+#side{min-width:220px}td{padding:1px 8px 1px 0}.dim{color:#999}h1{font-size:16px;margin:0 0 8px}
+</style></head><body>
+<div><img id="pic" alt="camera"></div>
+<div id="side"><h1 id="model">edgecam</h1>
+<div id="state" class="dim">connecting...</div>
+<table id="top"></table>
+<p><span id="fps">-</span> FPS, <span id="lat">-</span> ms/frame,
+<span class="dim">frames <span id="frames">0</span>, dropped <span id="dropped">0</span></span></p>
+<table id="stages" class="dim"></table>
+<form id="capture" hidden><h1>Capture</h1>
+<input id="label" placeholder="label" required> <button id="save">Save frame</button>
+<div id="captured" class="dim"></div></form></div>
+<script>
+const q = location.search, pic = document.getElementById('pic');
+const $ = id => document.getElementById(id);
+let polling = null;
+function snapshot() {  // fallback when the stream is refused (too many viewers) or breaks
+  const next = new Image();
+  next.onload = () => { pic.src = next.src; };
+  next.src = 'frame.jpg' + q + (q ? '&' : '?') + 't=' + Date.now();
+}
+pic.onerror = () => {
+  if (polling === null) { pic.onerror = null; snapshot(); polling = setInterval(snapshot, 500); }
+};
+pic.src = 'stream.mjpg' + q;
+function rows(el, pairs) {
+  el.replaceChildren(...pairs.map(([a, b]) => {
+    const tr = document.createElement('tr');
+    for (const v of [a, b]) { const td = document.createElement('td'); td.textContent = v;
+      tr.appendChild(td); }
+    return tr;
+  }));
+}
+async function tick() {
+  try {
+    const s = await (await fetch('stats.json' + q, {cache: 'no-store'})).json();
+    $('model').textContent = s.model || 'edgecam';
+    $('state').textContent = s.state;
+    $('fps').textContent = Number(s.fps).toFixed(1);
+    $('lat').textContent = Number(s.latency_ms).toFixed(1);
+    $('frames').textContent = s.frames; $('dropped').textContent = s.dropped;
+    rows($('top'), (s.top || []).map(p => [p.label, (100 * p.score).toFixed(1) + '%']));
+    rows($('stages'), Object.entries(s.stages_ms || {}).map(([k, v]) =>
+      [k, Number(v).toFixed(1) + ' ms']));
+    if (s.capture) { $('capture').hidden = false; }
+  } catch (e) { $('state').textContent = 'disconnected'; }
+}
+$('capture').onsubmit = async ev => {  // the newest raw frame to DIR/LABEL/
+  ev.preventDefault();
+  const body = new URLSearchParams({label: $('label').value});
+  try {
+    const r = await (await fetch('capture' + q, {method: 'POST', body})).json();
+    $('captured').textContent = r.error ? r.error
+      : r.count + ' saved as ' + r.label + ' (' + r.saved.split('/').pop() + ')';
+  } catch (e) { $('captured').textContent = 'not saved: disconnected'; }
+};
+tick();
+setInterval(tick, 1000);
+</script></body></html>
+"""
+
+GRID = """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>edgecam: every camera</title>
+<style>
+body{margin:0;background:#111;color:#eee;font:14px system-ui,sans-serif;padding:12px}
+#grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
+img{width:100%;background:#000;display:block}a{color:#eee}.dim{color:#999}
+</style></head><body><div id="grid"></div>
+<script>
+const params = new URLSearchParams(location.search), grid = document.getElementById('grid');
+function url(path, camera) {
+  const p = new URLSearchParams(params); p.set('camera', camera); return path + '?' + p;
+}
+async function build() {
+  const s = await (await fetch(url('stats.json', 0), {cache: 'no-store'})).json();
+  for (let i = 0; i < s.cameras; i++) {
+    const box = document.createElement('div'), link = document.createElement('a');
+    const pic = document.createElement('img'), line = document.createElement('div');
+    pic.src = url('stream.mjpg', i); pic.alt = 'camera ' + i;
+    link.href = url('./', i); link.appendChild(pic); line.className = 'dim';
+    box.append(link, line); grid.appendChild(box);
+    setInterval(async () => {
+      try {
+        const c = await (await fetch(url('stats.json', i), {cache: 'no-store'})).json();
+        const top = (c.top || [])[0];
+        line.textContent = (c.source || 'camera ' + i) + ': ' +
+          (top ? top.label + ' ' + (100 * top.score).toFixed(0) + '%' : '-') +
+          ', ' + Number(c.fps).toFixed(1) + ' FPS, ' + c.state;
+      } catch (e) { line.textContent = 'disconnected'; }
+    }, 1000);
+  }
+}
+build();
+</script></body></html>
+"""
