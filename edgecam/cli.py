@@ -414,9 +414,10 @@ def tune(
     the target plus 5%. When no config does, it says so, names the fastest and writes "chosen":
     null (exit 0); when the budget measured nothing, it exits 1.
     """
-    from edgecam.tune.options import TuneOptions, parse_list
-    from edgecam.tune.profiles import Profile, device_info, save_profile
+    from edgecam.tune.profiles import Profile, device_info
+    from edgecam.tune.profiles import save_profile as write_profile  # the option is save_profile
     from edgecam.tune.report import render, to_json
+    from edgecam.tune.request import TuneOptions, parse_list
     from edgecam.tune.search import tune_device
 
     opts = TuneOptions(target_fps=target_fps, families=list(family or []), weights=weights,
@@ -429,7 +430,7 @@ def tune(
     result_json = to_json(result, device_info())
     typer.echo(render(result))
     if save_profile:
-        path = save_profile(Profile.from_tune(result_json))
+        path = write_profile(Profile.from_tune(result_json))
         typer.echo(f"profile: {path}")
     if json_out:
         try:
@@ -643,7 +644,7 @@ def main() -> None:
     except Exception as exc:
         name = type(exc).__name__
         ctx = getattr(exc, "ctx", None)
-        if name == "NoArgsIsHelpError":
+        if name == "NoArgsIsHelpError" and hasattr(exc, "format_message"):
             # Typer's rich help printed itself while the error was built (its text is then
             # empty); plain click only returns it
             if exc.format_message().strip():

@@ -69,10 +69,12 @@ def test_predict_yields_what_sinks_get(tmp_path: Path):
                                                        for r in sink.results]
     assert all(len(r.top) == 3 and r.label == r.top[0].label for r in got)
     assert got[-1].stats.frames == 12 and set(got[0].ms) >= {"decode", "infer"}
-    for n, result in enumerate(edgecam.predict(Frames(1000), path, threads=1, workers=2)):
-        if n == 4:
-            break
-    assert result.frame.index == 4
+    seen = []
+    for result in edgecam.predict(Frames(1000), path, threads=1, workers=2):
+        seen.append(result.frame.index)
+        if len(seen) == 5:
+            break  # leaving early closes the source and the decode thread
+    assert seen == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("batch", [1, 8])

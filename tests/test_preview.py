@@ -437,7 +437,9 @@ def test_headless_chromium_capture_button(tmp_path: Path, monkeypatch) -> None:
     click = ("<script>const typing = setInterval(() => { if (!$('capture').hidden) { "
              "clearInterval(typing); $('label').value = 'cat'; $('save').click(); } }, 100);"
              "</script></body>")
-    monkeypatch.setattr(preview, "PAGE", preview.PAGE.replace("</body>", click))
+    real_page = preview.page
+    monkeypatch.setattr(preview, "page", lambda name: real_page(name).replace(
+        b"</body>", click.encode()) if name == "preview.html" else real_page(name))
     with PreviewServer("127.0.0.1", 0, capture_dir=tmp_path / "d") as srv, Feeder(srv):
         srv.publish(make_frame(0), make_stats(0), raw=make_frame(0))
         proc = subprocess.run(

@@ -15,7 +15,7 @@ import pytest
 from edgecam.tune import profiles
 from edgecam.tune.choose import choose, ladder
 from edgecam.tune.latency import error_summary, fit_latency
-from edgecam.tune.options import TuneOptions, required_fps
+from edgecam.tune.request import TuneOptions, required_fps
 from edgecam.tune.space import prior_top1, resolve_families, zoo_candidates
 from edgecam.util.errors import EdgecamError
 

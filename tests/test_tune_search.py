@@ -12,7 +12,7 @@ import pytest
 
 from edgecam.tune import search as run_mod
 from edgecam.tune.choose import hope_key, next_to_measure
-from edgecam.tune.options import TuneOptions
+from edgecam.tune.request import TuneOptions
 from edgecam.tune.space import Candidate, Prior, zoo_candidates
 from edgecam.util.progress import Progress
 

@@ -136,6 +136,7 @@ class ClientFrames:
             self._path = source
             self._source = VideoFileSource(source)
             self._frames = iter(self._source)
+        assert self._frames is not None  # opened with self._path
         frame = next(self._frames, None)
         if frame is None or frame.index != index:
             raise EdgecamError(f"{source}: frame {index} cannot be decoded again on the client")

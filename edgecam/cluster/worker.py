@@ -69,6 +69,7 @@ def worker_threads() -> int:
 def run_task(model: bytes, task: Task, settings: TaskSettings) -> TaskResult:
     threads = settings.threads or max(1, default_threads() // worker_threads())
     pipeline = Pipeline(Model(engine_for(model, threads)))
+    source: FileListSource | VideoFileSource
     if task.pictures:
         source = FileListSource(list(task.paths), "images", task.start)
     else:

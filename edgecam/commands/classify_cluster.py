@@ -55,6 +55,7 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
                        opts.chunk or CHUNK_FRAMES)
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=0,
                               threads=opts.threads or 0)
+    assert opts.cluster is not None  # only called with --cluster
     client = connect(opts.cluster)
     started = time.monotonic()
     try:

@@ -63,7 +63,7 @@ def find_photos(photos_dir: Path | None = None) -> Path:
         if not Path(photos_dir).is_dir():
             raise EdgecamError(f"--photos {photos_dir}: no such directory")
         return Path(photos_dir)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
         if (base / PHOTOS).is_dir():
             return base / PHOTOS
     raise EdgecamError(f"no demo photos: {PHOTOS} is neither here nor in a clone of edgecam; "

@@ -25,7 +25,7 @@ LITE_STD = (128.0 / 255.0,) * 3
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
 INCEPTION_STD = (0.5, 0.5, 0.5)
 
-NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+NORMALIZATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
     "lite": (LITE_MEAN, LITE_STD),
     "inception": (INCEPTION_MEAN, INCEPTION_STD),
@@ -42,11 +42,11 @@ class Preprocess:
     interpolation: str = "bilinear"
 
     @property
-    def mean(self) -> tuple[float, ...]:
+    def mean(self) -> tuple[float, float, float]:
         return NORMALIZATIONS[self.normalization][0]
 
     @property
-    def std(self) -> tuple[float, ...]:
+    def std(self) -> tuple[float, float, float]:
         return NORMALIZATIONS[self.normalization][1]
 
 

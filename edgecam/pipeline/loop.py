@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -205,7 +205,7 @@ class Pipeline:
     # -- files: every frame, decode ahead in a thread, ``batch`` frames per inference ---------
 
     def _prefetch(self, source: Source, depth: int, size: int, limit: int | None,
-                  hold: int = 0) -> Iterator[_Batch]:
+                  hold: int = 0) -> Generator[_Batch, None, None]:
         """Batches prepared ``depth`` ahead in a thread. A batch's tensor is reused once the
         consumer has asked for ``hold`` + 1 more batches (``hold``: how many it may still be
         inferring when it asks for the next one)."""
@@ -255,7 +255,7 @@ class Pipeline:
             raise error[0]
 
     def batches(self, source: Source, size: int = 1, limit: int | None = None,
-                prefetch: int = 3, hold: int = 0) -> Iterator[_Batch]:
+                prefetch: int = 3, hold: int = 0) -> Generator[_Batch, None, None]:
         """The source's frames, decoded and preprocessed ``size`` at a time (in a thread
         ``prefetch`` batches ahead, or here with 0); close it when stopping early. ``hold``
         batches stay untouched after the consumer asks for the next (still being inferred)."""
@@ -304,7 +304,8 @@ class Pipeline:
                 for future in pending:
                     future.cancel()
 
-    def _sequential(self, source: Source, size: int, limit: int | None) -> Iterator[_Batch]:
+    def _sequential(self, source: Source, size: int, limit: int | None
+                    ) -> Generator[_Batch, None, None]:
         buf = self.model.pre.new_buffer(size)
         for frames, decode_ms in self._decoded(source, size, limit):
             yield self.prepare(frames, decode_ms, out=buf)

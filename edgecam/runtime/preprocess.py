@@ -80,6 +80,7 @@ class Preprocessor:
         r = self.resolution
         crop = frame[y:y + side, x:x + side]
         if factor >= 2:
+            assert self._mid is not None  # plan() made it for this factor
             cv2.resize(crop, self._mid.shape[:2], dst=self._mid, interpolation=cv2.INTER_AREA)
             if self._mid.shape[0] == r:
                 return self._mid

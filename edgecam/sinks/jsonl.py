@@ -37,7 +37,7 @@ class JsonLinesSink(Sink):
         self.uri = path
         self.to_stdout = path == "-"
         self.path = None if self.to_stdout else Path(path)
-        self.in_place = self.to_stdout or grow or is_special(self.path)
+        self.in_place = self.to_stdout or grow or is_special(Path(path))
         self.ordered = not grow  # a live file grows as results come
         self.lines = 0
         self._lock = threading.Lock()
@@ -83,6 +83,7 @@ class JsonLinesSink(Sink):
                 self._append(text.encode())
             else:
                 if self._file is None:
+                    assert self.path is not None  # not stdout
                     self._staged = StagedFile(self.path)
                     self._file = open(self._staged.create(), "w", encoding="utf-8")  # noqa: SIM115
                 self._file.write(text)
@@ -92,6 +93,7 @@ class JsonLinesSink(Sink):
 
     def _append(self, data: bytes) -> None:
         """One whole line per write; a line cut short (a full disk) is cut off again."""
+        assert self.path is not None  # not stdout
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
             try:
@@ -150,6 +152,7 @@ class JsonLinesSink(Sink):
                 self._file = None
                 self._fail(exc)
             self._file = None
+            assert self._staged is not None  # made with the file
             self._staged.commit()
             self._staged = None
             self.written.append(str(self.path))

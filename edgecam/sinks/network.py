@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from edgecam.sinks.base import Sink
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from edgecam.pipeline.loop import Result, Stats
     from edgecam.sources.frames import Stream
 
@@ -36,7 +38,7 @@ class PreviewSink(Sink):
                         "can watch", host)
         self.server = PreviewServer(host, port, token=token, capture_dir=capture_dir)
         self.needs_raw = capture_dir is not None  # the capture button saves the raw frame
-        self._images: dict[int, object] = {}
+        self._images: dict[int, np.ndarray] = {}
 
     def open(self, stream: Stream) -> None:
         self.server.channel(stream.index)

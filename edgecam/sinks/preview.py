@@ -8,6 +8,7 @@ take it, so a slow or stalled browser skips frames instead of slowing the camera
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import json
@@ -16,6 +17,7 @@ import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -363,7 +365,8 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self) -> None:
-        self.timeout = self.server.preview.client_timeout  # dead viewers time out of send()
+        # dead viewers time out of send() (a ClassVar in the stubs; setup() reads the instance's)
+        self.timeout = self.server.preview.client_timeout  # type: ignore[misc]
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -380,13 +383,13 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         header = self.headers.get("X-Edgecam-Token") or _bearer(self.headers.get("Authorization"))
-        if not preview.authorized((query.get("token") or [None])[0], header):
+        if not preview.authorized((query.get("token") or (None,))[0], header):
             self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
             return
         route = {"/": self._page, "/index.html": self._page, "/grid": self._grid,
                  "/stats.json": self._stats, "/stream.mjpg": self._stream,
                  "/frame.jpg": self._frame}.get(url.path)
-        camera_arg = (query.get("camera") or [None])[0]
+        camera_arg = (query.get("camera") or (None,))[0]
         camera = int(camera_arg) if camera_arg and camera_arg.isdigit() else 0
         if route is None or camera >= preview.cameras:
             self._send(404, b"not found\n", "text/plain")
@@ -406,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         form = parse_qs(self.rfile.read(length).decode("utf-8", "replace")) if length else {}
         query = {**form, **parse_qs(url.query)}
         header = self.headers.get("X-Edgecam-Token") or _bearer(self.headers.get("Authorization"))
-        if not preview.authorized((query.get("token") or [None])[0], header):
+        if not preview.authorized((query.get("token") or (None,))[0], header):
             self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
             return
         camera_arg = (query.get("camera") or ["0"])[0]
@@ -436,10 +439,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _page(self, preview: PreviewServer, camera: int) -> None:
-        self._send(200, PAGE.encode(), "text/html; charset=utf-8")
+        self._send(200, page("preview.html"), "text/html; charset=utf-8")
 
     def _grid(self, preview: PreviewServer, camera: int) -> None:
-        self._send(200, GRID.encode(), "text/html; charset=utf-8")
+        self._send(200, page("grid.html"), "text/html; charset=utf-8")
 
     def _stats(self, preview: PreviewServer, camera: int) -> None:
         stats = preview.stats(camera)
@@ -495,106 +498,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>edgecam</title>
-<style>
-body{margin:0;background:#111;color:#eee;font:14px system-ui,sans-serif;display:flex;
-flex-wrap:wrap;gap:12px;padding:12px}
-#pic{max-width:100%;background:#000;display:block}
-#side{min-width:220px}td{padding:1px 8px 1px 0}.dim{color:#999}h1{font-size:16px;margin:0 0 8px}
-</style></head><body>
-<div><img id="pic" alt="camera"></div>
-<div id="side"><h1 id="model">edgecam</h1>
-<div id="state" class="dim">connecting...</div>
-<table id="top"></table>
-<p><span id="fps">-</span> FPS, <span id="lat">-</span> ms/frame,
-<span class="dim">frames <span id="frames">0</span>, dropped <span id="dropped">0</span></span></p>
-<table id="stages" class="dim"></table>
-<form id="capture" hidden><h1>Capture</h1>
-<input id="label" placeholder="label" required> <button id="save">Save frame</button>
-<div id="captured" class="dim"></div></form></div>
-<script>
-const q = location.search, pic = document.getElementById('pic');
-const $ = id => document.getElementById(id);
-let polling = null;
-function snapshot() {  // fallback when the stream is refused (too many viewers) or breaks
-  const next = new Image();
-  next.onload = () => { pic.src = next.src; };
-  next.src = 'frame.jpg' + q + (q ? '&' : '?') + 't=' + Date.now();
-}
-pic.onerror = () => {
-  if (polling === null) { pic.onerror = null; snapshot(); polling = setInterval(snapshot, 500); }
-};
-pic.src = 'stream.mjpg' + q;
-function rows(el, pairs) {
-  el.replaceChildren(...pairs.map(([a, b]) => {
-    const tr = document.createElement('tr');
-    for (const v of [a, b]) { const td = document.createElement('td'); td.textContent = v;
-      tr.appendChild(td); }
-    return tr;
-  }));
-}
-async function tick() {
-  try {
-    const s = await (await fetch('stats.json' + q, {cache: 'no-store'})).json();
-    $('model').textContent = s.model || 'edgecam';
-    $('state').textContent = s.state;
-    $('fps').textContent = Number(s.fps).toFixed(1);
-    $('lat').textContent = Number(s.latency_ms).toFixed(1);
-    $('frames').textContent = s.frames; $('dropped').textContent = s.dropped;
-    rows($('top'), (s.top || []).map(p => [p.label, (100 * p.score).toFixed(1) + '%']));
-    rows($('stages'), Object.entries(s.stages_ms || {}).map(([k, v]) =>
-      [k, Number(v).toFixed(1) + ' ms']));
-    if (s.capture) { $('capture').hidden = false; }
-  } catch (e) { $('state').textContent = 'disconnected'; }
-}
-$('capture').onsubmit = async ev => {  // the newest raw frame to DIR/LABEL/
-  ev.preventDefault();
-  const body = new URLSearchParams({label: $('label').value});
-  try {
-    const r = await (await fetch('capture' + q, {method: 'POST', body})).json();
-    $('captured').textContent = r.error ? r.error
-      : r.count + ' saved as ' + r.label + ' (' + r.saved.split('/').pop() + ')';
-  } catch (e) { $('captured').textContent = 'not saved: disconnected'; }
-};
-tick();
-setInterval(tick, 1000);
-</script></body></html>
-"""
-
-GRID = """<!doctype html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>edgecam: every camera</title>
-<style>
-body{margin:0;background:#111;color:#eee;font:14px system-ui,sans-serif;padding:12px}
-#grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
-img{width:100%;background:#000;display:block}a{color:#eee}.dim{color:#999}
-</style></head><body><div id="grid"></div>
-<script>
-const params = new URLSearchParams(location.search), grid = document.getElementById('grid');
-function url(path, camera) {
-  const p = new URLSearchParams(params); p.set('camera', camera); return path + '?' + p;
-}
-async function build() {
-  const s = await (await fetch(url('stats.json', 0), {cache: 'no-store'})).json();
-  for (let i = 0; i < s.cameras; i++) {
-    const box = document.createElement('div'), link = document.createElement('a');
-    const pic = document.createElement('img'), line = document.createElement('div');
-    pic.src = url('stream.mjpg', i); pic.alt = 'camera ' + i;
-    link.href = url('./', i); link.appendChild(pic); line.className = 'dim';
-    box.append(link, line); grid.appendChild(box);
-    setInterval(async () => {
-      try {
-        const c = await (await fetch(url('stats.json', i), {cache: 'no-store'})).json();
-        const top = (c.top || [])[0];
-        line.textContent = (c.source || 'camera ' + i) + ': ' +
-          (top ? top.label + ' ' + (100 * top.score).toFixed(0) + '%' : '-') +
-          ', ' + Number(c.fps).toFixed(1) + ' FPS, ' + c.state;
-      } catch (e) { line.textContent = 'disconnected'; }
-    }, 1000);
-  }
-}
-build();
-</script></body></html>
-"""
+@functools.cache
+def page(name: str) -> bytes:
+    """A page of the preview (``edgecam/sinks/static/``), read once from the package."""
+    return resources.files("edgecam.sinks").joinpath("static").joinpath(name).read_bytes()

@@ -49,7 +49,7 @@ class VideoFile:
     def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
         code = FOURCC.get(self.path.suffix.lower(), "mp4v")
         temp = self._staged.create()
-        writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*code), self.fps, size)
+        writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*code), self.fps, size)  # type: ignore[attr-defined]
         if not writer.isOpened():
             self._staged.discard()
             raise EdgecamError(f"cannot write video {self.path}: OpenCV has no {code} encoder "
@@ -63,6 +63,7 @@ class VideoFile:
                 return
             try:
                 if self._error is None:
+                    assert self._writer is not None  # set before this thread starts
                     self._writer.write(image)
             except BaseException as exc:  # reported to the pipeline on its next write
                 self._error = exc
@@ -159,6 +160,7 @@ class VideoSink(Sink):
         self._video = VideoFile(self.path, stream.fps or self.fps)
 
     def write(self, result: Result) -> None:
+        assert self._video is not None  # open() came first
         self._video.write(result.frame.image)
 
     def close(self, ok: bool) -> None:

@@ -269,7 +269,7 @@ def camera_capture(device: int | str, width: int | None, height: int | None,
         raise EdgecamError(f"camera {device} not found: no {path} (cameras here: {have})")
     settings: list[tuple[int, float]] = [(cv2.CAP_PROP_BUFFERSIZE, 1)]
     if width or height:
-        settings.append((cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG")))
+        settings.append((cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG")))  # type: ignore[attr-defined]
     if width:
         settings.append((cv2.CAP_PROP_FRAME_WIDTH, width))
     if height:

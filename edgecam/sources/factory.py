@@ -171,7 +171,7 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     for item in inputs:
         spec = parse_uri(item)
         if spec.kind == "directory":
-            found = _media([str(p) for p in Path(spec.target).iterdir()], item)
+            found = _media([str(p) for p in Path(str(spec.target)).iterdir()], item)
             if not found:
                 raise EdgecamError(f"{item} is empty: no images or videos in it")
             files += found

@@ -48,7 +48,7 @@ class VideoFileSource(Source):
         self.total = n if n > 0 else None
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 0 < fps < 1000 else None
-        self.size = (first.shape[1], first.shape[0]) if ok else None
+        self.size = (first.shape[1], first.shape[0]) if ok and first is not None else None
         self.state = "running"
 
     def _seek(self, start: int) -> None:

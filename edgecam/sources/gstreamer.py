@@ -33,7 +33,7 @@ BGR_TAIL = f"videoconvert ! video/x-raw, format=(string)BGR ! {APPSINK}"
 def has_gstreamer() -> bool:
     info = cv2.getBuildInformation()
     m = re.search(r"GStreamer:\s*(\S+)", info)
-    return bool(m) and m.group(1).upper() not in ("NO", "OFF")
+    return m is not None and m.group(1).upper() not in ("NO", "OFF")
 
 
 def with_appsink(pipeline: str) -> str:

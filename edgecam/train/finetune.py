@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -47,8 +48,9 @@ class _Split(nn.Module):
         super().__init__()
         t = tail_start(model)
         self.model = model
-        self.front = nn.Sequential(model.stem, *model.blocks[:t])
-        self.tail = nn.Sequential(*model.blocks[t:])
+        # a slice of a Sequential is a Sequential (torch annotates it as Module)
+        self.front = nn.Sequential(model.stem, *cast(nn.Sequential, model.blocks[:t]))
+        self.tail = nn.Sequential(*cast(nn.Sequential, model.blocks[t:]))
 
     def trainable(self) -> list[nn.Parameter]:
         mods = [self.tail, self.model.classifier] + ([self.model.head] if self.model.head else [])

@@ -146,6 +146,7 @@ def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None
     started = time.monotonic()
     data = read_dataset(opts.data, opts.val_split, opts.seed)
     src = weight_source(opts.arch, opts.alpha)
+    assert src is not None  # _check_options() made sure
     metas = {r: _meta(opts, data, r, f"imagenet:{src.origin}/{src.model}")
              for r in opts.resolutions}
     outputs = output_paths(opts, lambda r: metas[r].name)

@@ -32,7 +32,7 @@ class PictureSource(Source):
 
     def __init__(self, images: list[np.ndarray], names: list[str], uri: str) -> None:
         self.images, self.names, self.uri = images, names, uri
-        self.total = len(images)
+        self.total: int = len(images)
         self.state = "running"
 
     def __iter__(self) -> Iterator[Frame]:

@@ -142,6 +142,7 @@ class Adapter:
         if now - self.switched_at < SETTLE_S + self.probe_s:
             return None
         back, self.probe_from = self.probe_from, None
+        assert back is not None  # called during a probe
         if fps >= self.target:
             self.backoff = 1.0
             self.say(f"kept {self.current.describe()}: delivered {fps:.1f} FPS >= target "

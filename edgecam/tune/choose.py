@@ -28,7 +28,7 @@ def rank_key(c: Candidate) -> tuple:
 
 
 def eligible(c: Candidate, need: float, by_data: bool) -> bool:
-    return (c.measured and c.fps_low >= need
+    return (c.measured and c.fps_low is not None and c.fps_low >= need
             and (not by_data or c.measured_top1 is not None))
 
 
@@ -41,19 +41,19 @@ def choose(cands: list[Candidate], need: float, by_data: bool = False) -> Candid
 
 def fastest(cands: list[Candidate]) -> Candidate | None:
     measured = [c for c in cands if c.measured]
-    return max(measured, key=lambda c: c.fps) if measured else None
+    return max(measured, key=lambda c: c.fps or 0.0) if measured else None
 
 
 def pareto(cands: list[Candidate]) -> list[Candidate]:
     """Configs no other config beats on both top-1 and FPS, fastest first."""
     pts = sorted((c for c in cands if c.fps is not None and c.top1 is not None),
-                 key=lambda c: (-c.fps, -_top1(c)))
+                 key=lambda c: (-(c.fps or 0.0), -_top1(c)))
     front: list[Candidate] = []
     best = -math.inf
     for c in pts:
-        if c.top1 > best:
+        if _top1(c) > best:
             front.append(c)
-            best = c.top1
+            best = _top1(c)
     return front
 
 
@@ -63,11 +63,14 @@ def ladder(cands: list[Candidate], chosen: Candidate | None) -> list[Candidate]:
     if chosen is None:
         top = fastest(cands)
         return [top] if top else []
-    faster = [c for c in cands if c.measured and c.fps > chosen.fps * RUNG_GAP
-              and c.top1 is not None and c.top1 < _top1(chosen)]
+    assert chosen.fps is not None  # the choice was measured
+    faster = [c for c in cands if c.measured and c.fps is not None
+              and c.fps > chosen.fps * RUNG_GAP and c.top1 is not None and c.top1 < _top1(chosen)]
     rungs: list[Candidate] = []
     for c in reversed(pareto(faster)):  # slowest first: keep the rungs near the choice
-        if (rungs[-1].fps if rungs else chosen.fps) * RUNG_GAP <= c.fps:
+        last = (rungs[-1] if rungs else chosen).fps
+        assert last is not None and c.fps is not None  # all measured
+        if last * RUNG_GAP <= c.fps:
             rungs.append(c)
     return list(reversed(rungs)) + [chosen]
 
@@ -86,16 +89,17 @@ def fit_models(cands: list[Candidate]) -> dict[tuple, LinearLatency]:
     fastest pass (``free_fps``)."""
     groups: dict[tuple, list[tuple[float, float]]] = {}
     for c in cands:
-        if c.measured and c.macs:
-            groups.setdefault(c.group(), []).append((c.macs, 1000.0 / free_fps(c)))
+        if c.measured and c.macs and (fps := free_fps(c)) is not None:
+            groups.setdefault(c.group(), []).append((c.macs, 1000.0 / fps))
     return {k: m for k, pts in groups.items() if (m := fit_latency(pts)) is not None}
 
 
 def prediction_error(c: Candidate) -> float | None:
     """(predicted - fastest pass) / fastest pass of a config measured after a prediction."""
-    if not c.measured or not c.predicted_fps:
+    fastest_pass = free_fps(c)
+    if not c.measured or not c.predicted_fps or fastest_pass is None:
         return None
-    return c.predicted_fps / free_fps(c) - 1
+    return c.predicted_fps / fastest_pass - 1
 
 
 def predict(cands: list[Candidate], models: dict[tuple, LinearLatency]) -> None:
@@ -112,8 +116,8 @@ def predict(cands: list[Candidate], models: dict[tuple, LinearLatency]) -> None:
         key = (c.same_file(), c.provider)
         if not c.measured and c.predicted_fps is not None and key in fewer:
             c.predicted_fps = max(c.predicted_fps, fewer[key])
-        if free_fps(c) is not None:
-            fewer[key] = max(fewer.get(key, 0.0), free_fps(c))
+        if (fps := free_fps(c)) is not None:
+            fewer[key] = max(fewer.get(key, 0.0), fps)
 
 
 def order_breaks(cands: list[Candidate]) -> list[Candidate]:
@@ -127,6 +131,7 @@ def order_breaks(cands: list[Candidate]) -> list[Candidate]:
     for group in groups.values():
         group.sort(key=lambda c: c.macs)
         for small, big in zip(group, group[1:]):
+            assert big.fps is not None and small.fps is not None  # measured
             if big.macs > small.macs and big.fps > small.fps:
                 out += [c for c in (small, big) if c not in out]
     return out
@@ -183,11 +188,11 @@ def next_to_measure(cands: list[Candidate], chosen: Candidate | None, need: floa
             and (floor is None or hope_key(c, offset) > floor)]
     if not pool:
         return None
-    likely = [c for c in pool if c.predicted_fps >= need]
+    likely = [c for c in pool if c.predicted_fps is not None and c.predicted_fps >= need]
     if likely:  # a scored config that would become the choice is timed before more scoring
         return max(likely, key=lambda c: (c.measured_top1 is not None, hope_key(c, offset),
                                           c.predicted_fps))
-    return max(pool, key=lambda c: c.predicted_fps / need)
+    return max(pool, key=lambda c: (c.predicted_fps or 0.0) / need)  # all predicted
 
 
 def next_rung(cands: list[Candidate], above: Candidate) -> Candidate | None:
@@ -197,5 +202,6 @@ def next_rung(cands: list[Candidate], above: Candidate) -> Candidate | None:
     if above.fps is None:
         return None
     pool = [c for c in _undominated(cands)
-            if c.predicted_fps >= above.fps * RUNG_GAP * 1.1 and _top1(c) < _top1(above)]
+            if c.predicted_fps is not None and c.predicted_fps >= above.fps * RUNG_GAP * 1.1
+            and _top1(c) < _top1(above)]
     return max(pool, key=lambda c: (_top1(c), prior_key(c), c.predicted_fps)) if pool else None

@@ -20,7 +20,7 @@ from edgecam.tune.space import Candidate
 from edgecam.util.errors import EdgecamError
 
 if TYPE_CHECKING:
-    pass
+    from edgecam.pipeline.model import Model
 
 FRAME_SIZE = (640, 480)
 KEEP_SESSIONS = 6  # the configs being compared keep their sessions; older ones are dropped
@@ -109,7 +109,7 @@ class Bench:
                  warmup: int = 3) -> None:
         self.pattern = sample_source()
         self.min_frames, self.min_s, self.max_s, self.warmup = min_frames, min_s, max_s, warmup
-        self._models: OrderedDict[tuple[Path, int, str | None], object] = OrderedDict()
+        self._models: OrderedDict[tuple[Path, int, str | None], Model] = OrderedDict()
 
     def pass_fps(self, path: Path, threads: int, provider: str | None = None) -> float:
         """Frames per second of one pass: results delivered over the time they took."""

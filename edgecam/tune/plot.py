@@ -7,6 +7,7 @@ front joins measured points only, and labels name the architecture."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from edgecam.tune.choose import pareto
 from edgecam.tune.search import TuneResult
@@ -29,24 +30,28 @@ def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
     out = Path(output)
     if out.suffix.lower() != ".png":
         raise EdgecamError(f"--plot writes a PNG; give a file name ending in .png, got {out}")
+    # cast() below: the FPS and top-1 of these are set (matplotlib's types take no None)
     cands = [c for c in result.candidates if c.fps is not None and c.top1 is not None]
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=120)
     for source, (marker, label) in MARKERS.items():
         meas = [c for c in cands if c.measured and c.top1_source == source]
         pred = [c for c in cands if not c.measured and c.top1_source == source]
         if pred:
-            ax.scatter([c.fps for c in pred], [c.top1 for c in pred], marker=marker, s=26,
+            ax.scatter(cast(list[float], [c.fps for c in pred]),
+                       cast(list[float], [c.top1 for c in pred]), marker=marker, s=26,
                        facecolors="none", edgecolors="tab:gray",
                        label=f"{label}, FPS predicted")
         if meas:
-            ax.scatter([c.fps for c in meas], [c.top1 for c in meas], marker=marker, s=46,
+            ax.scatter(cast(list[float], [c.fps for c in meas]),
+                       cast(list[float], [c.top1 for c in meas]), marker=marker, s=46,
                        color="tab:blue", label=f"{label}, FPS measured (median)")
             for c in meas:  # the spread of the passes
+                assert c.spread is not None and c.top1 is not None  # measured, in cands
                 lo, hi = c.spread
                 ax.plot([lo, hi], [c.top1, c.top1], color="tab:blue", lw=0.8, alpha=0.5)
-    front = sorted(pareto([c for c in cands if c.measured]), key=lambda c: c.fps)
-    ax.step([c.fps for c in front], [c.top1 for c in front], where="pre", color="tab:green",
-            lw=1.5, label="Pareto front (measured)")
+    front = sorted(pareto([c for c in cands if c.measured]), key=lambda c: c.fps or 0.0)
+    ax.step(cast(list[float], [c.fps for c in front]), cast(list[float], [c.top1 for c in front]),
+            where="pre", color="tab:green", lw=1.5, label="Pareto front (measured)")
     ax.axvline(result.need, color="tab:red", ls="--", lw=1.2,
                label=f"target {result.target_fps:g} FPS + {result.margin:.0%}")
     for c in front:
@@ -54,8 +59,9 @@ def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
                     xytext=(4, 4), fontsize=7, color="dimgray")
     if result.chosen is not None:
         c = result.chosen
-        ax.scatter([c.fps], [c.top1], s=220, facecolors="none", edgecolors="tab:red",
-                   lw=2, label=f"chosen: {c.name} x{c.threads}")
+        ax.scatter(cast(list[float], [c.fps]), cast(list[float], [c.top1]), s=220,
+                   facecolors="none", edgecolors="tab:red", lw=2,
+                   label=f"chosen: {c.name} x{c.threads}")
         ax.annotate(f"{c.name} x{c.threads}\n{c.fps_low:.0f} FPS (lower quartile), "
                     f"top-1 {c.top1} ({c.top1_source})",
                     (c.fps, c.top1), textcoords="offset points", xytext=(40, -75),

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from edgecam.tune.options import required_fps
+from edgecam.tune.request import required_fps
 from edgecam.util.device import cpu_model, default_threads
 from edgecam.util.errors import EdgecamError
 

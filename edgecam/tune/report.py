@@ -46,8 +46,8 @@ def config_json(c: Candidate) -> dict:
 def prediction_errors(result: TuneResult) -> list[tuple[float, float]]:
     """(predicted, fastest pass) FPS of the configs measured after a prediction: the latency
     model predicts what a config does when nothing else runs (``choose.free_fps``)."""
-    return [(c.predicted_fps, free_fps(c)) for c in result.candidates
-            if c.measured and c.predicted_fps is not None]
+    return [(c.predicted_fps, fps) for c in result.candidates
+            if c.measured and c.predicted_fps is not None and (fps := free_fps(c)) is not None]
 
 
 def to_json(result: TuneResult, device: dict) -> dict:
@@ -80,13 +80,15 @@ def _row(c: Candidate, result: TuneResult, rungs: set[int], sample: bool) -> str
     agree = (f" {c.agreement:5.1f}" if c.agreement is not None else f" {'':>5}") if sample else ""
     pred = f"{c.predicted_fps:7.1f}" if c.predicted_fps is not None else f"{'-':>7}"
     if c.measured:
+        assert c.spread is not None  # measured
         lo, hi = c.spread
         meas = f"{c.fps:7.1f} {c.fps_low:7.1f} {lo:6.0f}-{hi:<6.0f}{len(c.passes):>3}"
-        err = f"{prediction_error(c) * 100:+5.0f}%" if c.predicted_fps else ""
+        error = prediction_error(c)  # None without a prediction
+        err = f"{error * 100:+5.0f}%" if error is not None else ""
     else:
         meas, err = f"{'':>7} {'':>7} {'':>13}{'':>3}", ""
     mark = ("  <- chosen" if c is result.chosen else "  rung" if id(c) in rungs
-            else "  too slow" if c.measured and c.fps_low < result.need else "")
+            else "  too slow" if c.fps_low is not None and c.fps_low < result.need else "")
     name = f"{c.name} {c.provider}" if len({x.provider for x in result.candidates}) > 1 \
         else c.name
     return (f"{name:<33} {c.threads:>3} {c.macs / 1e6:6.0f} {top1}{agree} {pred} {meas} "
@@ -138,6 +140,7 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
     lines += [f"note: {n}" for n in result.notes]
     if result.chosen:
         c = result.chosen
+        assert c.spread is not None  # the choice was measured
         lo, hi = c.spread
         lines.append(
             f"chosen: {c.name} with {c.threads} thread(s) on {c.provider}: {c.fps_low:.1f} FPS "

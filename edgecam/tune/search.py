@@ -35,7 +35,7 @@ from edgecam.tune.choose import (
     rank_key,
 )
 from edgecam.tune.measure import Bench, is_ready, model_file
-from edgecam.tune.options import TuneOptions, check_options, required_fps
+from edgecam.tune.request import TuneOptions, check_options, required_fps
 from edgecam.tune.space import Candidate, candidates
 from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
@@ -146,7 +146,7 @@ class Search:
             if path not in self.seen:
                 self.data.check_labels(c.labels or _imagenet(), c.name)
                 self.seen[path] = self.timed(
-                    "picture", lambda: accuracy.predictions(path, self.data.source, 1),
+                    "picture", lambda data=self.data: accuracy.predictions(path, data.source, 1),
                     per=len(self.data.labels))
             top1 = self.data.top1([label for _, label in self.seen[path]])
             for other in cands:
@@ -298,7 +298,7 @@ def _confirm(run: Search, cands: list[Candidate], bar: Progress) -> None:
         chosen = run.choice(cands)
         floor = rank_key(chosen) if chosen else (-math.inf,)
         deciding = [c for c in cands if c.measured and rank_key(c) > floor
-                    and c.fps >= run.need * 0.8]
+                    and c.fps is not None and c.fps >= run.need * 0.8]
         deciding = ([chosen] if chosen else []) + deciding + order_breaks(cands)
         if not deciding or run.budget_hit:
             return
@@ -309,11 +309,13 @@ def _confirm(run: Search, cands: list[Candidate], bar: Progress) -> None:
 
 def _agreement(run: Search, cands: list[Candidate], chosen: Candidate | None) -> dict | None:
     """--sample: every measured file's top-1 agreement with the most accurate one's."""
+    assert run.opts.sample is not None  # only called with --sample
     sample = accuracy.load_sample(run.opts.sample)
     files = {c.file: c for c in sorted(cands, key=rank_key) if c.file is not None}
     if not files:
         return None
     reference = max(files.values(), key=rank_key)
+    assert reference.file is not None  # one of files
     preds: dict[Path, list] = {}
     for path in [reference.file] + [p for p in files if p != reference.file]:
         if not run.affords(run.guess("picture") * sample.total):

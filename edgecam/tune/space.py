@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecam.models.catalog import ARCHS, PUBLISHED, model_name, published, weight_source
-from edgecam.tune.options import TuneOptions
+from edgecam.tune.request import TuneOptions
 from edgecam.util.errors import EdgecamError
 
 RHO_STEP = 32
@@ -181,7 +181,7 @@ def _int8(fp32: Prior, arch: str) -> Prior:
     if arch in drops:
         drop, why = drops[arch], f"the INT8 drop published for {arch} (TF-Lite)"
     else:
-        worst = max(drops, key=drops.get)
+        worst = max(drops, key=drops.__getitem__)
         drop, why = drops[worst], f"the largest INT8 drop the catalog publishes ({worst}, TF-Lite)"
     return Prior(round(fp32.top1 - drop, 1), "estimated",
                  f"FP32 {fp32.top1} ({fp32.source}) - {drop} = {why}")

@@ -1,8 +1,7 @@
-"""A small progress bar for long work (downloads, files, tuning) on stderr, and a spinner for
-work that cannot count its steps (exporting a model).
+"""Progress on stderr for long work (downloads, files, tuning) and a spinner for work that
+cannot count its steps (exporting a model), both drawn by rich.
 
-Both draw only when stderr is a terminal, so logs, pipes and CI stay clean; the bar costs
-nothing per step beyond a time check.
+Both draw only when stderr is a terminal, so logs, pipes and CI stay clean.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +35,10 @@ def working(what: str, stream: TextIO | None = None) -> Iterator[None]:
                   highlight=False, markup=False)
 
 
-def _fmt_time(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60:d}:{seconds % 60:02d}"
-
-
 class Progress:
-    """``with Progress(total, "frames") as bar: bar.update(1)`` — done/total, rate and ETA."""
+    """``with Progress(total, "frames") as bar: bar.update(1)``: done/total, rate and time left,
+    drawn by rich on stderr while it is a terminal (``enabled`` forces it on or off).
+    ``update`` may be called from several threads."""
 
     def __init__(self, total: int | None, unit: str = "it", desc: str = "",
                  stream: TextIO | None = None, enabled: bool | None = None,
@@ -56,7 +52,18 @@ class Progress:
         self.scale_unit = scale_unit or unit
         self.n = 0
         self.start = time.monotonic()
-        self._last_draw = 0.0
+        self._bar: Any = None
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bars
+
+            self._bar = Bars(TextColumn("{task.description}"), BarColumn(),
+                             TextColumn("{task.fields[done]}"), TextColumn("{task.fields[rate]}"),
+                             TimeRemainingColumn(), console=Console(file=self.stream),
+                             refresh_per_second=8)
+            self._bar.start()
+            self._task = self._bar.add_task(desc, total=total, **self._fields())
 
     def __enter__(self) -> Progress:
         return self
@@ -69,37 +76,21 @@ class Progress:
         elapsed = time.monotonic() - self.start
         return self.n / elapsed if elapsed > 0 else 0.0
 
+    def _fields(self) -> dict[str, str]:
+        unit = self.scale_unit
+        done = f"{self.n * self.scale:.0f}"
+        if self.total:
+            done += f"/{self.total * self.scale:.0f}"
+        return {"done": f"{done} {unit}", "rate": f"{self.rate * self.scale:.1f} {unit}/s"}
+
     def update(self, n: int = 1) -> None:
         self.n += n
-        if self.enabled:
-            now = time.monotonic()
-            if now - self._last_draw >= 0.1 or (self.total is not None and self.n >= self.total):
-                self._last_draw = now
-                self._draw()
-
-    def line(self) -> str:
-        """The text of the bar (also used by tests)."""
-        done = self.n * self.scale
-        rate = self.rate * self.scale
-        head = f"{self.desc}: " if self.desc else ""
-        if self.total:
-            frac = min(1.0, self.n / self.total)
-            width = 24
-            filled = int(frac * width)
-            bar = "#" * filled + "-" * (width - filled)
-            eta = (self.total - self.n) / self.rate if self.rate > 0 else 0.0
-            total = self.total * self.scale
-            return (f"{head}[{bar}] {done:.0f}/{total:.0f} {self.scale_unit} "
-                    f"{rate:.1f} {self.scale_unit}/s ETA {_fmt_time(eta)}")
-        return f"{head}{done:.0f} {self.scale_unit} {rate:.1f} {self.scale_unit}/s"
-
-    def _draw(self) -> None:
-        self.stream.write("\r" + self.line() + "\x1b[K")
-        self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.n, **self._fields())
 
     def close(self) -> None:
-        if self.enabled:
-            self._draw()
-            self.stream.write("\n")
-            self.stream.flush()
-            self.enabled = False
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.n, **self._fields())
+            self._bar.stop()
+            self._bar = None
+        self.enabled = False

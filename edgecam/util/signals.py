@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 
 class EndOfRun(Exception):  # noqa: N818 - a request, not an error
@@ -23,7 +25,7 @@ class StopFlag:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def is_set(self) -> bool:
         return self.event.is_set()

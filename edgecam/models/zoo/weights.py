@@ -40,6 +40,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise EdgecamError(f"weights file not found: {path}")
+    data: object
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -170,7 +171,7 @@ def _merge_groups(source: dict[str, torch.Tensor], expected: dict[str, torch.Ten
         if name in source or not name.endswith(".weight"):
             continue
         stem = name[: -len(".weight")]
-        parts = []
+        parts: list[str] = []
         while f"{stem}.convs.{len(parts)}.weight" in source:
             parts.append(f"{stem}.convs.{len(parts)}.weight")
         shapes = {source[p].shape[1:] for p in parts}
@@ -246,6 +247,7 @@ def imagenet_file(arch: str, alpha: float) -> tuple[Path, WeightSource]:
         return path, src
     from edgecam.models.download import fetch
 
+    assert src.url is not None  # a source without a package has a url
     return fetch(src.url, sha256=src.sha256, sha256_prefix=src.sha256_prefix), src
 
 
