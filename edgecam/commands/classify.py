@@ -20,7 +20,7 @@ from edgecam.sinks.base import SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.sinks.outputs import Outputs
 from edgecam.sources.factory import expand_inputs
-from edgecam.util.device import check_threads
+from edgecam.util.device import default_threads
 from edgecam.util.progress import Progress
 
 __all__ = ["ClassifyOptions", "ClassifySummary", "classify_inputs"]
@@ -45,8 +45,9 @@ class Plan:
 
 def plan_jobs(jobs: int | None, threads: int | None, videos: int,
               workers: int | None = None) -> Plan:
-    """The default: one inference per thread, spread over the videos first."""
-    cores = check_threads(threads)
+    """The default: one inference per thread, spread over the videos first (``threads`` was
+    checked with the options)."""
+    cores = threads or default_threads()
     if jobs is None:
         jobs = min(cores, videos) if videos > 1 else 1
     jobs = max(1, min(jobs, max(videos, 1)))

@@ -16,7 +16,7 @@ from edgecam.runtime.providers import (
     session_providers,
     short_name,
 )
-from edgecam.util.device import check_threads
+from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
 
 
@@ -37,7 +37,7 @@ class Engine:
         self.path = Path(path)
         if not self.path.is_file():
             raise EdgecamError(f"model file not found: {self.path}")
-        self.threads = check_threads(threads)
+        self.threads = threads or default_threads()  # checked where the user gave it
         choice = provider if isinstance(provider, ProviderChoice) else parse_provider(provider)
         providers = session_providers(choice, self.threads)
         opts = ort.SessionOptions()

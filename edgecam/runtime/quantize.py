@@ -23,6 +23,7 @@ from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor
 from edgecam.runtime.preprocess import Preprocessor
 from edgecam.sources.media import IMAGE_EXT, is_image_path, read_image
+from edgecam.util.device import check_threads
 from edgecam.util.errors import EdgecamError, MissingExtraError
 
 METHODS = ("minmax", "percentile", "entropy")
@@ -196,6 +197,7 @@ def quantize_model(model: str | None, calibration: str | Path, output: str | Pat
     """``edgecam quantize``: quantize, check agreement on the photos, time both; the report."""
     from edgecam.models.store import resolve_model
 
+    threads = check_threads(threads)  # the one check of quantize's --threads
     files = calibration_images(calibration)  # before any export: fail fast on bad input
     fp32 = resolve_model(model)
     out = Path(output) if output else default_output(fp32)
