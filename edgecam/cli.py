@@ -12,11 +12,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from edgecam.commands.options import BenchOptions, ClassifyOptions, LiveOptions
+
+if TYPE_CHECKING:
+    from edgecam.commands.classify_units import ClassifySummary
 from edgecam.util.errors import EdgecamError
 
 app = typer.Typer(
@@ -28,6 +31,23 @@ app = typer.Typer(
 )
 
 EXIT_INTERRUPTED = 130
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from edgecam import __version__
+
+        typer.echo(f"edgecam {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=show_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Real-time image classification on small CPUs, at the model size your hardware can run."""
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -214,17 +234,33 @@ def classify(
     summary = classify_inputs(opts)
     taken = "-" in (json_out, *sinks)
     if not output and not json_out and not sinks:
+        scores = sys.stdout.isatty()  # a person reads it: each picture's top-k with scores
         for source, counts in summary.top1.items():
             label, n = counts.most_common(1)[0]
             total = sum(counts.values())
-            out(f"{source}: {label}" + (f" ({n}/{total} frames)" if total > 1 else ""), taken)
-    typer.echo(
-        f"classified {summary.frames} frames from {summary.files} file(s) with {summary.model} "
-        f"in {summary.seconds:.1f} s ({summary.fps:.1f} FPS)"
-        + (f"; wrote {', '.join(summary.outputs)}" if summary.outputs else ""), err=True)
+            if total > 1:
+                out(f"{source}: {label} ({n}/{total} frames)", taken)
+            elif scores:
+                out(f"{source}: " + ", ".join(f"{p.label} {p.score:.1%}"
+                                               for p in summary.first[source]), taken)
+            else:
+                out(f"{source}: {label}", taken)
+    typer.echo(f"classified {describe_work(summary)} with {summary.model}"
+               + (f"; wrote {', '.join(summary.outputs)}" if summary.outputs else ""), err=True)
     if summary.interrupted:
         typer.echo("edgecam: interrupted; outputs were closed cleanly", err=True)
         raise typer.Exit(summary.interrupted)
+
+
+def describe_work(summary: ClassifySummary) -> str:
+    """"3 pictures in 0.2 s (15.0 per second)", "1 picture in 0.05 s" or "240 frames from 2
+    file(s) in 6.0 s (40.0 FPS)": what a run did, in the words that fit its inputs."""
+    if summary.files and summary.pictures == summary.files:
+        n = summary.frames
+        what = f"{n} picture{'s' if n != 1 else ''} in {summary.seconds:.2f} s"
+        return what + (f" ({summary.fps:.1f} per second)" if n > 1 else "")
+    return (f"{summary.frames} frames from {summary.files} file(s) in {summary.seconds:.1f} s "
+            f"({summary.fps:.1f} FPS)")
 
 
 # --- live -------------------------------------------------------------------------------------
@@ -269,6 +305,11 @@ def live(
     width: Annotated[int | None, typer.Option(help="Camera capture width.")] = None,
     height: Annotated[int | None, typer.Option(help="Camera capture height.")] = None,
     fps: Annotated[float | None, typer.Option(help="Camera capture frame rate.")] = None,
+    fast: Annotated[bool, typer.Option(
+        "--fast", help="Run a video file as fast as the model goes, every frame (default: "
+                       "at the file's own frame rate, like a camera).")] = LiveOptions.fast,
+    loop: Annotated[bool, typer.Option(
+        "--loop", help="Play a video file again and again.")] = LiveOptions.loop,
     mqtt: MqttOpt = None,
     batch_cameras: Annotated[bool, typer.Option(
         help="With several --source: infer the frames the cameras have ready in one "
@@ -286,7 +327,7 @@ def live(
                        capture_dir=capture_dir, output=output, json_out=json_out, sinks=sinks,
                        max_frames=max_frames, threads=threads, top_k=top_k,
                        threshold=threshold, smoothing=smoothing, width=width, height=height,
-                       fps=fps, mqtt=mqtt, provider=provider,
+                       fps=fps, fast=fast, loop=loop, mqtt=mqtt, provider=provider,
                        echo=lambda text: out(text, taken))
     adapter = None
     if profile is not None:
@@ -537,7 +578,9 @@ def train(
     PyTorch. Ctrl-C keeps the best model so far.
     """
     from edgecam.models.store import has_export_extra
+    from edgecam.train.dataset import check_folder
 
+    check_folder(data)  # before torch loads
     if not has_export_extra():
         raise fail("training needs torch and onnx: pip install 'edgecam[export,pretrained]'")
     from edgecam.train.bars import TrainBars

@@ -336,8 +336,8 @@ def _video(path: Path, frames: int = 40) -> Path:
 def test_live_profile_auto_cli(tuned: tuple[dict, dict[str, str], Path]) -> None:
     data, env, tmp = tuned
     video = _video(tmp / "clip.mp4")
-    proc = run_cli("live", "--source", str(video), "--headless", "--max-frames", "20",
-                   "--profile", "auto", env=env, cwd=tmp)
+    proc = run_cli("live", "--source", str(video), "--fast", "--headless", "--max-frames",
+                   "20", "--profile", "auto", env=env, cwd=tmp)
     assert proc.returncode == 0, proc.stderr
     config = data["chosen"] or data["fastest"]
     assert config["name"] in proc.stderr

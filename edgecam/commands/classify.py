@@ -87,7 +87,8 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
                        output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                        uris=opts.sinks)
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=plan.jobs,
-                              threads=engine.threads)
+                              threads=engine.threads,
+                              pictures=sum(len(u.paths) for u in units if u.pictures))
     total = total_frames(files, videos)
     batch = opts.batch
     if batch is None:

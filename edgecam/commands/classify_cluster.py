@@ -54,7 +54,8 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
                          None if u.pictures else counts[u.paths[0]]) for u in units],
                        opts.chunk or CHUNK_FRAMES)
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=0,
-                              threads=opts.threads or 0)
+                              threads=opts.threads or 0,
+                              pictures=sum(len(u.paths) for u in units if u.pictures))
     assert opts.cluster is not None  # only called with --cluster
     client = connect(opts.cluster)
     started = time.monotonic()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 
 from edgecam.pipeline.result import Result
+from edgecam.runtime.postprocess import Prediction
 from edgecam.sinks.base import Sink
 from edgecam.sources.factory import is_image_path, open_source
 from edgecam.sources.files import FileListSource
@@ -26,6 +27,8 @@ class ClassifySummary:
     model: str = ""
     outputs: list[str] = field(default_factory=list)
     top1: dict[str, Counter] = field(default_factory=dict)  # per source: top-1 label counts
+    first: dict[str, list[Prediction]] = field(default_factory=dict)  # per source: 1st top-k
+    pictures: int = 0  # of ``files``
     interrupted: int = 0  # exit code when a signal ended the run
     jobs: int = 1
     threads: int = 1
@@ -98,5 +101,6 @@ class Tally(Sink):
             if result.top:
                 counts = self.summary.top1.setdefault(result.frame.source, Counter())
                 counts[result.top[0].label] += 1
+                self.summary.first.setdefault(result.frame.source, result.top)
             self.summary.frames += 1
             self.bar.update(1)

@@ -114,7 +114,8 @@ def run_live(opts: LiveOptions) -> LiveSummary:
         sinks.append(LabelChanges(opts.echo))
     with Outputs(sinks) as outputs:
         sources = [outputs.enter(open_source(uri, width=opts.width, height=opts.height,
-                                             fps=opts.fps)) for uri in uris]
+                                             fps=opts.fps, playback=not opts.fast,
+                                             loop=opts.loop)) for uri in uris]
         if why:  # said once the sources are open, so a bad option is the only line
             log.info("%s: running headless", why)
         if quiet:

@@ -69,6 +69,8 @@ class LiveOptions:
     width: int | None = None
     height: int | None = None
     fps: float | None = None
+    fast: bool = False  # a video file as fast as the model goes (default: at its own rate)
+    loop: bool = False  # a video file again and again
     mqtt: str | None = None
     provider: str | None = None  # --provider (None: auto)
     # the pipeline's controller hook (edgecam.pipeline.loop.Controller): ``--profile auto``

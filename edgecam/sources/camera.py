@@ -29,7 +29,10 @@ PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935}
 
 class Capture:
     """One way to open and read a live device: ``open()`` returns a handle or raises OSError
-    with the reason; ``read(handle)`` returns an image or None when the device failed."""
+    with the reason; ``read(handle)`` returns an image or None when the device failed (or,
+    when ``ends``, when it has no more: a video file played like a camera)."""
+
+    ends = False
 
     def open(self):  # pragma: no cover - interface
         raise NotImplementedError
@@ -103,6 +106,50 @@ class SyntheticCapture(Capture):
 
     def properties(self, handle) -> tuple[float | None, tuple[int, int] | None]:
         return self.fps, self.pattern.size
+
+
+class PlaybackCapture(Capture):
+    """A video file played at its own frame rate, like a camera (``live --source clip.mp4``):
+    a model slower than the file drops frames instead of slowing the clip down. ``loop``
+    starts it again at the end; otherwise the end of the file ends the source."""
+
+    def __init__(self, path: str, loop: bool = False, fallback_fps: float = 30.0) -> None:
+        self.path = path
+        self.loop = loop
+        self.ends = not loop
+        self.fallback_fps = fallback_fps
+
+    def open(self) -> dict:
+        cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
+        if not cap.isOpened():
+            cap.release()
+            raise OSError("not a readable video file")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        period = 1.0 / (fps if 0 < fps < 1000 else self.fallback_fps)
+        return {"cap": cap, "period": period, "next": time.monotonic(), "frames": 0}
+
+    def read(self, handle) -> np.ndarray | None:
+        delay = handle["next"] - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        handle["next"] = max(handle["next"] + handle["period"],
+                             time.monotonic() - handle["period"])
+        ok, image = handle["cap"].read()
+        if not ok and self.loop and handle["frames"]:
+            handle["cap"].set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = handle["cap"].read()
+        if not ok or image is None or not image.size:
+            return None
+        handle["frames"] += 1
+        return image
+
+    def release(self, handle) -> None:
+        handle["cap"].release()
+
+    def properties(self, handle) -> tuple[float | None, tuple[int, int] | None]:
+        cap = handle["cap"]
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        return 1.0 / handle["period"], ((w, h) if w > 0 and h > 0 else None)
 
 
 class PicameraCapture(Capture):
@@ -201,6 +248,11 @@ class LiveSource(Source):
                     delay = min(delay * 2, self.backoff_s[1])
                     continue
             image = self.capture.read(handle)
+            if image is None and self.capture.ends:
+                self.state = "ended"  # a file played like a camera: nothing to reconnect to
+                with self._cond:
+                    self._cond.notify_all()
+                break
             if image is None:
                 self.capture.release(handle)
                 handle = None
@@ -266,7 +318,8 @@ def camera_capture(device: int | str, width: int | None, height: int | None,
     if os.name == "posix" and Path("/dev").is_dir() and not os.path.exists(path):
         cams = sorted(glob.glob("/dev/video*"))
         have = ", ".join(cams) if cams else "none"
-        raise EdgecamError(f"camera {device} not found: no {path} (cameras here: {have})")
+        raise EdgecamError(f"camera {device} not found: no {path} (cameras here: {have}); "
+                           "without a camera, try --source synthetic:// or a video file")
     settings: list[tuple[int, float]] = [(cv2.CAP_PROP_BUFFERSIZE, 1)]
     if width or height:
         settings.append((cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG")))  # type: ignore[attr-defined]

@@ -23,11 +23,12 @@ from edgecam.sources.camera import (
     Capture,
     LiveSource,
     PicameraCapture,
+    PlaybackCapture,
     SyntheticCapture,
     camera_capture,
     stream_capture,
 )
-from edgecam.sources.files import FileListSource, SyntheticSource, VideoFileSource
+from edgecam.sources.files import FileListSource, RepeatedVideo, SyntheticSource, VideoFileSource
 from edgecam.sources.frames import Frame, Source
 from edgecam.sources.gstreamer import (
     GSTREAMER_HINT,
@@ -48,6 +49,9 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 GLOB_CHARS = re.compile(r"[*?\[]")
 MIN_SIDE, MAX_SIDE = 16, 8192  # pixels per side of a frame: from a thumbnail to 8K
 MAX_FPS = 1000
+
+
+SYNTHETIC_SIZE = "640x480"  # synthetic:// with no size: a VGA camera
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def parse_uri(uri: str) -> SourceSpec:
             raise EdgecamError(f"{text}: the sensor id must be a number, e.g. {scheme}://0")
         return SourceSpec(scheme, int(sensor), True)
     if scheme == "synthetic":
-        m = re.fullmatch(r"(\d+)x(\d+)", parts.netloc or parts.path.strip("/"))
+        m = re.fullmatch(r"(\d+)x(\d+)", parts.netloc or parts.path.strip("/") or SYNTHETIC_SIZE)
         if not m:
             raise EdgecamError(f"{text}: expected synthetic://WIDTHxHEIGHT[?fps=N]")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -190,14 +194,21 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 
 def open_source(uri: str, width: int | None = None, height: int | None = None,
                 fps: float | None = None, connect_timeout: float = 5.0,
-                max_retries: int = 3) -> Source:
+                max_retries: int = 3, playback: bool = False, loop: bool = False) -> Source:
     """Open what ``uri`` names; errors (missing file, absent camera, no GStreamer, a stream that
-    never connects) are one-line EdgecamErrors raised here, before the run starts."""
+    never connects) are one-line EdgecamErrors raised here, before the run starts.
+
+    A video file gives every frame as fast as they are asked for; with ``playback`` it plays
+    at its own frame rate like a camera (newest frame, drops counted), and ``loop`` repeats it.
+    """
     check_capture_mode(width, height, fps)
     spec = parse_uri(str(uri))
     w, h, rate = width or 1280, height or 720, fps or 30
+    if spec.kind == "video" and playback:
+        VideoFileSource(str(spec.target)).close()  # the same one-line error as classify's
+        return LiveSource(str(uri), PlaybackCapture(str(spec.target), loop), max_retries=1)
     if spec.kind == "video":
-        return VideoFileSource(str(spec.target))
+        return RepeatedVideo(str(spec.target)) if loop else VideoFileSource(str(spec.target))
     if spec.kind in ("image", "directory", "glob"):
         return FileListSource(expand_inputs([str(spec.target)]), str(uri))
     if spec.kind == "synthetic":

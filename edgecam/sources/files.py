@@ -101,6 +101,34 @@ class VideoFileSource(Source):
         self.cap.release()
 
 
+class RepeatedVideo(Source):
+    """Every frame of a video file, again and again, numbered on (``live --loop --fast``)."""
+
+    def __init__(self, path: str) -> None:
+        self.uri = path
+        self._video = VideoFileSource(path)
+        self.fps, self.size = self._video.fps, self._video.size
+        self.state = "running"
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            delivered = 0
+            for frame in self._video:
+                frame.index = index
+                index += 1
+                delivered += 1
+                yield frame
+            self._video.close()
+            if not delivered:
+                self.state = "ended"
+                return
+            self._video = VideoFileSource(self.uri)
+
+    def close(self) -> None:
+        self._video.close()
+
+
 class IntervalRange:
     """The shortest and longest gap between successive frame times: a variable frame rate
     when they differ by more than a quarter (timestamps are rounded to the time base)."""

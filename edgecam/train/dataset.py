@@ -95,12 +95,23 @@ def _split(files: list[Path], fraction: float, rng: np.random.Generator
     return [files[i] for i in sorted(order[n_val:])], [files[i] for i in sorted(order[:n_val])]
 
 
+def check_folder(root: str | Path) -> Path:
+    """The data set argument names a folder (said before torch loads, so a typo costs no
+    seconds)."""
+    root = Path(root)
+    if root.is_file():
+        raise EdgecamError(f"{root} is a file; give the data set folder (one sub-folder of "
+                           "pictures per class)")
+    if not root.is_dir():
+        raise EdgecamError(f"data set folder not found: {root}")
+    return root
+
+
 def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0) -> DataSet:
     """Scan ``root``; fewer than two classes or a class with fewer than two usable pictures is
     a user error that names the class."""
     root = Path(root)
-    if not root.is_dir():
-        raise EdgecamError(f"data set folder not found: {root}")
+    check_folder(root)
     if not 0.0 < val_split < 1.0:
         raise EdgecamError(f"--val-split must be between 0 and 1, got {val_split}")
     digest = hashlib.sha256()

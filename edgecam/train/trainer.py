@@ -130,7 +130,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def train_models(opts: TrainOptions, bars: TrainBars | None = None,
-          say: Callable[[str], None] = lambda m: None) -> dict:
+                 say: Callable[[str], None] = lambda m: None) -> dict:
     """Train and write the models; the report is also ``--json-out``'s content.
 
     PyTorch runs on one thread except for fine-tuning: what is left to it (the classifier's

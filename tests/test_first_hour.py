@@ -1,0 +1,188 @@
+"""What a new user meets in their first hour: a picture's top-k on a terminal, a video file in
+``live`` playing at its own rate (``--fast``, ``--loop``), ``--version``, ``synthetic://``
+with no size, and one-line errors that say what to try."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecam.sources import camera
+from edgecam.sources.factory import open_source, parse_uri
+
+from conftest import ROOT, assert_one_line_error, run_cli
+from tiny_models import tiny_classifier
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_classifier(tmp_path_factory.mktemp("first-hour") / "tiny.onnx", resolution=32)
+
+
+def clip(path: Path, frames: int = 40, fps: float = 20.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (96, 72))
+    for i in range(frames):
+        writer.write(np.full((72, 96, 3), (i * 6) % 255, np.uint8))
+    writer.release()
+    return path
+
+
+def run_on_terminal(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
+    """The real CLI with its stdout on a pseudo-terminal, as a person running it sees it."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "edgecam", *args], stdout=slave,
+                            stderr=subprocess.PIPE, cwd=cwd)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the terminal closed with the process
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    _, err = proc.communicate(timeout=120)
+    reader.join(timeout=10)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode().replace("\r\n", "\n"), err.decode()
+
+
+def test_a_picture_on_a_terminal_shows_its_top_k_with_scores(tiny: Path, tmp_path: Path):
+    picture = tmp_path / "red.png"
+    cv2.imwrite(str(picture), np.full((48, 64, 3), (0, 0, 255), np.uint8))
+    code, out, err = run_on_terminal("classify", str(picture), "--model", str(tiny),
+                                     "--top-k", "3")
+    assert code == 0, err
+    line = out.strip().splitlines()[-1]
+    assert line.startswith(f"{picture}: ")
+    scores = re.findall(r"(\d+\.\d)%", line)
+    assert len(scores) == 3 and [float(s) for s in scores] == sorted(map(float, scores),
+                                                                     reverse=True)
+    assert "classified 1 picture in" in err and "FPS" not in err and "1 frames" not in err
+    piped = run_cli("classify", str(picture), "--model", str(tiny), "--top-k", "3")
+    assert piped.stdout.count("%") == 0  # a script reading stdout keeps one label per line
+    assert piped.stdout.strip().count(":") == 1
+
+
+def test_several_pictures_say_pictures_per_second(tiny: Path, tmp_path: Path):
+    for name in ("a", "b", "c"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), np.full((48, 64, 3), 90, np.uint8))
+    proc = run_cli("classify", str(tmp_path), "--model", str(tiny))
+    assert proc.returncode == 0, proc.stderr
+    assert "classified 3 pictures in" in proc.stderr and "per second" in proc.stderr
+
+
+class FakeClock:
+    """time.monotonic and time.sleep for the playback thread: sleeping advances the clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self.lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += max(0.0, seconds)
+
+    def __getattr__(self, name: str):
+        import time
+
+        return getattr(time, name)
+
+
+def read_all(source, limit: int = 1000) -> list:
+    frames = []
+    while len(frames) < limit:
+        frame = source.read(1.0)
+        if frame is None:
+            if source.state == "ended":
+                break
+            continue
+        frames.append(frame)
+    return frames
+
+
+def test_a_video_file_plays_at_its_own_rate_then_ends(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    """Like a camera: 40 frames of a 20 FPS file take 2 s of its clock; then it ends."""
+    clock = FakeClock()
+    monkeypatch.setattr(camera, "time", clock)
+    path = clip(tmp_path / "c.mp4", frames=40, fps=20.0)
+    start = clock.now
+    with open_source(str(path), playback=True) as source:
+        assert source.live and source.fps == pytest.approx(20.0)
+        frames = read_all(source)
+        assert source.state == "ended"
+    # every frame arrives (the reader keeps up) and the file's clock ran its 2 s
+    assert len(frames) + source.dropped == 40
+    assert clock.now - start == pytest.approx(39 / 20.0, abs=0.06)
+
+
+def test_loop_plays_the_file_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(camera, "time", FakeClock())
+    path = clip(tmp_path / "c.mp4", frames=10)
+    with open_source(str(path), playback=True, loop=True) as source:
+        frames = read_all(source, limit=35)
+        assert source.state != "ended"
+    assert len(frames) == 35 and frames[-1].index >= 34
+    with open_source(str(path), loop=True) as fast:  # --loop --fast: every frame, numbered on
+        indices = [f.index for _, f in zip(range(25), fast)]
+    assert indices == list(range(25))
+
+
+def test_live_on_a_file_ends_with_it_and_fast_takes_every_frame(tiny: Path, tmp_path: Path):
+    path = clip(tmp_path / "c.mp4", frames=24, fps=60.0)
+    for extra in ([], ["--fast"]):
+        out = tmp_path / "live.jsonl"
+        proc = run_cli("live", "--source", str(path), "--model", str(tiny), "--headless",
+                       "--json-out", str(out), *extra)
+        assert proc.returncode == 0, proc.stderr
+        lines = out.read_text().splitlines()
+        dropped = int(re.search(r"(\d+) dropped", proc.stderr).group(1))
+        assert len(lines) + dropped == 24, proc.stderr
+        if extra:
+            assert len(lines) == 24 and dropped == 0
+
+
+def test_version_and_synthetic_without_a_size(tiny: Path):
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and re.fullmatch(r"edgecam \d+\.\d+\.\d+\n", proc.stdout)
+    assert parse_uri("synthetic://").options["size"] == (640, 480)
+    live = run_cli("live", "--source", "synthetic://", "--model", str(tiny), "--headless",
+                   "--max-frames", "2")
+    assert live.returncode == 0, live.stderr
+
+
+def test_errors_say_what_to_try(tmp_path: Path):
+    line = assert_one_line_error(run_cli("live", "--source", "7", "--headless"))
+    assert "camera 7 not found" in line and "synthetic://" in line
+    picture = tmp_path / "x.jpg"
+    picture.write_bytes(b"not really")
+    probe = ("import atexit, sys; atexit.register(lambda: print('torch loaded:', "
+             "'torch' in sys.modules, file=sys.stderr)); sys.argv = ['edgecam', 'train', "
+             f"{str(picture)!r}]; from edgecam.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert proc.returncode == 1
+    assert "is a file; give the data set folder" in proc.stderr
+    assert "torch loaded: False" in proc.stderr  # said before seconds of importing torch
+    missing = assert_one_line_error(run_cli("train", str(tmp_path / "nope")))
+    assert "data set folder not found" in missing
