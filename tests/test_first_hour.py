@@ -4,12 +4,15 @@ with no size, and one-line errors that say what to try."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -186,3 +189,84 @@ def test_errors_say_what_to_try(tmp_path: Path):
     assert "torch loaded: False" in proc.stderr  # said before seconds of importing torch
     missing = assert_one_line_error(run_cli("train", str(tmp_path / "nope")))
     assert "data set folder not found" in missing
+
+
+# --- the preview page: the frame shown and its figures come from one response -----------------
+
+
+def fetch_shown(url: str, after: int) -> tuple[int, int, bytes, dict]:
+    """What the page asks for: (status, sequence, JPEG, the stats published with it)."""
+    with urllib.request.urlopen(f"{url}frame.jpg?after={after}", timeout=10) as resp:
+        return (resp.status, int(resp.headers["X-Edgecam-Seq"]), resp.read(),
+                json.loads(resp.headers["X-Edgecam-Stats"]))
+
+
+def test_the_page_gets_each_frame_with_its_own_stats() -> None:
+    """Frames published fast (each a grey level that encodes its number, its stats the same
+    number): every frame the page is given carries the stats published with that very frame,
+    even while newer ones keep arriving."""
+    from edgecam.sinks.preview import PreviewServer
+
+    stop = threading.Event()
+    with PreviewServer("127.0.0.1", 0) as srv:
+        def publish() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                srv.publish(np.full((48, 64, 3), (n % 20) * 12, np.uint8),
+                            {"frames": n, "state": "running"})
+                time.sleep(0.002)
+
+        feeder = threading.Thread(target=publish)
+        feeder.start()
+        try:
+            seq, seen = 0, []
+            for _ in range(40):
+                status, seq, jpeg, stats = fetch_shown(srv.url, seq)
+                assert status == 200
+                grey = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+                seen.append((round(float(grey.mean()) / 12) % 20, stats["frames"] % 20))
+        finally:
+            stop.set()
+            feeder.join()
+    assert all(level == number for level, number in seen), seen
+    assert len({number for _, number in seen}) > 5  # the frames did move on
+
+
+def test_the_page_hears_the_source_ended_before_the_server_goes() -> None:
+    from edgecam.sinks.network import PreviewSink
+    from edgecam.sources.frames import Stream
+
+    sink = PreviewSink("http://127.0.0.1:0")
+    stream = Stream("clip.mp4", 0)
+    sink.open(stream)
+    sink.server.publish(np.zeros((48, 64, 3), np.uint8), {"state": "running", "frames": 1})
+    states: list[str] = []
+
+    def watch() -> None:  # a page polling as fast as it can
+        seq = 0
+        while True:
+            try:
+                _, seq, _, stats = fetch_shown(sink.server.url, seq)
+            except OSError:
+                return
+            states.append(stats["state"])
+            if stats["state"] == "ended":
+                return
+
+    page = threading.Thread(target=watch)
+    page.start()
+    assert wait_until(lambda: states)
+    sink.end(stream, True)
+    sink.close(True)  # lingers while a page watches, so it learns the source ended
+    page.join(timeout=10)
+    assert states[-1] == "ended", states
+
+
+def wait_until(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

@@ -342,6 +342,18 @@ def parse_model_name(name: str) -> ModelRef:
     return ModelRef(info.name, alpha, res, m.group("prec") or "fp32")
 
 
+def model_title(name: str) -> str:
+    """A model's name for people: ``EfficientNet-Lite0, 224 px`` for a store name (with the
+    width when it is not 1.0, INT8 when quantized); any other name (a trained model) as is."""
+    try:
+        ref = parse_model_name(name)
+    except EdgecamError:
+        return name
+    title = ARCHS[ref.arch].description.split(":")[0]
+    width = f" x{format_alpha(ref.alpha)}" if ref.alpha != 1.0 else ""
+    return f"{title}{width}, {ref.resolution} px" + (", INT8" if ref.precision == "int8" else "")
+
+
 def models_dir() -> Path:
     """The local model store: ``$EDGECAM_MODELS`` or ``./models``."""
     return Path(os.environ.get("EDGECAM_MODELS", "models"))

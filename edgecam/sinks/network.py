@@ -58,7 +58,15 @@ class PreviewSink(Sink):
         if camera in self._images:
             self.server.publish(self._images[camera], stats_of(stats, (), stream), camera)
 
+    def end(self, stream: Stream, ok: bool) -> None:
+        """The page says the source ended (or failed) instead of going blank."""
+        camera = camera_of(stream)
+        stats = self.server.stats(camera)
+        stats.update(state="ended" if ok else "failed", fps=0.0)
+        self.server.update_stats(stats, camera)
+
     def close(self, ok: bool) -> None:
+        self.server.linger()
         self.server.stop()
 
 
@@ -99,8 +107,12 @@ def camera_of(stream: Stream | None) -> int:
 
 
 def stats_of(stats: Stats, top, stream: Stream | None) -> dict:
-    """What /stats.json and the heartbeat say: the run's stats and which source they are."""
+    """What /stats.json and the heartbeat say: the run's stats, which source they are and the
+    model's name for people."""
+    from edgecam.models.catalog import model_title
+
     data = stats.to_dict(top)
+    data["title"] = model_title(stats.model)
     if stream is not None:
         data["source"] = stream.uri
     return data

@@ -16,6 +16,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 BOUNDARY = "edgecamframe"
+FRAME_WAIT_S = 2.0  # a page's frame request waits this long for a new frame
+LINGER_S = 1.5  # after the run, a page that is watching gets this long to see it ended
+
 STATS_DEFAULTS: dict[str, Any] = {
     "fps": 0.0, "latency_ms": 0.0, "top": [], "model": "", "frames": 0, "dropped": 0,
     "state": "starting",
@@ -99,6 +103,8 @@ class _Channel:
         self._stats: dict[str, Any] = dict(STATS_DEFAULTS)
         self._jpeg: bytes | None = None
         self._jpeg_seq = 0
+        self._jpeg_stats: dict[str, Any] = dict(STATS_DEFAULTS)  # published with that frame
+        self._published = threading.Condition(self._lock)  # wakes the page's frame requests
         self._streamers = 0
         self._closed = False
         self.thread = threading.Thread(target=self._encoder, name="edgecam-preview-jpeg",
@@ -120,6 +126,13 @@ class _Channel:
                 self._stats = stats
             if self._streamers:
                 self._new_frame.notify()
+            self._published.notify_all()
+
+    def update_stats(self, stats: dict) -> None:
+        """New stats with no new frame (a camera reconnecting, the source ended)."""
+        with self._lock:
+            self._stats = stats
+            self._published.notify_all()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -132,6 +145,7 @@ class _Channel:
             self._closed = True
             self._new_frame.notify_all()
             self._new_jpeg.notify_all()
+            self._published.notify_all()
 
     def _encoder(self) -> None:
         """Encode each new frame once, only while at least one stream viewer is connected."""
@@ -152,20 +166,40 @@ class _Channel:
 
     def latest_jpeg(self) -> tuple[int, bytes | None]:
         """(sequence, JPEG) of the newest frame, encoding it if that has not happened yet."""
+        seq, jpeg, _ = self.latest()
+        return seq, jpeg
+
+    def latest(self) -> tuple[int, bytes | None, dict[str, Any]]:
+        """(sequence, JPEG, the stats published with that frame) of the newest frame."""
         with self._encode_lock:
             with self._lock:
                 seq, image, jseq, jpeg = self._seq, self._image, self._jpeg_seq, self._jpeg
+                stats, jstats = self._stats, self._jpeg_stats
             if image is None or seq == jseq:
-                return jseq, jpeg
+                return jseq, jpeg, jstats
             ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
             if not ok:
                 raise RuntimeError("cv2.imencode failed")
             jpeg = buf.tobytes()
             with self._lock:
                 self.frames_encoded += 1
-                self._jpeg, self._jpeg_seq = jpeg, seq
+                self._jpeg, self._jpeg_seq, self._jpeg_stats = jpeg, seq, stats
                 self._new_jpeg.notify_all()
-            return seq, jpeg
+            return seq, jpeg, stats
+
+    def shown(self, after: int, timeout: float) -> tuple[int, bytes | None, dict[str, Any]]:
+        """The page's one source of truth: (sequence, JPEG, the stats published with that very
+        frame), waiting (bounded) for a frame newer than ``after``; (after, None, the current
+        stats) when none came, so a page still learns that the source reconnects or ended."""
+        with self._lock:
+            self._published.wait_for(lambda: self._closed or self._seq != after
+                                     or self._stats.get("state") == "ended", timeout=timeout)
+            fresh = self._seq != after and self._image is not None and not self._closed
+            current = {**STATS_DEFAULTS, **self._stats}
+        if not fresh:
+            return after, None, current
+        seq, jpeg, stats = self.latest()
+        return seq, jpeg, {**STATS_DEFAULTS, **stats}
 
     def join(self) -> bool:
         with self._lock:
@@ -209,6 +243,7 @@ class PreviewServer:
         self.client_timeout = client_timeout
         self._lock = threading.Lock()
         self._channels: list[_Channel] = []
+        self._last_poll = -1e9  # when a page last asked for a frame
         self._sockets: set[socket.socket] = set()
         self._closed = False
         self._server: _Server | None = None
@@ -246,6 +281,21 @@ class PreviewServer:
             host = socket.gethostname()
         query = f"?token={quote(self.token, safe='')}" if self.token else ""
         return f"http://{host}:{self.port}/{query}"
+
+    def polled(self) -> None:
+        """A page asked for a frame (it is watching)."""
+        self._last_poll = time.monotonic()
+
+    def linger(self, seconds: float = LINGER_S) -> None:
+        """When a page watched in the last seconds, give it time to fetch the final stats
+        (``ended``) before the server goes, so it says the source ended instead of going
+        blank; returns at once when nobody watches."""
+        if time.monotonic() - self._last_poll > FRAME_WAIT_S + 1.0:
+            return
+        asked = self._last_poll
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self._last_poll == asked:
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop serving and drop viewers; safe to call twice."""
@@ -296,6 +346,10 @@ class PreviewServer:
         """Hand over the newest frame and stats; O(1) when nobody watches, never waits on I/O.
         ``raw`` is the same frame without the overlay (what the capture button saves)."""
         self.channel(camera).publish(image_bgr, stats, raw)
+
+    def update_stats(self, stats: dict, camera: int = 0) -> None:
+        """New stats for ``camera`` without a new frame (reconnecting, ended)."""
+        self.channel(camera).update_stats(stats)
 
     def stats(self, camera: int = 0) -> dict[str, Any]:
         """The latest published stats with the fields the page relies on always present."""
@@ -450,11 +504,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(stats, default=_jsonable).encode(), "application/json")
 
     def _frame(self, preview: PreviewServer, camera: int) -> None:
-        _, jpeg = preview.latest_jpeg(camera)
+        """The newest frame; with ``?after=SEQ`` (the page) a frame newer than SEQ, waited for
+        up to 2 s, with the stats published with it in ``X-Edgecam-Stats`` and its number in
+        ``X-Edgecam-Seq`` (204 and the current stats when none came)."""
+        after = (parse_qs(urlsplit(self.path).query).get("after") or (None,))[0]
+        if after is None or not after.isdigit() or len(after) > 18:
+            _, jpeg = preview.latest_jpeg(camera)
+            if jpeg is None:
+                self._send(503, b"no frame yet\n", "text/plain", {"Retry-After": "1"})
+            else:
+                self._send(200, jpeg, "image/jpeg")
+            return
+        seq, jpeg, stats = preview.channel(camera).shown(int(after), FRAME_WAIT_S)
+        stats["camera"], stats["cameras"] = camera, preview.cameras
+        if preview.capture_dir is not None:
+            stats["capture"] = preview.stats(camera)["capture"]
+        headers = {"X-Edgecam-Seq": str(seq),
+                   "X-Edgecam-Stats": json.dumps(stats, default=_jsonable, ensure_ascii=True)}
+        preview.polled()
         if jpeg is None:
-            self._send(503, b"no frame yet\n", "text/plain", {"Retry-After": "1"})
+            self._send(204, b"", "image/jpeg", headers)
         else:
-            self._send(200, jpeg, "image/jpeg")
+            self._send(200, jpeg, "image/jpeg", headers)
 
     def _stream_headers(self) -> None:
         self.send_response(200)
