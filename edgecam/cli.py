@@ -448,6 +448,9 @@ def tune(
         "calibration/images"),
     save_profile: Annotated[bool, typer.Option(
         help="Save this device's profile for `live --profile auto`.")] = True,
+    all_rows: Annotated[bool, typer.Option(
+        "--all", help="List every config in the table (default: the choice, its fallbacks, "
+                      "what was measured and every more accurate config, with why).")] = False,
 ) -> None:
     """Measure this device and choose the most accurate model that reaches --target-fps.
 
@@ -469,7 +472,7 @@ def tune(
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
     result = tune_device(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
     result_json = to_json(result, device_info())
-    typer.echo(render(result))
+    typer.echo(render(result, all_rows=all_rows))
     if save_profile:
         path = write_profile(Profile.from_tune(result_json))
         typer.echo(f"profile: {path}")

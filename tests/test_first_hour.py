@@ -270,3 +270,77 @@ def wait_until(predicate, timeout: float = 10.0):
             return True
         time.sleep(0.02)
     return False
+
+
+# --- tune: the rows that matter, and a plot a person can read ---------------------------------
+
+
+def tune_result():
+    from edgecam.tune.choose import choose, ladder
+    from edgecam.tune.request import required_fps
+    from edgecam.tune.search import TuneResult
+    from edgecam.tune.space import Candidate, Prior
+
+    def cand(res: int, top1: float, passes: list[float], predicted: float | None = None):
+        c = Candidate("mobilenet_v2", 1.0, res, "fp32", 1, res * res * 1000, None,
+                      Prior(top1, "estimated", "test"))
+        c.passes, c.predicted_fps = passes, predicted
+        return c
+
+    cands = [cand(224, 72.0, [40.0, 41.0, 42.0]), cand(192, 70.7, [], predicted=45.0),
+             cand(160, 68.8, [70.0, 72.0, 74.0]), cand(128, 65.3, [110.0, 112.0, 115.0])]
+    cands += [cand(r, 60.0 - r / 10, []) for r in (96, 112)]  # less accurate, never measured
+    chosen = choose(cands, required_fps(60, 0.05))
+    return TuneResult(60, 0.05, "imagenet", cands, chosen, cands[3], ladder(cands, chosen),
+                      5.0, 90.0)
+
+
+def test_tune_table_shows_what_matters_and_why(tmp_path: Path) -> None:
+    from edgecam.tune.plot import plot
+    from edgecam.tune.report import render
+
+    result = tune_result()
+    assert result.chosen is not None and result.chosen.resolution == 160
+    text = render(result)
+    rows = {line.split()[0]: line for line in text.splitlines()
+            if line.startswith("mobilenet_v2")}
+    assert set(rows) == {"mobilenet_v2-1.0-224", "mobilenet_v2-1.0-192",
+                         "mobilenet_v2-1.0-160", "mobilenet_v2-1.0-128"}
+    assert "chosen" in rows["mobilenet_v2-1.0-160"]
+    assert "too slow: 40.5 < 63.0 FPS needed" in rows["mobilenet_v2-1.0-224"]
+    assert "not measured: predicted 45 FPS < 63" in rows["mobilenet_v2-1.0-192"]
+    assert "and 2 less accurate config(s) not measured" in text and "--all" in text
+    every = render(result, all_rows=True)
+    assert "mobilenet_v2-1.0-96" in every and "less accurate config(s)" not in every
+    png = plot(result, tmp_path / "tune.png")
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[1] >= 1000  # a real picture was drawn
+
+
+def test_tune_plot_axes_are_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """y within 0-100, plain-number FPS ticks, each measured point labelled, the choice's
+    callout inside the axes (checked on the figure matplotlib drew)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgecam.tune import plot as plot_module
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at it
+    plot_module.plot(tune_result(), tmp_path / "tune.png")
+    ax = figures[0].axes[0]
+    low, high = ax.get_ylim()
+    assert 0 <= low < high <= 100
+    fig = figures[0]
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ticks and all(re.fullmatch(r"\d+", t) for t in ticks), ticks
+    labels = [t.get_text() for t in ax.texts]
+    assert {"224 px fp32 x1", "160 px fp32 x1", "128 px fp32 x1"} <= set(labels)
+    callout = next(t for t in ax.texts if t.get_text().startswith("chosen:"))
+    box = callout.get_window_extent(fig.canvas.get_renderer())
+    frame = ax.get_window_extent(fig.canvas.get_renderer())
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    plt.close("all")

@@ -2,20 +2,28 @@
 
 The marker says where the top-1 comes from (measured on --data, published for the
 checkpoint, estimated), the fill whether the FPS was measured or only predicted; the Pareto
-front joins measured points only, and labels name the architecture."""
+front joins measured points only; each measured point is labelled with its size, precision
+and threads, and the callout of the choice stays inside the axes."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import cast
 
 from edgecam.tune.choose import pareto
 from edgecam.tune.search import TuneResult
+from edgecam.tune.space import Candidate
 from edgecam.util.errors import EdgecamError, MissingExtraError
 
 MARKERS = {"measured": ("o", "top-1 measured on --data"),
            "published": ("s", "top-1 published (checkpoint, native size, FP32)"),
            "estimated": ("^", "top-1 estimated")}
+
+
+def point_label(c: Candidate) -> str:
+    """``224 px fp32 x2``: what a measured point is."""
+    return f"{c.resolution} px {c.precision} x{c.threads}"
 
 
 def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
@@ -25,6 +33,7 @@ def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, LogLocator
     except ImportError:
         raise MissingExtraError("--plot needs matplotlib: pip install 'edgecam[plot]'") from None
     out = Path(output)
@@ -54,23 +63,35 @@ def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
             where="pre", color="tab:green", lw=1.5, label="Pareto front (measured)")
     ax.axvline(result.need, color="tab:red", ls="--", lw=1.2,
                label=f"target {result.target_fps:g} FPS + {result.margin:.0%}")
-    for c in front:
-        ax.annotate(f"{c.name} x{c.threads}", (c.fps, c.top1), textcoords="offset points",
+    measured = [c for c in cands if c.measured]
+    for c in measured:  # every measured point says what it is: size, precision, threads
+        ax.annotate(point_label(c), (c.fps, c.top1), textcoords="offset points",
                     xytext=(4, 4), fontsize=7, color="dimgray")
+    fps_all = cast(list[float], [c.fps for c in cands] + [result.need])
+    top_all = cast(list[float], [c.top1 for c in cands])
+    ax.set_xscale("log")
+    ax.set_xlim(min(fps_all) / 1.3, max(fps_all) * 1.3)
+    ax.set_ylim(max(0.0, min(top_all) - 5), min(100.0, max(top_all) + 5))
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda _x, _pos: ""))
     if result.chosen is not None:
         c = result.chosen
         ax.scatter(cast(list[float], [c.fps]), cast(list[float], [c.top1]), s=220,
                    facecolors="none", edgecolors="tab:red", lw=2,
                    label=f"chosen: {c.name} x{c.threads}")
-        ax.annotate(f"{c.name} x{c.threads}\n{c.fps_low:.0f} FPS (lower quartile), "
+        # the callout sits inside the axes, in the corner away from the chosen point
+        x_frac = ((math.log(cast(float, c.fps)) - math.log(ax.get_xlim()[0]))
+                  / (math.log(ax.get_xlim()[1]) - math.log(ax.get_xlim()[0])))
+        corner = (0.98, 0.97, "right", "top") if x_frac < 0.5 else (0.02, 0.97, "left", "top")
+        ax.annotate(f"chosen: {c.name} x{c.threads}\n{c.fps_low:.0f} FPS (lower quartile), "
                     f"top-1 {c.top1} ({c.top1_source})",
-                    (c.fps, c.top1), textcoords="offset points", xytext=(40, -75),
-                    fontsize=9, color="tab:red", zorder=5,
+                    (c.fps, c.top1), xytext=corner[:2], textcoords="axes fraction",
+                    ha=corner[2], va=corner[3], fontsize=9, color="tab:red", zorder=5,
                     arrowprops={"arrowstyle": "->", "color": "tab:red"},
                     bbox={"boxstyle": "round", "fc": "white", "ec": "tab:red", "alpha": 0.9})
-    ax.set_xscale("log")
-    ax.set_xlabel("frames per second (640x480: preprocess, infer, postprocess, overlay), "
-                  "log scale; bars: spread of the passes")
+    ax.set_xlabel("frames per second, 640x480 frames through the whole pipeline (log scale; "
+                  "bars: spread of the passes)")
     ax.set_ylabel("top-1 (%): circles on --data, others ImageNet" if result.data
                   else "ImageNet top-1 (%)")
     ax.set_title(title or f"edgecam tune: accuracy vs speed, target {result.target_fps:g} FPS")

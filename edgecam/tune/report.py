@@ -5,7 +5,9 @@ the same numbers."""
 
 from __future__ import annotations
 
-from edgecam.tune.choose import free_fps, prediction_error
+import io
+
+from edgecam.tune.choose import free_fps
 from edgecam.tune.latency import error_summary
 from edgecam.tune.search import TuneResult
 from edgecam.tune.space import Candidate
@@ -75,49 +77,88 @@ def to_json(result: TuneResult, device: dict) -> dict:
     }
 
 
-def _row(c: Candidate, result: TuneResult, rungs: set[int], sample: bool) -> str:
-    top1 = f"{c.top1:5.1f}{SOURCE_MARK[c.top1_source]}" if c.top1 is not None else f"{'-':>6}"
-    agree = (f" {c.agreement:5.1f}" if c.agreement is not None else f" {'':>5}") if sample else ""
-    pred = f"{c.predicted_fps:7.1f}" if c.predicted_fps is not None else f"{'-':>7}"
+def verdict(c: Candidate, result: TuneResult, rungs: set[int]) -> str:
+    """Why this config is or is not the answer, in words."""
+    if c is result.chosen:
+        return "chosen"
+    if id(c) in rungs:
+        return "fallback for live --profile (faster, less accurate)"
     if c.measured:
-        assert c.spread is not None  # measured
-        lo, hi = c.spread
-        meas = f"{c.fps:7.1f} {c.fps_low:7.1f} {lo:6.0f}-{hi:<6.0f}{len(c.passes):>3}"
-        error = prediction_error(c)  # None without a prediction
-        err = f"{error * 100:+5.0f}%" if error is not None else ""
-    else:
-        meas, err = f"{'':>7} {'':>7} {'':>13}{'':>3}", ""
-    mark = ("  <- chosen" if c is result.chosen else "  rung" if id(c) in rungs
-            else "  too slow" if c.fps_low is not None and c.fps_low < result.need else "")
-    name = f"{c.name} {c.provider}" if len({x.provider for x in result.candidates}) > 1 \
-        else c.name
-    return (f"{name:<33} {c.threads:>3} {c.macs / 1e6:6.0f} {top1}{agree} {pred} {meas} "
-            f"{err:>6}{mark}")
+        assert c.fps_low is not None  # measured
+        if c.fps_low < result.need:
+            return f"too slow: {c.fps_low:.1f} < {result.need:.1f} FPS needed"
+        if result.data and c.measured_top1 is None:
+            return "fast enough, not scored on --data"
+        return "fast enough, less accurate"
+    if c.predicted_fps is not None and c.predicted_fps < result.need:
+        return f"not measured: predicted {c.predicted_fps:.0f} FPS < {result.need:.0f}"
+    if result.data and c.measured_top1 is not None:
+        return "not timed: its top-1 on --data could not win"
+    return "not measured: could not change the answer"
 
 
-def render(result: TuneResult, measured_only: bool = False) -> str:
-    """The table (most accurate first) and the verdict."""
-    sample = result.sample is not None
+def more_accurate(c: Candidate, chosen: Candidate | None) -> bool:
+    if chosen is None or c.top1 is None:
+        return chosen is None
+    return chosen.top1 is None or c.top1 > chosen.top1
+
+
+def table(result: TuneResult, rows: list[Candidate], rungs: set[int]) -> str:
+    """The rows as a table (rich), most accurate first."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    providers = len({x.provider for x in result.candidates}) > 1
+    grid = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for title, justify in (("model", "left"), ("threads", "right"), ("top-1 %", "right"),
+                           ("FPS (low)", "right"), ("FPS (median)", "right"),
+                           ("MMACs", "right"), ("why", "left")):
+        grid.add_column(title, justify=justify)  # type: ignore[arg-type]
+    for c in rows:
+        top1 = f"{c.top1:.1f} {SOURCE_MARK[c.top1_source]}" if c.top1 is not None else "-"
+        low = f"{c.fps_low:.1f}" if c.fps_low is not None else "-"
+        median = f"{c.fps:.1f}" if c.measured and c.fps is not None else "-"
+        name = f"{c.name} ({c.provider})" if providers else c.name
+        grid.add_row(name, str(c.threads), top1, low, median, f"{c.macs / 1e6:.0f}",
+                     verdict(c, result, rungs),
+                     style="bold" if c is result.chosen else None)
+    console = Console(file=io.StringIO(), width=140, color_system=None, highlight=False)
+    console.print(grid)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
+
+
+def render(result: TuneResult, all_rows: bool = False) -> str:
+    """The configs that matter (the choice, its fallbacks, what was measured, and every more
+    accurate config with why it was refused), then one line for the rest and the verdict;
+    ``all_rows`` lists every config."""
     rungs = {id(c) for c in result.frontier}
-    head = (f"{'model':<33} {'thr':>3} {'MMACs':>6} {'top-1':>6}" + (" agree" if sample else "")
-            + f" {'pred':>7} {'FPS':>7} {'low':>7} {'spread':>13} {'n':>2} {'err':>6}")
-    lines = [head]
     # figures measured on --data first: they do not compare with published ones
     order = sorted(result.candidates,
                    key=lambda c: (c.top1_source != "measured",
                                   -(c.top1 if c.top1 is not None else -1), c.macs, c.threads))
-    for c in order:
-        if c.measured or not measured_only:
-            lines.append(_row(c, result, rungs, sample))
+    shown = [c for c in order if all_rows or c.measured or id(c) in rungs
+             or more_accurate(c, result.chosen)]
+    hidden = len(order) - len(shown)
+    lines = [table(result, shown, rungs)]
+    if hidden:
+        lines.append(f"... and {hidden} less accurate config(s) not measured, as they could "
+                     "not change the answer (--all lists every config)")
+    if result.sample:
+        agree = [c for c in shown if c.agreement is not None]
+        if agree:
+            lines.append("agreement with " + result.sample["reference"] + ": " + ", ".join(
+                f"{c.name} x{c.threads} {c.agreement:.1f}%" for c in agree))
+
     measured = sum(c.measured for c in result.candidates)
     summary = error_summary(prediction_errors(result))
     lines += [
         "",
-        "top-1: m measured on --data, p published (the checkpoint's own, native size, FP32), "
+        "top-1 %: m measured on --data, p published for that checkpoint (native size, FP32), "
         "~ estimated (how: --json-out)",
-        "FPS: median of the passes; low: their lower quartile (what the choice uses); "
-        "n: passes; pred, err: the latency model, fitted on and compared with each config's "
-        "fastest pass; rung: a measured step live --profile switches to",
+        "FPS (low): the lower quartile of the interleaved passes, what the choice uses; "
+        "FPS (median): their median",
         f"measured {measured} of {len(result.candidates)} configs in {result.seconds:.0f} s "
         f"(budget {result.budget_s:g} s)",
     ]
@@ -131,8 +172,8 @@ def render(result: TuneResult, measured_only: bool = False) -> str:
                      f"top-1 measured for {scored} model files")
     if result.sample:
         s = result.sample
-        lines.append(f"agree: % of {s['frames']} frames of {s['path']} with the same top-1 as "
-                     f"{s['reference']} (agreement, not accuracy)")
+        lines.append(f"agreement: % of {s['frames']} frames of {s['path']} with the same top-1 "
+                     f"as {s['reference']} (agreement, not accuracy)")
     if summary["configs"]:
         lines.append(f"latency model: predicted vs fastest pass on {summary['configs']} configs "
                      f"measured after prediction: median |error| {summary['median_abs_pct']}%, "
