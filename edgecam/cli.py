@@ -448,6 +448,9 @@ def tune(
         "calibration/images"),
     save_profile: Annotated[bool, typer.Option(
         help="Save this device's profile for `live --profile auto`.")] = True,
+    profile_name: Annotated[str | None, typer.Option(
+        help="Name of the saved profile (default: the candidate set, e.g. imagenet, or gate "
+             "for --models 'models/gate-*.onnx'); live --profile NAME runs it.")] = None,
     all_rows: Annotated[bool, typer.Option(
         "--all", help="List every config in the table (default: the choice, its fallbacks, "
                       "what was measured and every more accurate config, with why).")] = False,
@@ -458,7 +461,7 @@ def tune(
     the target plus 5%. When no config does, it says so, names the fastest and writes "chosen":
     null (exit 0); when the budget measured nothing, it exits 1.
     """
-    from edgecam.tune.profiles import Profile, device_info
+    from edgecam.tune.profiles import Profile, device_info, set_name
     from edgecam.tune.profiles import save_profile as write_profile  # the option is save_profile
     from edgecam.tune.report import render, to_json
     from edgecam.tune.request import TuneOptions, parse_list
@@ -474,8 +477,15 @@ def tune(
     result_json = to_json(result, device_info())
     typer.echo(render(result, all_rows=all_rows))
     if save_profile:
-        path = write_profile(Profile.from_tune(result_json))
-        typer.echo(f"profile: {path}")
+        name = profile_name or set_name(models, weights, opts.families)
+        saved = write_profile(Profile.from_tune(result_json, name))
+        if saved.kept and saved.replaced is not None:
+            typer.echo(f"profile: kept {saved.path} ({saved.replaced.describe()}): this run "
+                       "chose nothing, so it does not replace a profile that chose something")
+        else:
+            was = (f"; replaced {saved.replaced.describe()}" if saved.replaced is not None
+                   else "")
+            typer.echo(f"profile: {saved.path} (live --profile {name}{was})")
     if json_out:
         try:
             json_out.write_text(json.dumps(result_json, indent=2) + "\n")

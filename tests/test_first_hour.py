@@ -344,3 +344,55 @@ def test_tune_plot_axes_are_readable(tmp_path: Path, monkeypatch: pytest.MonkeyP
     frame = ax.get_window_extent(fig.canvas.get_renderer())
     assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
     plt.close("all")
+
+
+# --- profiles: one per set of candidates, and live says which it runs --------------------------
+
+
+def test_profiles_per_candidate_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgecam.tune import profiles
+
+    monkeypatch.setenv("EDGECAM_PROFILES", str(tmp_path))
+    assert profiles.set_name("models/gate-*.onnx", "imagenet", []) == "gate"
+    assert profiles.set_name(None, "imagenet", []) == "imagenet"
+    assert profiles.set_name(None, "random", ["mobilenet_v2"]) == "random-mobilenet-v2"
+    device = profiles.device_info()
+    rung = {"arch": "mobilenet_v2", "alpha": 0.5, "resolution": 128, "threads": 1,
+            "fps": 300.0, "model": "mobilenet_v2-0.5-128"}
+
+    def tuned(name: str, chosen: bool, created: str) -> profiles.Profile:
+        data = {"device": device, "target_fps": 60.0, "frontier": [rung],
+                "chosen": rung if chosen else None}
+        prof = profiles.Profile.from_tune(data, name)
+        prof.created = created
+        return prof
+
+    gate = profiles.save_profile(tuned("gate", True, "2026-01-01T00:00:00"))
+    net = profiles.save_profile(tuned("imagenet", True, "2026-01-02T00:00:00"))
+    assert gate.path != net.path and gate.replaced is None  # the ImageNet tune kept gate's
+    path, prof, why = profiles.choose_profile("auto")
+    assert prof.name == "imagenet" and "newest of 2" in why and "--profile NAME" in why
+    path, prof, why = profiles.choose_profile("gate")
+    assert path == gate.path and prof.name == "gate"
+    with pytest.raises(profiles.EdgecamError, match="it has: imagenet, gate"):
+        profiles.choose_profile("door")
+    nothing = profiles.save_profile(tuned("gate", False, "2026-01-03T00:00:00"))
+    assert nothing.kept and profiles.load_profile(gate.path).chosen is not None
+    again = profiles.save_profile(tuned("gate", True, "2026-01-04T00:00:00"))
+    assert again.replaced is not None and not again.kept
+
+
+def test_live_says_which_profile_it_runs(tiny: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgecam.tune import profiles
+
+    monkeypatch.setenv("EDGECAM_PROFILES", str(tmp_path))
+    rung = {"arch": "mobilenet_v2", "alpha": 0.35, "resolution": 32, "threads": 1,
+            "fps": 500.0, "model": str(tiny)}
+    data = {"device": profiles.device_info(), "target_fps": 30.0, "frontier": [rung],
+            "chosen": rung}
+    profiles.save_profile(profiles.Profile.from_tune(data, "gate"))
+    proc = run_cli("live", "--source", "synthetic://64x48", "--headless", "--max-frames", "3",
+                   "--profile", "auto")
+    assert proc.returncode == 0, proc.stderr
+    assert "profile gate" in proc.stderr and "the only profile for this device" in proc.stderr

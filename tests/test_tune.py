@@ -309,7 +309,7 @@ def test_profile_save_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     fast = {**entry, "resolution": 96, "fps": 500.0, "top1": 51.2}
     data = {"device": dev, "target_fps": 200.0, "chosen": entry, "margin": 0.05,
             "frontier": [entry, fast]}
-    path = profiles.save_profile(profiles.Profile.from_tune(data))
+    path = profiles.save_profile(profiles.Profile.from_tune(data)).path
     assert path.parent == tmp_path and path.name.endswith(".json")
     found, loaded = profiles.this_device_profile()
     assert found == path and loaded.chosen == profiles.Rung.from_dict(entry)

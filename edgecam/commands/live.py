@@ -9,7 +9,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from edgecam.commands.options import LiveOptions
 from edgecam.models.store import resolve_model
@@ -23,7 +22,7 @@ from edgecam.sinks.outputs import Outputs
 from edgecam.sources.factory import check_source_options, open_source
 from edgecam.sources.frames import Stream
 from edgecam.tune.adapt import Adapter, model_builder, rung_model
-from edgecam.tune.profiles import load_profile, this_device_profile
+from edgecam.tune.profiles import choose_profile
 from edgecam.util.errors import EdgecamError
 
 log = logging.getLogger(__name__)
@@ -160,15 +159,14 @@ def _results(opts: LiveOptions, pipelines: list, sources: list, frames: list[int
 
 def use_profile(opts: LiveOptions, profile: str, say: Callable[[str], None] = log.info
                 ) -> Adapter:
-    """``--profile auto`` (this device's profile) or ``--profile FILE``: set the model,
+    """``--profile auto`` (this device's newest profile), ``--profile NAME`` (its profile of
+    that candidate set) or ``--profile FILE``: set the model,
     threads and provider to the chosen config, show it, and install the adapter that steps
     along the profile's ladder."""
     if opts.model is not None:
         raise EdgecamError("--model and --profile both choose the model; give only one")
-    if profile == "auto":
-        path, prof = this_device_profile()
-    else:
-        path, prof = Path(profile), load_profile(Path(profile))
+    path, prof, why = choose_profile(profile)
+    say(f"profile {prof.name} ({path.name}): {why}")
     index = prof.chosen_index
     if prof.chosen is None:
         say(f"profile {path.name}: no config reached {prof.target_fps:g} FPS when tuned; "

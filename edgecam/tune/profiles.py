@@ -1,6 +1,8 @@
 """Per-device profiles: what ``edgecam tune`` measured and chose, keyed by a fingerprint of the
 device (CPU model, cores, onnxruntime version), so ``live --profile auto`` runs a config that was
-measured on this very machine and software, not on a similar one."""
+measured on this very machine and software, not on a similar one; and by the set of candidates
+tune chose among (``imagenet`` for the zoo, ``gate`` for ``--models 'models/gate-*.onnx'``), so
+tuning the ImageNet models never replaces the profile of your own classes."""
 
 from __future__ import annotations
 
@@ -39,8 +41,21 @@ def profiles_dir() -> Path:
     return Path(os.environ.get("EDGECAM_PROFILES", "calibration/profiles"))
 
 
-def profile_path(device: dict | None = None) -> Path:
-    return profiles_dir() / f"{device_slug(device)}.json"
+def profile_path(device: dict | None = None, name: str = "imagenet") -> Path:
+    return profiles_dir() / f"{device_slug(device)}--{slug(name)}.json"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "profile"
+
+
+def set_name(models: str | None, weights: str, families: list[str]) -> str:
+    """The name of the candidates a tune chose among: the files' pattern without its wildcards
+    (``models/gate-*.onnx`` -> ``gate``), else the zoo's weights and the families asked for."""
+    if models:
+        stem = Path(models).name.removesuffix(".onnx")
+        return slug(re.sub(r"[*?\[\]]", "-", stem)) if slug(stem) != "profile" else "models"
+    return slug("-".join([weights, *sorted(families)]))
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,7 @@ class Profile:
     margin: float = 0.0
     weights: str | None = None
     created: str = ""
+    name: str = "imagenet"  # the set of candidates it chose among
 
     def __post_init__(self) -> None:
         self.frontier = sorted(self.frontier, key=lambda c: -(c.fps or 0.0))
@@ -129,10 +145,15 @@ class Profile:
                     len(self.frontier) - 1)
 
     @classmethod
-    def from_tune(cls, tune_json: dict) -> Profile:
-        """The profile of a tune run (its JSON, the contract in DESIGN.md)."""
-        return cls.from_json({**tune_json, "format": FORMAT,
+    def from_tune(cls, tune_json: dict, name: str = "imagenet") -> Profile:
+        """The profile of a tune run (its JSON, the contract in DESIGN.md) over the candidate
+        set ``name``."""
+        return cls.from_json({**tune_json, "format": FORMAT, "name": name,
                               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+    def describe(self) -> str:
+        chose = self.chosen.describe() if self.chosen else "nothing"
+        return f"{self.name} (target {self.target_fps:g} FPS, chose {chose}, {self.created})"
 
     @classmethod
     def from_json(cls, data: dict) -> Profile:
@@ -144,7 +165,8 @@ class Profile:
                        frontier=[Rung.from_dict(c) for c in data["frontier"]],
                        chosen=rung(data.get("chosen")), fastest=rung(data.get("fastest")),
                        margin=float(data.get("margin") or 0.0), weights=data.get("weights"),
-                       created=str(data.get("created") or ""))
+                       created=str(data.get("created") or ""),
+                       name=str(data.get("name") or "imagenet"))
         except (KeyError, TypeError, ValueError) as exc:
             raise EdgecamError(f"not an edgecam profile ({exc})") from None
 
@@ -152,14 +174,34 @@ class Profile:
         def rung(value: Rung | None) -> dict | None:
             return value.to_dict() if value is not None else None
 
-        return {"format": FORMAT, "device": self.device, "created": self.created,
+        return {"format": FORMAT, "name": self.name, "device": self.device,
+                "created": self.created,
                 "target_fps": self.target_fps, "margin": self.margin, "weights": self.weights,
                 "chosen": rung(self.chosen), "fastest": rung(self.fastest),
                 "frontier": [c.to_dict() for c in self.frontier]}
 
 
-def save_profile(profile: Profile, path: Path | None = None) -> Path:
-    path = path or profile_path(profile.device)
+@dataclass
+class Saved:
+    """What saving a profile did: where, and the profile it replaced (or kept)."""
+
+    path: Path
+    replaced: Profile | None = None
+    kept: bool = False  # True: the old profile chose something and this one did not
+
+
+def save_profile(profile: Profile, path: Path | None = None) -> Saved:
+    """Write ``profile`` as this device's profile for its candidate set. A profile that chose
+    nothing (no config reached the target) never replaces one that chose something."""
+    path = path or profile_path(profile.device, profile.name)
+    old = None
+    if path.is_file():
+        try:
+            old = load_profile(path)
+        except EdgecamError:
+            old = None  # a broken file is replaced
+    if old is not None and old.chosen is not None and profile.chosen is None:
+        return Saved(path, old, kept=True)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.tmp")
@@ -167,7 +209,7 @@ def save_profile(profile: Profile, path: Path | None = None) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         raise EdgecamError(f"cannot write profile {path}: {exc.strerror or exc}") from None
-    return path
+    return Saved(path, old)
 
 
 def load_profile(path: Path) -> Profile:
@@ -187,10 +229,46 @@ def load_profile(path: Path) -> Profile:
         raise EdgecamError(f"{path}: {exc}") from None
 
 
-def this_device_profile() -> tuple[Path, Profile]:
-    """The profile of this device; missing -> how to make one."""
-    path = profile_path()
-    if not path.is_file():
-        raise EdgecamError(f"no profile for this device ({path.name} in {profiles_dir()}); "
+def device_profiles(device: dict | None = None) -> list[tuple[Path, Profile]]:
+    """This device's profiles, newest first (one per candidate set; a file from before
+    profiles were named counts as ``imagenet``)."""
+    base = device_slug(device)
+    found = []
+    for path in sorted(profiles_dir().glob(f"{base}*.json")):
+        if path.stem != base and not path.stem.startswith(f"{base}--"):
+            continue
+        try:
+            found.append((path, load_profile(path)))
+        except EdgecamError:
+            continue
+    return sorted(found, key=lambda item: (item[1].created, item[0].stat().st_mtime),
+                  reverse=True)
+
+
+def choose_profile(spec: str) -> tuple[Path, Profile, str]:
+    """``--profile auto``, ``--profile NAME`` (this device's profile of that candidate set) or
+    ``--profile FILE``: the profile and why it is the one."""
+    if spec.endswith(".json") or os.sep in spec:
+        return Path(spec), load_profile(Path(spec)), "the file given"
+    mine = device_profiles()
+    if not mine:
+        raise EdgecamError(f"no profile for this device ({device_slug()} in {profiles_dir()}); "
                            "run `edgecam tune --target-fps N` first")
-    return path, load_profile(path)
+    names = [prof.name for _, prof in mine]
+    if spec != "auto":
+        for path, prof in mine:
+            if prof.name == slug(spec):
+                return path, prof, f"the {prof.name} profile asked for"
+        raise EdgecamError(f"no profile named {spec!r} for this device; it has: "
+                           f"{', '.join(names)}")
+    path, prof = mine[0]
+    if len(mine) == 1:
+        return path, prof, "the only profile for this device"
+    return path, prof, (f"the newest of {len(mine)} profiles for this device ({', '.join(names)}"
+                        "; pick one with --profile NAME)")
+
+
+def this_device_profile() -> tuple[Path, Profile]:
+    """The profile ``--profile auto`` runs; none -> how to make one."""
+    path, prof, _ = choose_profile("auto")
+    return path, prof
