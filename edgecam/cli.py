@@ -404,6 +404,8 @@ def demo(
         share = f"{p.accepted * 100:5.1f}%" if p.accepted is not None else "     -"
         typer.echo(f"{p.photo:<24} {p.frames:>6}  {p.top1[:28]:<28} {share}")
     s = report.summary
+    typer.echo("accepted: the share of the photo's frames whose top-1 is one of the ImageNet "
+               "classes that fit it (calibration/labels.json: a tabby is also a 'tiger cat')")
     typer.echo(f"\n{s.frames} frames with {s.model} in {s.seconds:.1f} s ({s.fps:.1f} FPS)\n"
                f"annotated video: {report.output}\nJSON lines:      {report.json_out}")
 
