@@ -417,7 +417,7 @@ def tune(
     from edgecam.tune.profiles import Profile, device_info
     from edgecam.tune.profiles import save_profile as write_profile  # the option is save_profile
     from edgecam.tune.report import render, to_json
-    from edgecam.tune.request import TuneOptions, parse_list
+    from edgecam.tune.request import TuneOptions, check_outputs, parse_list
     from edgecam.tune.search import tune_device
 
     opts = TuneOptions(target_fps=target_fps, families=list(family or []), weights=weights,
@@ -426,6 +426,7 @@ def tune(
                        models=models, providers=parse_list(provider))
     if plot is not None and plot.suffix.lower() != ".png":
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
+    check_outputs(opts, [p for p in (json_out, plot) if p is not None])
     result = tune_device(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
     result_json = to_json(result, device_info())
     typer.echo(render(result))
@@ -433,10 +434,9 @@ def tune(
         path = write_profile(Profile.from_tune(result_json))
         typer.echo(f"profile: {path}")
     if json_out:
-        try:
-            json_out.write_text(json.dumps(result_json, indent=2) + "\n")
-        except OSError as exc:
-            raise fail(f"cannot write {json_out}: {exc.strerror}") from None
+        from edgecam.util.safewrite import write_whole
+
+        write_whole(json_out, json.dumps(result_json, indent=2) + "\n")
         typer.echo(f"JSON: {json_out}")
     if plot:
         from edgecam.tune.plot import plot as draw_plot
@@ -544,12 +544,8 @@ def train(
     from edgecam.train.evaluation import render
     from edgecam.train.trainer import TrainOptions, train_models
 
-    if json_out is not None:
-        from edgecam.models.export import check_writable
-
-        check_writable(json_out)  # before minutes of training, not after
     opts = TrainOptions(data, arch, alpha, _int_list(resolution, "--resolution"), epochs,
-                        patience, finetune, val_split, output, views, augment, seed)
+                        patience, finetune, val_split, output, json_out, views, augment, seed)
     with TrainBars() as bars:
         report = train_models(opts, bars, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
     for m in report["models"]:
@@ -560,15 +556,9 @@ def train(
             + (", features from cache" if m["cached_features"] else "") + ")")
         typer.echo(render(m, list(m["per_class_accuracy"])))
     if json_out is not None:
-        from edgecam.util.atomic import publish
+        from edgecam.util.safewrite import write_whole
 
-        tmp = json_out.with_name(f".{json_out.name}.tmp")
-        try:
-            tmp.write_text(json.dumps(report, indent=2) + "\n")
-            publish(tmp, json_out)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise fail(f"cannot write {json_out}: {exc.strerror}") from None
+        write_whole(json_out, json.dumps(report, indent=2) + "\n")
         typer.echo(f"JSON: {json_out}")
     if report["interrupted"]:
         kept = (f"; kept the best model so far in {report['models'][-1]['output']}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from edgecam.tune.request import required_fps
 from edgecam.util.device import cpu_model, default_threads
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import write_whole
 
 FORMAT = "edgecam-profile-1"
 
@@ -159,14 +160,13 @@ class Profile:
 
 
 def save_profile(profile: Profile, path: Path | None = None) -> Path:
+    """Write ``profile`` whole (a temporary beside it, renamed; never through a planted
+    link) to ``path`` or this device's place."""
     path = path or profile_path(profile.device)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(profile.to_json(), indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise EdgecamError(f"cannot write profile {path}: {exc.strerror or exc}") from None
+        write_whole(path, json.dumps(profile.to_json(), indent=2) + "\n")
+    except EdgecamError as exc:
+        raise EdgecamError(f"profile: {exc}") from None
     return path
 
 
