@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -247,7 +248,15 @@ def live(
     serve: Annotated[str | None, typer.Option(
         help="Browser preview on [HOST:]PORT (default host 127.0.0.1).")] = None,
     serve_token: Annotated[str | None, typer.Option(
-        help="Require ?token=TOKEN for the preview (use when serving beyond loopback).")] = None,
+        help="Require ?token=TOKEN for the preview (use when serving beyond loopback). On a "
+             "shared machine give it in EDGECAM_SERVE_TOKEN or --serve-token-file: options "
+             "show in `ps`.")] = None,
+    serve_token_file: Annotated[str | None, typer.Option(
+        help="Read the preview's token from the first line of this file.")] = None,
+    serve_name: Annotated[list[str] | None, typer.Option(
+        "--serve-name", help="A host name the preview answers to besides its addresses, "
+                             "localhost and this machine's name (repeat), e.g. cam.example.lan; "
+                             "other Host names are refused (DNS rebinding).")] = None,
     capture_dir: Annotated[str | None, typer.Option(
         help="Show a label field and a capture button on the preview page: each click saves "
              "the camera's frame (without the overlay) as DIR/LABEL/*.jpg, like `edgecam "
@@ -282,7 +291,10 @@ def live(
     taken = "-" in (json_out, *sinks)
     sources = list(source or [LiveOptions.source])
     opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=batch_cameras,
-                       model=model, headless=headless, serve=serve, serve_token=serve_token,
+                       model=model, headless=headless, serve=serve,
+                       serve_token=serve_token or (None if serve_token_file else
+                                                   os.environ.get("EDGECAM_SERVE_TOKEN")),
+                       serve_token_file=serve_token_file, serve_names=list(serve_name or []),
                        capture_dir=capture_dir, output=output, json_out=json_out, sinks=sinks,
                        max_frames=max_frames, threads=threads, top_k=top_k,
                        threshold=threshold, smoothing=smoothing, width=width, height=height,

@@ -57,6 +57,7 @@ needs_torch = pytest.mark.skipif(not has_torch(), reason="needs the export extra
 # --- 1: the model is an input of the run ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_json_out_onto_the_model_is_refused_by_path_and_by_identity(tmp_path: Path) -> None:
     """`classify/live --json-out m.onnx` (also through a hard link or a symlink to it) would
     replace the model with JSON lines: refused in one line, the model byte for byte kept."""
@@ -83,6 +84,7 @@ def test_json_out_onto_the_model_is_refused_by_path_and_by_identity(tmp_path: Pa
 # --- 2: train's outputs are never inside its data set -----------------------------------------
 
 
+@pytest.mark.slow
 @needs_torch
 def test_train_output_inside_the_data_set_is_refused_before_work(tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "ds")
@@ -106,6 +108,7 @@ def test_train_output_inside_the_data_set_is_refused_before_work(tmp_path: Path)
 # --- 3: export never writes over its weights ---------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_torch
 def test_export_output_that_is_the_weights_file_is_refused(tmp_path: Path) -> None:
     import torch
@@ -126,6 +129,7 @@ def test_export_output_that_is_the_weights_file_is_refused(tmp_path: Path) -> No
 # --- 4: a live JSON lines file keeps its history ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_live_json_lines_append_to_an_existing_file_and_say_so(tmp_path: Path) -> None:
     """A restarted live service keeps its history: the new lines follow the old ones, a new
     run says so in one line; a last line cut short by a power cut is ended, not lost."""
@@ -155,6 +159,7 @@ def test_live_json_lines_append_to_an_existing_file_and_say_so(tmp_path: Path) -
 # --- 5: every other command that writes a file -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_quantize_never_writes_over_the_model_or_a_calibration_picture(tmp_path: Path) -> None:
     model = tiny_classifier(tmp_path / "m.onnx", resolution=32)
     os.link(model, tmp_path / "same.onnx")
@@ -182,6 +187,7 @@ def other_fs(tmp_path: Path):
     subprocess.run(["umount", "-l", str(where)], check=False)
 
 
+@pytest.mark.slow
 def test_quantize_output_appears_whole_beside_itself(tmp_path: Path, other_fs: Path) -> None:
     """The INT8 file is staged in its own folder (a rename from $TMPDIR fails across file
     systems) and put in place whole; no temporary is left."""
@@ -210,6 +216,7 @@ def test_tune_json_and_plot_never_write_over_an_input(tmp_path: Path) -> None:
     assert not (data / "t.json").exists()
 
 
+@pytest.mark.slow
 def test_tune_outputs_that_cannot_be_written_are_refused_before_the_run(tmp_path: Path) -> None:
     tiny_classifier(tmp_path / "m.onnx", resolution=32)
     for out in ("/proc/t.json", "/proc/t.png"):
@@ -270,6 +277,7 @@ def test_profile_save_never_follows_a_planted_link(tmp_path: Path) -> None:
 # --- 15, 16: outputs that cannot be written, found before any work ---------------------------
 
 
+@pytest.mark.slow
 def test_a_path_longer_than_path_max_is_one_line(tmp_path: Path) -> None:
     model = tiny_classifier(tmp_path / "m.onnx", resolution=32)
     make_video(tmp_path / "in.mp4")
@@ -285,6 +293,7 @@ def test_a_path_longer_than_path_max_is_one_line(tmp_path: Path) -> None:
     assert "too long" in assert_one_line_error(proc)
 
 
+@pytest.mark.slow
 @needs_torch
 def test_train_output_in_a_folder_that_takes_no_files_fails_up_front(tmp_path: Path) -> None:
     """/proc passes a permission check but takes no new file: found by creating (and

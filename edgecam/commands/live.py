@@ -107,6 +107,7 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps,
                                    model=engine.meta.name, model_file=str(model_file),
                                    serve_token=opts.serve_token,
+                                   serve_names=opts.serve_names,
                                    capture_dir=opts.capture_dir),
                        output=opts.output, json_out=opts.json_out, serve=opts.serve,
                        mqtt=opts.mqtt, display=not headless and len(uris) == 1,

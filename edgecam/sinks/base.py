@@ -73,6 +73,7 @@ class SinkOptions:
     model: str = ""  # MQTT topics are named after it
     model_file: str | None = None  # the ONNX file the run reads: never an output
     serve_token: str | None = None
+    serve_names: list[str] | None = None  # Host names the preview answers to besides its own
     capture_dir: str | None = None  # the preview's capture button saves frames here
 
 

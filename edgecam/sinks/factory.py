@@ -99,7 +99,8 @@ def _build(kind: str, uri: str, options: SinkOptions) -> Sink:
     if kind == "http":
         from edgecam.sinks.network import PreviewSink
 
-        return PreviewSink(uri, token=options.serve_token, capture_dir=options.capture_dir)
+        return PreviewSink(uri, token=options.serve_token, capture_dir=options.capture_dir,
+                           names=options.serve_names or ())
     if kind == "mqtt":
         from edgecam.sinks.network import MqttSink
 
