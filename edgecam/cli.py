@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -283,7 +284,15 @@ def live(
     serve: Annotated[str | None, typer.Option(
         help="Browser preview on [HOST:]PORT (default host 127.0.0.1).")] = None,
     serve_token: Annotated[str | None, typer.Option(
-        help="Require ?token=TOKEN for the preview (use when serving beyond loopback).")] = None,
+        help="Require ?token=TOKEN for the preview (use when serving beyond loopback). On a "
+             "shared machine give it in EDGECAM_SERVE_TOKEN or --serve-token-file: options "
+             "show in `ps`.")] = None,
+    serve_token_file: Annotated[str | None, typer.Option(
+        help="Read the preview's token from the first line of this file.")] = None,
+    serve_name: Annotated[list[str] | None, typer.Option(
+        "--serve-name", help="A host name the preview answers to besides its addresses, "
+                             "localhost and this machine's name (repeat), e.g. cam.example.lan; "
+                             "other Host names are refused (DNS rebinding).")] = None,
     capture_dir: Annotated[str | None, typer.Option(
         help="Show a label field and a capture button on the preview page: each click saves "
              "the camera's frame (without the overlay) as DIR/LABEL/*.jpg, like `edgecam "
@@ -323,7 +332,10 @@ def live(
     taken = "-" in (json_out, *sinks)
     sources = list(source or [LiveOptions.source])
     opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=batch_cameras,
-                       model=model, headless=headless, serve=serve, serve_token=serve_token,
+                       model=model, headless=headless, serve=serve,
+                       serve_token=serve_token or (None if serve_token_file else
+                                                   os.environ.get("EDGECAM_SERVE_TOKEN")),
+                       serve_token_file=serve_token_file, serve_names=list(serve_name or []),
                        capture_dir=capture_dir, output=output, json_out=json_out, sinks=sinks,
                        max_frames=max_frames, threads=threads, top_k=top_k,
                        threshold=threshold, smoothing=smoothing, width=width, height=height,
@@ -466,7 +478,7 @@ def tune(
     from edgecam.tune.profiles import Profile, device_info, set_name
     from edgecam.tune.profiles import save_profile as write_profile  # the option is save_profile
     from edgecam.tune.report import render, to_json
-    from edgecam.tune.request import TuneOptions, parse_list
+    from edgecam.tune.request import TuneOptions, check_outputs, parse_list
     from edgecam.tune.search import tune_device
 
     opts = TuneOptions(target_fps=target_fps, families=list(family or []), weights=weights,
@@ -475,6 +487,7 @@ def tune(
                        models=models, providers=parse_list(provider))
     if plot is not None and plot.suffix.lower() != ".png":
         raise fail(f"--plot writes a PNG; give a file name ending in .png, got {plot}")
+    check_outputs(opts, [p for p in (json_out, plot) if p is not None])
     result = tune_device(opts, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
     result_json = to_json(result, device_info())
     typer.echo(render(result, all_rows=all_rows))
@@ -489,10 +502,9 @@ def tune(
                    else "")
             typer.echo(f"profile: {saved.path} (live --profile {name}{was})")
     if json_out:
-        try:
-            json_out.write_text(json.dumps(result_json, indent=2) + "\n")
-        except OSError as exc:
-            raise fail(f"cannot write {json_out}: {exc.strerror}") from None
+        from edgecam.util.safewrite import write_whole
+
+        write_whole(json_out, json.dumps(result_json, indent=2) + "\n")
         typer.echo(f"JSON: {json_out}")
     if plot:
         from edgecam.tune.plot import plot as draw_plot
@@ -602,12 +614,8 @@ def train(
     from edgecam.train.evaluation import render
     from edgecam.train.trainer import TrainOptions, train_models
 
-    if json_out is not None:
-        from edgecam.models.export import check_writable
-
-        check_writable(json_out)  # before minutes of training, not after
     opts = TrainOptions(data, arch, alpha, _int_list(resolution, "--resolution"), epochs,
-                        patience, finetune, val_split, output, views, augment, seed)
+                        patience, finetune, val_split, output, json_out, views, augment, seed)
     with TrainBars() as bars:
         report = train_models(opts, bars, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
     for m in report["models"]:
@@ -618,15 +626,9 @@ def train(
             + (", features from cache" if m["cached_features"] else "") + ")")
         typer.echo(render(m, list(m["per_class_accuracy"])))
     if json_out is not None:
-        from edgecam.util.atomic import publish
+        from edgecam.util.safewrite import write_whole
 
-        tmp = json_out.with_name(f".{json_out.name}.tmp")
-        try:
-            tmp.write_text(json.dumps(report, indent=2) + "\n")
-            publish(tmp, json_out)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise fail(f"cannot write {json_out}: {exc.strerror}") from None
+        write_whole(json_out, json.dumps(report, indent=2) + "\n")
         typer.echo(f"JSON: {json_out}")
     if report["interrupted"]:
         kept = (f"; kept the best model so far in {report['models'][-1]['output']}"

@@ -154,7 +154,7 @@ def test_loop_plays_the_file_again(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_live_on_a_file_ends_with_it_and_fast_takes_every_frame(tiny: Path, tmp_path: Path):
     path = clip(tmp_path / "c.mp4", frames=24, fps=60.0)
     for extra in ([], ["--fast"]):
-        out = tmp_path / "live.jsonl"
+        out = tmp_path / f"live{len(extra)}.jsonl"  # live JSON lines append to a file
         proc = run_cli("live", "--source", str(path), "--model", str(tiny), "--headless",
                        "--json-out", str(out), *extra)
         assert proc.returncode == 0, proc.stderr

@@ -205,7 +205,7 @@ def test_ctrl_c_keeps_the_best_classifier_so_far(
     (["--resolution", "abc"], "--resolution takes whole numbers"),
     (["--arch", "efficientnet_lite3"], "no ImageNet weights for efficientnet_lite3"),
     (["--val-split", "1.5"], "--val-split must be between 0 and 1"),
-    (["--output", "{file}/m.onnx"], "cannot create directory"),
+    (["--output", "{file}/m.onnx"], "a-file is not a directory"),
 ])
 def test_bad_options_end_in_one_line(digit_folders: tuple[Path, Path], tmp_path: Path,
                                      args: list[str], message: str) -> None:

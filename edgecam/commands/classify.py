@@ -82,8 +82,10 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
         from edgecam.commands.classify_cluster import classify_on_cluster
 
         return classify_on_cluster(opts, files, units)
-    engine = Engine(resolve_model(opts.model), plan.threads, opts.provider, spin=False)
-    sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name),
+    model_file = resolve_model(opts.model)
+    engine = Engine(model_file, plan.threads, opts.provider, spin=False)
+    sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name,
+                                   model_file=str(model_file)),
                        output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                        uris=opts.sinks)
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=plan.jobs,

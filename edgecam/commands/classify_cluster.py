@@ -46,7 +46,8 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
                            "use --json-out")
     model_path = resolve_model(opts.model)
     engine = Engine(model_path, 1)  # checked here, before any worker sees it
-    sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name),
+    sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name,
+                                   model_file=str(model_path)),
                        output=opts.output, json_out=opts.json_out, uris=opts.sinks)
     videos = [u.paths[0] for u in units if not u.pictures]
     counts = {v: video_frame_count(v) for v in videos}

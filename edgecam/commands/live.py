@@ -100,10 +100,13 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     for uri in uris:
         check_source_options(uri, opts.width, opts.height, opts.fps)
     headless, why = _headless(opts)
-    engine = Engine(resolve_model(opts.model), opts.threads, opts.provider)
+    model_file = resolve_model(opts.model)
+    engine = Engine(model_file, opts.threads, opts.provider)
     reads = [u for u in uris if os.path.isfile(u)]  # never written over
     sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps,
-                                   model=engine.meta.name, serve_token=opts.serve_token,
+                                   model=engine.meta.name, model_file=str(model_file),
+                                   serve_token=opts.serve_token,
+                                   serve_names=opts.serve_names,
                                    capture_dir=opts.capture_dir),
                        output=opts.output, json_out=opts.json_out, serve=opts.serve,
                        mqtt=opts.mqtt, display=not headless and len(uris) == 1,

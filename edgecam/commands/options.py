@@ -57,6 +57,8 @@ class LiveOptions:
     headless: bool = False
     serve: str | None = None
     serve_token: str | None = None
+    serve_token_file: str | None = None  # the token read from a file (kept out of `ps`)
+    serve_names: list[str] = field(default_factory=list)  # more Host names for the preview
     capture_dir: str | None = None  # the preview's capture button saves DIR/LABEL/*.jpg
     output: str | None = None
     json_out: str | None = None
@@ -82,6 +84,24 @@ class LiveOptions:
     def __post_init__(self) -> None:
         at_least_one("--max-frames", self.max_frames)
         check_threads(self.threads)
+        if self.serve_token_file is not None:
+            if self.serve_token:
+                raise EdgecamError("--serve-token and --serve-token-file both give the token; "
+                                   "give one")
+            self.serve_token = read_token(self.serve_token_file)
+
+
+def read_token(path: str) -> str:
+    """The preview's token from a file (its first line), so it never shows in `ps`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise EdgecamError(f"cannot read --serve-token-file {path}: {why}") from None
+    if not token:
+        raise EdgecamError(f"--serve-token-file {path} is empty")
+    return token
 
 
 @dataclass(kw_only=True)

@@ -8,7 +8,6 @@ refused (nothing written) when they differ by more than 1e-4 x max|logit|.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -30,6 +29,10 @@ from edgecam.models.zoo.complexity import count_macs, count_params
 from edgecam.models.zoo.weights import LoadedWeights, init_random, load_imagenet, load_into
 from edgecam.util.atomic import publish
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import check_writable, create_exclusive, reason, refuse_inputs, shown
+
+__all__ = ["check_writable", "export_model", "load_weights", "onnx_parity", "to_onnx",
+           "write_checked"]
 
 PARITY_TOLERANCE = 1e-4  # x max|logit|, the bound the reference fixtures recommend
 OPSET = 17
@@ -44,19 +47,6 @@ def load_weights(model: torch.nn.Module, arch: str, alpha: float, weights: str, 
     if weights == "imagenet":
         return load_imagenet(model, arch, alpha)
     return load_into(model, Path(weights), f"{arch} alpha {format_alpha(alpha)}")
-
-
-def check_writable(output: Path) -> None:
-    """Fail early, before any work, when ``output`` cannot be written."""
-    parent = output.parent if str(output.parent) else Path(".")
-    if output.is_dir():
-        raise EdgecamError(f"output {output} is a directory; give a file name")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EdgecamError(f"cannot create directory {parent}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise EdgecamError(f"cannot write to {parent}: permission denied")
 
 
 def onnx_parity(path: Path, model: torch.nn.Module, resolution: int, seed: int = 1) -> float:
@@ -91,10 +81,11 @@ def write_checked(model: torch.nn.Module, meta: ModelMeta, output: Path) -> floa
     """Write ``model`` with ``meta`` to ``output`` only if onnxruntime matches PyTorch; returns
     the parity. The file is built under a temporary name beside ``output`` and renamed, so an
     interruption or a refusal never leaves half a file (export and train share this)."""
-    fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=output.parent or ".")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = create_exclusive(output.parent, f".{output.name}.", ".tmp")
+        os.close(fd)
         to_onnx(model, meta.resolution, tmp)
         write_metadata(tmp, meta)
         parity = onnx_parity(tmp, model, meta.resolution)
@@ -105,9 +96,10 @@ def write_checked(model: torch.nn.Module, meta: ModelMeta, output: Path) -> floa
             )
         publish(tmp, output)
     except OSError as exc:
-        raise EdgecamError(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise EdgecamError(f"cannot write {shown(output)}: {reason(exc)}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return parity
 
 
@@ -122,6 +114,8 @@ def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
     res = ARCHS[arch].resolution if resolution is None else resolution
     check_alpha_resolution(alpha, res)
     output = Path(output) if output else Path(f"{model_name(arch, alpha, res)}.onnx")
+    if weights not in ("imagenet", "random"):
+        refuse_inputs(output, [weights], what="the weights file (an input of this export)")
     check_writable(output)
 
     model = create_model(arch, alpha, res)

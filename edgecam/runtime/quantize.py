@@ -23,8 +23,10 @@ from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor
 from edgecam.runtime.preprocess import Preprocessor
 from edgecam.sources.media import IMAGE_EXT, is_image_path, read_image
+from edgecam.util.atomic import publish
 from edgecam.util.device import check_threads
 from edgecam.util.errors import EdgecamError, MissingExtraError
+from edgecam.util.safewrite import check_writable, create_exclusive, reason, refuse_inputs, shown
 
 METHODS = ("minmax", "percentile", "entropy")
 DECISIVE = 0.05  # FP32 top-1 leads its runner-up by at least this probability
@@ -107,24 +109,35 @@ def quantize_file(fp32: Path, frames: list[np.ndarray], output: Path,
     tensors = [pre(f).copy() for f in frames]
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="edgecam-quant-") as tmp:
-        prepped = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
-        staged = Path(tmp) / "int8.onnx"
-        # the calibrators print their progress: keep the library quiet
-        with contextlib.redirect_stdout(io.StringIO()):
-            quantize_static(
-                str(prepped), str(staged), _reader(engine.input_name, tensors),
-                quant_format=QuantFormat.QDQ, per_channel=True,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                calibrate_method=calib,
-                nodes_to_exclude=end_nodes(prepped) if keep_ends else None,
-            )
+    staged: Path | None = None
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        # staged beside the output: the rename stays on one file system, and the file
+        # appears whole, already loaded once by the runtime
+        fd, staged = create_exclusive(output.parent, f".{output.name}.", ".tmp")
+        os.close(fd)
+        with tempfile.TemporaryDirectory(prefix="edgecam-quant-") as tmp:
+            prepped = Path(tmp) / "pre.onnx"
+            quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
+            # the calibrators print their progress: keep the library quiet
+            with contextlib.redirect_stdout(io.StringIO()):
+                quantize_static(
+                    str(prepped), str(staged), _reader(engine.input_name, tensors),
+                    quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=calib,
+                    nodes_to_exclude=end_nodes(prepped) if keep_ends else None,
+                )
         meta = ModelMeta(**{**engine.meta.__dict__, "precision": "int8"})
         write_metadata(staged, meta)
-        os.replace(staged, output)
-    Engine(output, threads=1)  # the runtime must still load it
+        Engine(staged, threads=1)  # the runtime must still load it
+        publish(staged, output)
+        staged = None
+    except OSError as exc:
+        raise EdgecamError(f"cannot write {shown(output)}: {reason(exc)}") from None
+    finally:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
     return meta
 
 
@@ -201,10 +214,12 @@ def quantize_model(model: str | None, calibration: str | Path, output: str | Pat
     files = calibration_images(calibration)  # before any export: fail fast on bad input
     fp32 = resolve_model(model)
     out = Path(output) if output else default_output(fp32)
-    if out.resolve() == fp32.resolve():
-        raise EdgecamError(f"--output {out} would overwrite the FP32 model")
+    refuse_inputs(out, [fp32], what="the FP32 model (the input of quantize)")
+    refuse_inputs(out, files, what="a calibration picture", folders=[calibration],
+                  folder_what="inside the calibration folder")
     if out.suffix != ".onnx":
-        raise EdgecamError(f"--output must end in .onnx, got {out}")
+        raise EdgecamError(f"--output must end in .onnx, got {shown(out)}")
+    check_writable(out)
     start = time.monotonic()
     frames = load_frames(files)
     meta = quantize_file(fp32, frames, out, method, keep_ends)

@@ -62,7 +62,8 @@ class SinkOptions:
     """What the sink factory needs beyond a URI, built by keyword.
 
     ``inputs`` are the files the run reads: an output that is one of them is refused, and
-    a directory output names its files after them. ``live`` makes JSON lines files grow line
+    a directory output names its files after them. ``model_file`` is read too (an output
+    there is refused the same way) but names nothing. ``live`` makes JSON lines files grow line
     by line so they can be tailed (and lets a video file take any source).
     """
 
@@ -70,7 +71,9 @@ class SinkOptions:
     live: bool = False
     fps: float | None = None  # a video's rate when the source does not say
     model: str = ""  # MQTT topics are named after it
+    model_file: str | None = None  # the ONNX file the run reads: never an output
     serve_token: str | None = None
+    serve_names: list[str] | None = None  # Host names the preview answers to besides its own
     capture_dir: str | None = None  # the preview's capture button saves frames here
 
 

@@ -10,7 +10,8 @@
     mqtt://HOST[:PORT]/PREFIX              MQTT prediction events and heartbeats
 
 Building a sink only checks: the URI is understood, the place is writable, the output is
-none of the inputs (same file, by inode). Nothing is created until results arrive.
+none of the inputs and not the model (same file by path or by inode, so links count). Nothing
+is created until results arrive.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from edgecam.sinks.base import NullSink, Sink, SinkOptions
 from edgecam.sinks.staging import check_writable, is_special, mention_leftovers
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import refuse_inputs as refuse_file_inputs
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v")
@@ -48,7 +50,7 @@ def sink_kind(uri: str) -> str:
         return "jsonl"
     if suffix in VIDEO_SUFFIXES:
         return "video"
-    if uri.endswith(("/", os.sep)) or path.is_dir() or not suffix:
+    if uri.endswith(("/", os.sep)) or _is_dir(path) or not suffix:
         return "folder"
     raise EdgecamError(f"output {uri} is {KNOWN}")
 
@@ -61,7 +63,7 @@ def open_sink(uri: str, options: SinkOptions | None = None, kind: str | None = N
         raise EdgecamError("an output name is empty")
     kind = sink_kind(uri) if kind is None or _is_devnull(uri) else kind
     sink = _build(kind, uri, options)
-    refuse_inputs(sink, options.inputs or [])
+    refuse_inputs(sink, options.inputs or [], options.model_file)
     return sink
 
 
@@ -97,12 +99,20 @@ def _build(kind: str, uri: str, options: SinkOptions) -> Sink:
     if kind == "http":
         from edgecam.sinks.network import PreviewSink
 
-        return PreviewSink(uri, token=options.serve_token, capture_dir=options.capture_dir)
+        return PreviewSink(uri, token=options.serve_token, capture_dir=options.capture_dir,
+                           names=options.serve_names or ())
     if kind == "mqtt":
         from edgecam.sinks.network import MqttSink
 
         return MqttSink(uri, options.model)
     raise EdgecamError(f"output {uri} is {KNOWN}")
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long, for one: not a folder that exists
+        return False
 
 
 def _is_devnull(uri: str) -> bool:
@@ -123,21 +133,13 @@ def _file_target(uri: str) -> None:
     mention_leftovers(path.parent, path)
 
 
-def _identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def refuse_inputs(sink: Sink, inputs: list[str]) -> None:
-    """An output that is one of the inputs (the same file, by inode) would destroy it."""
-    ids = {i for i in map(_identity, inputs) if i is not None}
+def refuse_inputs(sink: Sink, inputs: list[str], model_file: str | None = None) -> None:
+    """An output that is one of the inputs or the model (the same file, by path or inode)
+    would destroy it."""
     for target in sink.targets():
-        if _identity(target) in ids:
-            raise EdgecamError(f"{target} is one of the inputs; writing there would destroy "
-                               "it, choose another output")
+        refuse_file_inputs(target, inputs)
+        if model_file is not None:
+            refuse_file_inputs(target, [model_file], what="the model (an input of this run)")
 
 
 def refuse_shared(sinks: list[Sink]) -> None:

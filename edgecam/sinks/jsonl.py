@@ -2,14 +2,17 @@
 
 To a file it is written under a temporary name and renamed into place when the run ends
 (``classify``), or, for a live run, grown in place one whole line per write so it can be
-tailed; to ``-`` it goes to stdout. Lines follow the order the inputs were given, even when
-files run side by side: a later input's lines wait until every earlier input has ended.
+tailed; a live run appends to the lines already there (a restarted service keeps its
+history) and says so once. To ``-`` it goes to stdout. Lines follow the order the inputs
+were given, even when files run side by side: a later input's lines wait until every earlier
+input has ended.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import sys
 import threading
@@ -19,10 +22,14 @@ from typing import IO, TYPE_CHECKING
 from edgecam.sinks.base import Sink
 from edgecam.sinks.staging import StagedFile, is_special, reason
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import shown
 
 if TYPE_CHECKING:
     from edgecam.pipeline.loop import Result
     from edgecam.sources.frames import Stream
+
+
+log = logging.getLogger(__name__)
 
 
 def line_of(result: Result) -> str:
@@ -95,16 +102,8 @@ class JsonLinesSink(Sink):
         """One whole line per write; a line cut short (a full disk) is cut off again."""
         assert self.path is not None  # not stdout
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(self._fd)
-                self._fd = None
-                raise EdgecamError(f"cannot write {self.path}: another run is writing it") \
-                    from None
-            if not is_special(self.path):
-                os.ftruncate(self._fd, 0)
+            self._open_in_place()
+        assert self._fd is not None
         try:
             written = os.write(self._fd, data)
             if written != len(data):
@@ -114,6 +113,29 @@ class JsonLinesSink(Sink):
                 os.ftruncate(self._fd, self._size)
             raise
         self._size += len(data)
+
+    def _open_in_place(self) -> None:
+        """Open for appending (never emptied: what earlier runs wrote stays), locked against a
+        second run; a file that already holds lines gets one line saying so, and a last line
+        cut short (a power cut) is ended so the new lines start whole."""
+        assert self.path is not None  # not stdout
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise EdgecamError(f"cannot write {shown(self.path)}: another run is writing it") \
+                from None
+        self._fd = fd
+        if is_special(self.path):
+            return
+        self._size = os.fstat(fd).st_size
+        if self._size:
+            lines, last = _count_lines(self.path)
+            log.info("appending to %s after the %d line%s earlier runs wrote", shown(self.path),
+                     lines, "" if lines == 1 else "s")
+            if last != b"\n":
+                self._size += os.write(fd, b"\n")
 
     def _fail(self, exc: OSError) -> None:
         where = "stdout" if self.to_stdout else str(self.path)
@@ -156,3 +178,13 @@ class JsonLinesSink(Sink):
             self._staged.commit()
             self._staged = None
             self.written.append(str(self.path))
+
+
+def _count_lines(path: Path) -> tuple[int, bytes]:
+    """(newlines in the file, its last byte), read in blocks (a long history is large)."""
+    count, last = 0, b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last not in (b"", b"\n")), last

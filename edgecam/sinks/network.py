@@ -6,6 +6,7 @@ waits on the network in ``write``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from edgecam.sinks.base import Sink
@@ -27,16 +28,21 @@ class PreviewSink(Sink):
     needs_image = True
 
     def __init__(self, uri: str, token: str | None = None,
-                 capture_dir: str | None = None) -> None:
+                 capture_dir: str | None = None, names: Iterable[str] = ()) -> None:
         from edgecam.sinks.preview import PreviewServer, is_loopback, parse_serve
+        from edgecam.util.safewrite import check_writable
 
         super().__init__()
         self.uri = uri
         host, port = parse_serve(uri.removeprefix("http://").rstrip("/"))
+        if capture_dir is not None:  # a file or a folder that takes no file: now, not at a click
+            check_writable(capture_dir, directory=True)
         if not is_loopback(host) and not token:
             log.warning("warning: serving on %s without --serve-token: anyone on the network "
-                        "can watch", host)
-        self.server = PreviewServer(host, port, token=token, capture_dir=capture_dir)
+                        "can watch%s", host, f" and save pictures to {capture_dir}"
+                        if capture_dir is not None else "")
+        self.server = PreviewServer(host, port, token=token, capture_dir=capture_dir,
+                                    names=names)
         self.needs_raw = capture_dir is not None  # the capture button saves the raw frame
         self._images: dict[int, np.ndarray] = {}
 

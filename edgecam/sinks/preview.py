@@ -4,6 +4,12 @@ Stdlib HTTP server on its own threads. The pipeline only hands over the newest f
 (``publish`` is a few assignments under a lock); one encoder thread turns it into a JPEG only
 while someone watches, and every viewer thread sends the newest JPEG whenever its socket can
 take it, so a slow or stalled browser skips frames instead of slowing the camera.
+
+A web page the user opens elsewhere can make the browser talk to this server, so requests are
+checked before anything else: the ``Host`` must be one the server answers to (an address, a
+loopback name, this machine's name or one named with ``names``; a DNS-rebinding page sends
+its own name), a POST must not come from another origin (``Origin``, ``Sec-Fetch-Site``), the
+token is checked before a body is read, and captures are bounded (a rate, and free space).
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ import ipaddress
 import json
 import logging
 import re
+import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -40,6 +49,13 @@ STATS_DEFAULTS: dict[str, Any] = {
     "fps": 0.0, "latency_ms": 0.0, "top": [], "model": "", "frames": 0, "dropped": 0,
     "state": "starting",
 }
+
+MAX_BODY = 4096  # a capture form is a label: anything longer is refused unread
+CAPTURE_BURST = 10  # captures at once, then CAPTURE_RATE per second
+CAPTURE_RATE = 2.0
+RESERVE_SHARE, RESERVE_MIN = 0.05, 1 << 20  # free space captures never use: 5%, at least 1 MB
+_CAMERA_RE = re.compile(r"[0-9]{1,4}")  # ASCII digits only: int() also takes "²" and "١"
+_LENGTH_RE = re.compile(r"[0-9]{1,12}")
 
 _SERVE_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]]*))?:?(?P<port>\d+)$")
 
@@ -73,9 +89,66 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def host_name(header: str) -> str | None:
+    """The name in a ``Host`` header, lower case, without port, brackets or a final dot
+    (None: not a host at all)."""
+    text = header.strip().lower()
+    m = re.fullmatch(r"\[([0-9a-f:.%\w]+)\](?::[0-9]{1,5})?|([^:\[\]/@\s]+)(?::[0-9]{1,5})?",
+                     text)
+    if not m:
+        return None
+    return (m.group(1) or m.group(2) or "").rstrip(".") or None
+
+
+class _Bucket:
+    """Token bucket: ``burst`` at once, then ``rate`` per second (None: no bound)."""
+
+    def __init__(self, rate: float | None, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 when one was taken, else the seconds until the next one."""
+        if self.rate is None:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self.rate
+
+
+class Refused(EdgecamError):
+    """A request the server answers with ``status`` (and ``headers``) instead of serving."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None
+                 ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # viewer threads must never keep the process alive
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A request that broke its handler: logged for debugging, never a traceback on the
+        live process's stderr."""
+        log.debug("preview: request from %s failed", client_address[0], exc_info=True)
 
     def __init__(self, address: tuple[str, int], handler: type, preview: PreviewServer) -> None:
         if ":" in address[0]:
@@ -234,8 +307,17 @@ class PreviewServer:
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0, token: str | None = None,
                  max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0,
-                 capture_dir: str | Path | None = None) -> None:
+                 capture_dir: str | Path | None = None, names: Iterable[str] = (),
+                 capture_rate: float | None = CAPTURE_RATE, capture_burst: int = CAPTURE_BURST
+                 ) -> None:
         self.host = host
+        # Host names answered besides addresses and loopback names: the bound name, this
+        # machine's (and its mDNS .local), and the user's (--serve-name)
+        own = socket.gethostname().lower()
+        self.names = {n.strip().lower().rstrip(".") for n in (*names, host, own, f"{own}.local")
+                      if n.strip()}
+        self._captures = _Bucket(capture_rate, capture_burst)
+        self._disk_low = False
         self.port = port
         self.token = token or None
         self.max_clients = max_clients  # stream viewers per camera
@@ -363,12 +445,17 @@ class PreviewServer:
     def capture(self, label: str, camera: int = 0) -> Path:
         """Save camera ``camera``'s newest raw frame as a picture of ``label``, through the
         ``LabelFolder`` of ``edgecam capture`` (EdgecamError: capture off, a label that is not
-        a folder name, no frame yet)."""
+        a folder name, no frame yet; Refused: too many at once, the disk nearly full)."""
         if self.capture_dir is None:
             raise EdgecamError("capture is off (start live with --capture-dir DIR)")
         image = self.channel(camera).raw
         if image is None:
             raise EdgecamError("no frame yet")
+        wait = self._captures.take()
+        if wait:
+            raise Refused(429, "too many captures at once; try again in a moment",
+                          {"Retry-After": str(max(1, round(wait + 0.5)))})
+        self._check_space()
         with self._lock:
             folder = self._folders.get(check_label(label))
         if folder is None:
@@ -376,6 +463,39 @@ class PreviewServer:
             with self._lock:
                 folder = self._folders.setdefault(folder.label, folder)
         return folder.save(image)
+
+    def _check_space(self) -> None:
+        """Captures stop while the capture folder's disk has less than 5% (at least 1 MB)
+        free, said once in the log; they go on when space is freed."""
+        assert self.capture_dir is not None
+        where = self.capture_dir
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            usage = shutil.disk_usage(where)
+        except OSError:
+            return
+        reserve = max(RESERVE_MIN, RESERVE_SHARE * usage.total)
+        low = usage.free < reserve
+        if low and not self._disk_low:
+            log.warning("capture stopped: the disk of %s is nearly full (%.1f MB free, %.0f MB "
+                        "kept free); free some space to capture again", self.capture_dir,
+                        usage.free / 1e6, reserve / 1e6)
+        self._disk_low = low
+        if low:
+            raise Refused(507, f"not saved: the disk is nearly full ({usage.free / 1e6:.1f} MB "
+                               "free)")
+
+    def host_allowed(self, header: str | None) -> bool:
+        """Whether a request naming ``header`` as its Host is for this server: any address
+        (a DNS-rebinding page can only send a name), loopback names, and the names in
+        ``names``. No Host at all is no browser (HTTP/1.0 tools)."""
+        if header is None:
+            return True
+        name = host_name(header)
+        if name is None:
+            return False
+        return _is_ip(name) or is_loopback(name) or name in self.names
 
     @property
     def frames_published(self) -> int:
@@ -432,23 +552,57 @@ class _Handler(BaseHTTPRequestHandler):
         self.head_only = True
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None
+                   ) -> None:
+        """Methods other than GET, HEAD and POST (OPTIONS, PUT...) are 404 like any path the
+        server does not have (the stdlib would say 501)."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            self.close_connection = True
+            self._send(404, b"not found\n", "text/plain")
+            return
+        super().send_error(code, message, explain)
+
+    def _checked(self, post: bool) -> tuple[PreviewServer, Any, dict[str, list[str]], int]:
+        """(preview, url, query, camera) of a request that passed the checks every request
+        goes through, in order: the Host, the origin of a POST, the token (from the URL or a
+        header, never a body), the camera number. Refused otherwise."""
         preview = self.server.preview
+        if not preview.host_allowed(self.headers.get("Host")):
+            raise Refused(403, "this server does not answer to that Host name (start live "
+                               "with --serve-name NAME to add one)")
+        if post and _cross_site(self.headers):
+            raise Refused(403, "cross-site request refused")
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         header = self.headers.get("X-Edgecam-Token") or _bearer(self.headers.get("Authorization"))
         if not preview.authorized((query.get("token") or (None,))[0], header):
-            self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
+            raise Refused(401, "token required: add ?token=... to the URL\n")
+        camera_arg = (query.get("camera") or (None,))[0]
+        if camera_arg is not None and not _CAMERA_RE.fullmatch(camera_arg):
+            raise Refused(400, "camera must be a camera number (0, 1, ...)")
+        return preview, url, query, int(camera_arg or 0)
+
+    def _refuse(self, refused: Refused, ctype: str = "text/plain") -> None:
+        """Answer at once; the connection closes (a body it did not read is not a request)."""
+        self.close_connection = True
+        text = str(refused)
+        body = (json.dumps({"error": text.strip()}) if ctype == "application/json"
+                else text if text.endswith("\n") else text + "\n").encode()
+        self._send(refused.status, body, ctype, {"Connection": "close", **refused.headers})
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        try:
+            preview, url, query, camera = self._checked(post=False)
+        except Refused as refused:
+            self._refuse(refused)
             return
         route = {"/": self._page, "/index.html": self._page, "/grid": self._grid,
                  "/stats.json": self._stats, "/stream.mjpg": self._stream,
                  "/frame.jpg": self._frame}.get(url.path)
-        camera_arg = (query.get("camera") or (None,))[0]
-        camera = int(camera_arg) if camera_arg and camera_arg.isdigit() else 0
         if route is None or camera >= preview.cameras:
             self._send(404, b"not found\n", "text/plain")
             return
-        if route == self._page and camera_arg is None and preview.cameras > 1:
+        if route == self._page and "camera" not in query and preview.cameras > 1:
             route = self._grid  # several cameras: all of them first
         try:
             route(preview, camera)
@@ -456,23 +610,24 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("preview client %s went away: %s", self.client_address[0], e)
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        """``/capture?label=NAME&camera=N`` (or label in a form body): save the newest frame."""
-        preview = self.server.preview
-        url = urlsplit(self.path)
-        length = min(int(self.headers.get("Content-Length") or 0), 4096)
-        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace")) if length else {}
-        query = {**form, **parse_qs(url.query)}
-        header = self.headers.get("X-Edgecam-Token") or _bearer(self.headers.get("Authorization"))
-        if not preview.authorized((query.get("token") or (None,))[0], header):
-            self._send(401, b"token required: add ?token=... to the URL\n", "text/plain")
+        """``/capture?label=NAME&camera=N`` (or label in a form body): save the newest frame.
+        Everything is checked before the body is read, and a length that is not a small
+        number is answered at once."""
+        try:
+            preview, url, query, camera = self._checked(post=True)
+            form = parse_qs(self._body().decode("utf-8", "replace"))
+        except Refused as refused:
+            self._refuse(refused, "application/json" if refused.status != 401 else "text/plain")
             return
-        camera_arg = (query.get("camera") or ["0"])[0]
-        camera = int(camera_arg) if camera_arg.isdigit() else -1
+        query = {**form, **query}
         if url.path != "/capture" or not 0 <= camera < preview.cameras:
             self._send(404, b"not found\n", "text/plain")
             return
         try:
             path = preview.capture((query.get("label") or [""])[0], camera)
+        except Refused as refused:
+            self._refuse(refused, "application/json")
+            return
         except EdgecamError as exc:
             code = 404 if preview.capture_dir is None else 400
             self._send(code, json.dumps({"error": str(exc)}).encode(), "application/json")
@@ -480,6 +635,18 @@ class _Handler(BaseHTTPRequestHandler):
         count = preview.stats(camera)["capture"]["saved"].get(path.parent.name, 0)
         body = {"saved": str(path), "label": path.parent.name, "count": count}
         self._send(200, json.dumps(body).encode(), "application/json")
+
+    def _body(self) -> bytes:
+        """The form body, at most MAX_BODY bytes, only with a plain Content-Length."""
+        if self.headers.get("Transfer-Encoding"):
+            raise Refused(411, "give a Content-Length (chunked bodies are not taken)")
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not _LENGTH_RE.fullmatch(text):
+            raise Refused(400, "Content-Length must be a number of bytes")
+        length = int(text)
+        if length > MAX_BODY:
+            raise Refused(413, f"the body is too large (at most {MAX_BODY} bytes)")
+        return self.rfile.read(length) if length else b""
 
     def _send(self, code: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
         self.send_response(code)
@@ -508,7 +675,7 @@ class _Handler(BaseHTTPRequestHandler):
         up to 2 s, with the stats published with it in ``X-Edgecam-Stats`` and its number in
         ``X-Edgecam-Seq`` (204 and the current stats when none came)."""
         after = (parse_qs(urlsplit(self.path).query).get("after") or (None,))[0]
-        if after is None or not after.isdigit() or len(after) > 18:
+        if after is None or not (after.isascii() and after.isdigit()) or len(after) > 18:
             _, jpeg = preview.latest_jpeg(camera)
             if jpeg is None:
                 self._send(503, b"no frame yet\n", "text/plain", {"Retry-After": "1"})
@@ -554,6 +721,20 @@ class _Handler(BaseHTTPRequestHandler):
                     f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
         finally:
             preview._leave(self.connection, camera)
+
+
+def _cross_site(headers: Any) -> bool:
+    """Whether a browser sent this request for a page of another origin: its Origin is not
+    this server as the request names it (the Host), or Sec-Fetch-Site says so. Tools that
+    send neither (curl, scripts) are not browsers a page can drive."""
+    site = (headers.get("Sec-Fetch-Site") or "").strip().lower()
+    if site and site not in ("same-origin", "none"):
+        return True
+    origin = headers.get("Origin")
+    if origin is None:
+        return False
+    netloc = urlsplit(origin.strip()).netloc.lower()
+    return not netloc or netloc != (headers.get("Host") or "").strip().lower()
 
 
 def _bearer(value: str | None) -> str | None:

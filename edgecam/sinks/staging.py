@@ -1,33 +1,32 @@
 """Files that appear at their final path only when whole.
 
-A file is written under a temporary name beside its destination, ``.NAME.edgecam-partial-PID.EXT``
-(same directory, so the final rename is atomic; same extension, so OpenCV picks the same
-container), flushed to disk and renamed over the destination when complete. After SIGKILL or
-a power cut the destination holds the previous file or nothing; the temporary stays behind,
-recognizable by its name, and the next run writing there mentions it. The writer holds an
+A file is written under a temporary name beside its destination,
+``.NAME.edgecam-partial-PID-RANDOM.EXT`` (same directory, so the final rename is atomic; same
+extension, so OpenCV picks the same container; created with ``O_EXCL | O_NOFOLLOW`` under a
+name nobody can guess, so a link planted in a shared folder is never followed), flushed to
+disk and renamed over the destination when complete. After SIGKILL or a power cut the
+destination holds the previous file or nothing; the temporary stays behind, recognizable by
+its name, and the next run writing there mentions it. The writer holds an
 exclusive ``flock`` on its temporary while it works, so a temporary of a run still going is
 not mistaken for a leftover.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import check_writable, create_exclusive, reason, shown
+
+__all__ = ["MARK", "StagedFile", "check_writable", "is_special", "mention_leftovers", "reason"]
 
 log = logging.getLogger(__name__)
 
 MARK = ".edgecam-partial-"
-
-
-def temp_name(final: Path) -> Path:
-    return final.parent / f".{final.stem}{MARK}{os.getpid()}{final.suffix}"
 
 
 def is_special(path: Path) -> bool:
@@ -37,32 +36,6 @@ def is_special(path: Path) -> bool:
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
-
-
-def reason(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "no space left on device"
-    return (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
-
-
-def check_writable(path: str | os.PathLike, directory: bool = False) -> None:
-    """Fail before any work starts if the file ``path`` (or with ``directory``, files inside
-    the directory ``path``) cannot be created. Nothing is left behind: missing directories are
-    made only when the first file is written."""
-    target = Path(path)
-    if target.is_dir() and not directory:
-        raise EdgecamError(f"cannot write {path}: it is a directory")
-    folder = target if directory else target.parent
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise EdgecamError(f"cannot write {path}: {existing} is not a directory")
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".edgecam-probe-"):
-            pass
-    except OSError as exc:
-        raise EdgecamError(f"cannot write {path}: {reason(exc)}") from None
 
 
 def _held(path: Path) -> bool:
@@ -108,17 +81,20 @@ class StagedFile:
 
     def __init__(self, final: str | os.PathLike) -> None:
         self.final = Path(final)
-        self.temp = temp_name(self.final)
+        self.temp = self.final  # the temporary's name is known once ``create`` made it
+        self._made = False
         self._lock: int | None = None
 
     def create(self) -> Path:
+        """Make the temporary (a new file of this run's own, never through a link)."""
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.temp, os.O_CREAT | os.O_TRUNC | os.O_RDWR | os.O_CLOEXEC, 0o666)
+            fd, self.temp = create_exclusive(
+                self.final.parent, f".{self.final.stem}{MARK}{os.getpid()}-", self.final.suffix)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            raise EdgecamError(f"cannot write {self.final}: {reason(exc)}") from None
-        self._lock = fd
+            raise EdgecamError(f"cannot write {shown(self.final)}: {reason(exc)}") from None
+        self._lock, self._made = fd, True
         return self.temp
 
     def commit(self) -> Path:
@@ -128,18 +104,21 @@ class StagedFile:
             if self._lock is not None:
                 os.fsync(self._lock)
             os.replace(self.temp, self.final)
+            self._made = False
         except OSError as exc:
             self.discard()
-            raise EdgecamError(f"cannot write {self.final}: {reason(exc)}") from None
+            raise EdgecamError(f"cannot write {shown(self.final)}: {reason(exc)}") from None
         self._release()
         _sync_dir(self.final.parent)
         return self.final
 
     def discard(self) -> None:
-        try:
-            self.temp.unlink()
-        except FileNotFoundError:
-            pass
+        if self._made:
+            self._made = False
+            try:
+                self.temp.unlink()
+            except FileNotFoundError:
+                pass
         self._release()
 
     def _release(self) -> None:

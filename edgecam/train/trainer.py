@@ -26,7 +26,7 @@ from edgecam.models.catalog import (
     preprocess_for,
     weight_source,
 )
-from edgecam.models.export import check_writable, write_checked
+from edgecam.models.export import write_checked
 from edgecam.models.metadata import ModelMeta
 from edgecam.models.zoo import create_model
 from edgecam.models.zoo.builder import EdgeNet
@@ -42,6 +42,7 @@ from edgecam.train.finetune import FinetuneConfig, finetune
 from edgecam.train.head import Epoch, HeadConfig, train_head
 from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import check_writable, refuse_inputs
 from edgecam.util.signals import StopFlag
 
 
@@ -56,6 +57,7 @@ class TrainOptions:
     finetune: bool = False
     val_split: float = 0.2
     output: Path | None = None
+    json_out: Path | None = None  # the report (written by the caller; checked here, up front)
     views: int = 3  # training views per picture: the plain one + augmented ones
     augment: bool = True
     seed: int = 0
@@ -92,6 +94,14 @@ def _check_options(opts: TrainOptions) -> None:
                         ("--views", opts.views)):
         if value is not None and value < 1:
             raise EdgecamError(f"{name} must be at least 1, got {value}")
+
+
+def check_outputs(data: Path, outputs: list[Path]) -> None:
+    """Before any work: every output can be written and none is in the data set (a picture
+    replaced by a model, or a file that the next training would read as a picture)."""
+    for out in outputs:
+        refuse_inputs(out, folders=[data], folder_what="inside the data set")
+        check_writable(out)
 
 
 def _meta(opts: TrainOptions, data: DataSet, res: int, backbone: str) -> ModelMeta:
@@ -144,14 +154,16 @@ def train_models(opts: TrainOptions, bars: TrainBars | None = None,
 def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None]) -> dict:
     _check_options(opts)
     started = time.monotonic()
+    if opts.output is not None or opts.json_out is not None:  # before reading the pictures
+        named = output_paths(opts, str) if opts.output is not None else {}
+        check_outputs(opts.data, [*named.values(), *filter(None, [opts.json_out])])
     data = read_dataset(opts.data, opts.val_split, opts.seed)
     src = weight_source(opts.arch, opts.alpha)
     assert src is not None  # _check_options() made sure
     metas = {r: _meta(opts, data, r, f"imagenet:{src.origin}/{src.model}")
              for r in opts.resolutions}
     outputs = output_paths(opts, lambda r: metas[r].name)
-    for path in outputs.values():
-        check_writable(path)
+    check_outputs(opts.data, list(outputs.values()))
     if data.skipped:
         shown = ", ".join(data.skipped[:5]) + (" ..." if len(data.skipped) > 5 else "")
         say(f"skipped {len(data.skipped)} unreadable picture(s): {shown}")

@@ -7,6 +7,7 @@ and threads, and the callout of the choice stays inside the axes."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import cast
@@ -15,6 +16,7 @@ from edgecam.tune.choose import pareto
 from edgecam.tune.search import TuneResult
 from edgecam.tune.space import Candidate
 from edgecam.util.errors import EdgecamError, MissingExtraError
+from edgecam.util.safewrite import write_whole
 
 MARKERS = {"measured": ("o", "top-1 measured on --data"),
            "published": ("s", "top-1 published (checkpoint, native size, FP32)"),
@@ -98,11 +100,9 @@ def plot(result: TuneResult, output: str | Path, title: str = "") -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
+    buffer = io.BytesIO()
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-    except OSError as exc:
-        raise EdgecamError(f"cannot write {out}: {exc.strerror or exc}") from None
+        fig.savefig(buffer, format="png")
     finally:
         plt.close(fig)
-    return out
+    return write_whole(out, buffer.getvalue())  # whole, never through a planted link

@@ -17,6 +17,7 @@ from pathlib import Path
 from edgecam.tune.request import required_fps
 from edgecam.util.device import cpu_model, default_threads
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import write_whole
 
 FORMAT = "edgecam-profile-1"
 
@@ -191,8 +192,9 @@ class Saved:
 
 
 def save_profile(profile: Profile, path: Path | None = None) -> Saved:
-    """Write ``profile`` as this device's profile for its candidate set. A profile that chose
-    nothing (no config reached the target) never replaces one that chose something."""
+    """Write ``profile`` whole (a temporary beside it, renamed; never through a planted link)
+    as this device's profile for its candidate set. A profile that chose nothing (no config
+    reached the target) never replaces one that chose something."""
     path = path or profile_path(profile.device, profile.name)
     old = None
     if path.is_file():
@@ -203,12 +205,9 @@ def save_profile(profile: Profile, path: Path | None = None) -> Saved:
     if old is not None and old.chosen is not None and profile.chosen is None:
         return Saved(path, old, kept=True)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(profile.to_json(), indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise EdgecamError(f"cannot write profile {path}: {exc.strerror or exc}") from None
+        write_whole(path, json.dumps(profile.to_json(), indent=2) + "\n")
+    except EdgecamError as exc:
+        raise EdgecamError(f"profile: {exc}") from None
     return Saved(path, old)
 
 

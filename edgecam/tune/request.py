@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import glob
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import check_writable, refuse_inputs
 
 MARGIN = 0.05  # the conservative FPS must beat the target by this much
 
@@ -77,3 +79,20 @@ def check_options(opts: TuneOptions) -> None:
         session_providers(parse_provider(name), 1)
     if opts.models is not None and opts.families:
         raise EdgecamError("--models and --family both choose the candidates; give only one")
+
+
+def check_outputs(opts: TuneOptions, outputs: list[Path]) -> None:
+    """``--json-out`` and ``--plot`` before any time is spent: writable, and none of the
+    files tune reads (a ``--models`` file, the exported zoo files are new ones) nor inside a
+    folder it reads (``--data``, ``--sample``, ``--calibration``)."""
+    files: list[str | Path] = []
+    if opts.models:
+        files += [*glob.glob(opts.models, recursive=True), opts.models]
+    if opts.sample is not None and Path(opts.sample).is_file():
+        files.append(opts.sample)
+    folders = [f for f in (opts.data, opts.sample, opts.calibration)
+               if f is not None and Path(f).is_dir()]
+    for out in outputs:
+        refuse_inputs(out, files, what="one of the inputs of tune", folders=folders,
+                      folder_what="inside the input folder")
+        check_writable(out)
