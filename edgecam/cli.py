@@ -414,7 +414,7 @@ def tune(
     the target plus 5%. When no config does, it says so, names the fastest and writes "chosen":
     null (exit 0); when the budget measured nothing, it exits 1.
     """
-    from edgecam.tune.profiles import Profile, device_info
+    from edgecam.tune.profiles import Profile, better_kept, device_info, profile_path
     from edgecam.tune.profiles import save_profile as write_profile  # the option is save_profile
     from edgecam.tune.report import render, to_json
     from edgecam.tune.request import TuneOptions, parse_list
@@ -430,8 +430,14 @@ def tune(
     result_json = to_json(result, device_info())
     typer.echo(render(result))
     if save_profile:
-        path = write_profile(Profile.from_tune(result_json))
-        typer.echo(f"profile: {path}")
+        new_profile = Profile.from_tune(result_json)
+        kept = better_kept(new_profile)
+        if kept is not None and kept.chosen is not None:
+            typer.echo(f"profile: kept {profile_path(new_profile.device)} (it chose "
+                       f"{kept.chosen.name or kept.chosen.model} for {kept.target_fps:g} FPS; "
+                       "this run chose nothing)")
+        else:
+            typer.echo(f"profile: {write_profile(new_profile)}")
     if json_out:
         try:
             json_out.write_text(json.dumps(result_json, indent=2) + "\n")

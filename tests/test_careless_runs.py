@@ -60,3 +60,34 @@ def test_bad_counts_and_cluster_addresses_are_one_line(args, text, tiny, tmp_pat
                                          "--json-out", str(tmp_path / "o.jsonl")))
     assert text in line
     assert not (tmp_path / "o.jsonl").exists()
+
+
+# --- 31: a tune that chose nothing keeps a profile that chose something ----------------------
+
+
+@pytest.mark.slow
+def test_tune_that_chose_nothing_keeps_the_profile_that_chose(tmp_path):
+    """Case 31: ``--target-fps 1e9`` chooses nothing; the device's profile that chose a config
+    stays as it was (byte for byte), and the run says it was kept."""
+    from edgecam.tune import profiles
+
+    tiny_classifier(tmp_path / "tiny-32.onnx", 32)
+    env = {"EDGECAM_PROFILES": str(tmp_path / "profiles")}
+    entry = {"arch": "mobilenet_v2", "alpha": 0.35, "resolution": 32, "precision": "fp32",
+             "threads": 1, "fps": 300.0, "top1": 10.0, "macs": 3000,
+             "model": str(tmp_path / "tiny-32.onnx"), "name": "tiny-32"}
+    old = {"device": profiles.device_info(), "target_fps": 30.0, "chosen": entry,
+           "margin": 0.05, "frontier": [entry]}
+    path = profiles.save_profile(profiles.Profile.from_tune(old),
+                                 tmp_path / "profiles" / profiles.profile_path().name)
+    before = path.read_bytes()
+    proc = run_cli("tune", "--target-fps", "1e9", "--models", str(tmp_path / "tiny-32.onnx"),
+                   "--threads", "1", "--budget-s", "20", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"profile: kept {path}" in proc.stdout and "chose nothing" in proc.stdout
+    assert path.read_bytes() == before
+    # a run that chooses something replaces it
+    proc = run_cli("tune", "--target-fps", "1", "--models", str(tmp_path / "tiny-32.onnx"),
+                   "--threads", "1", "--budget-s", "20", env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"profile: {path}" in proc.stdout and path.read_bytes() != before

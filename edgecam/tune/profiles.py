@@ -170,6 +170,22 @@ def save_profile(profile: Profile, path: Path | None = None) -> Path:
     return path
 
 
+def better_kept(new: Profile, path: Path | None = None) -> Profile | None:
+    """The profile already at ``path`` when ``new`` must not replace it: ``new`` chose nothing
+    (a target this device cannot reach) and the old one chose a config ``live --profile
+    auto`` runs. A missing or unreadable old profile is replaced."""
+    if new.chosen is not None:
+        return None
+    path = path or profile_path(new.device)
+    if not path.is_file():
+        return None
+    try:
+        old = load_profile(path)
+    except EdgecamError:
+        return None
+    return old if old.chosen is not None else None
+
+
 def load_profile(path: Path) -> Profile:
     """Read and check a profile file (a broken one is a user error, not a traceback)."""
     try:
