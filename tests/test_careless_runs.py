@@ -91,3 +91,29 @@ def test_tune_that_chose_nothing_keeps_the_profile_that_chose(tmp_path):
                    "--threads", "1", "--budget-s", "20", env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"profile: {path}" in proc.stdout and path.read_bytes() != before
+
+
+# --- 13: a model with a fixed batch of 1 ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fixed_batch_model_runs_a_long_video(tmp_path, monkeypatch):
+    """Case 13: ``[1,3,32,32]`` on a 300-frame video: the batch-size measurement measures only
+    the size the model allows (nothing to measure), and ``--batch 4`` runs it one frame per
+    call; every frame is classified, as with a model of dynamic batch."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fixed = tiny_classifier(tmp_path / "fixed.onnx", 32, input_shape=[1, 3, 32, 32])
+    dynamic = tiny_classifier(tmp_path / "dynamic.onnx", 32)
+    video = make_video(tmp_path / "v.mp4", 310)
+    want = run_cli("classify", str(video), "--model", str(dynamic), "--batch", "1",
+                   "--json-out", str(tmp_path / "want.jsonl"))
+    assert want.returncode == 0, want.stderr
+    for extra in ([], ["--batch", "4"]):
+        jl = tmp_path / "got.jsonl"
+        proc = run_cli("classify", str(video), "--model", str(fixed), *extra,
+                       "--json-out", str(jl))
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        got, expected = lines_of(jl), lines_of(tmp_path / "want.jsonl")
+        assert len(got) == 310
+        assert [g["top"] for g in got] == [e["top"] for e in expected]
