@@ -117,3 +117,27 @@ def test_fixed_batch_model_runs_a_long_video(tmp_path, monkeypatch):
         got, expected = lines_of(jl), lines_of(tmp_path / "want.jsonl")
         assert len(got) == 310
         assert [g["top"] for g in got] == [e["top"] for e in expected]
+
+
+# --- 29: a failed capture leaves no empty class folder -----------------------------------------
+
+
+@pytest.mark.slow
+def test_failed_capture_leaves_no_class_folder(tmp_path):
+    """Case 29: a source that cannot be read saves nothing and creates nothing; the folder
+    appears with the first picture."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    line = assert_one_line_error(run_cli("capture", "--source", str(broken), "--label", "gate",
+                                         "--out", str(tmp_path / "ds")))
+    assert "broken.mp4" in line
+    assert not (tmp_path / "ds").exists()
+    (tmp_path / "kept").mkdir()
+    assert_one_line_error(run_cli("capture", "--source", str(broken), "--label", "gate",
+                                  "--out", str(tmp_path / "kept")))
+    assert list((tmp_path / "kept").iterdir()) == []
+    video = make_video(tmp_path / "ok.mp4", 10)
+    proc = run_cli("capture", "--source", str(video), "--label", "gate", "--out",
+                   str(tmp_path / "kept"), "--count", "2", "--every", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "kept" / "gate").glob("*.jpg"))) == 2
