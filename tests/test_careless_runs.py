@@ -141,3 +141,29 @@ def test_failed_capture_leaves_no_class_folder(tmp_path):
                    str(tmp_path / "kept"), "--count", "2", "--every", "0")
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "kept" / "gate").glob("*.jpg"))) == 2
+
+
+# --- 12: a FIFO as an input ----------------------------------------------------------------------
+
+
+def run_bounded(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The CLI with a bound on waiting: a run that hangs is killed and fails the test."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgecam", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"edgecam {' '.join(args)} hung (killed after {timeout} s): {err}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "shot.jpg", "stream"])
+def test_fifo_input_is_refused_not_waited_on(name, tiny, tmp_path):
+    """Case 12: nobody writes to the FIFO; opening it would block in native code. One line
+    naming it, at once."""
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    line = assert_one_line_error(run_bounded("classify", str(fifo), "--model", tiny))
+    assert str(fifo) in line and "named pipe" in line

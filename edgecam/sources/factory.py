@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -137,10 +138,26 @@ def parse_uri(uri: str) -> SourceSpec:
         return SourceSpec("directory", str(path), False)
     if not path.exists():
         raise EdgecamError(f"no such file: {text}")
+    check_readable_kind(path, text)
     kind = media_kind(str(path))
     if kind is None:
         raise EdgecamError(f"cannot decode {text}: not a picture or video this OpenCV can read")
     return SourceSpec(kind, str(path), False)
+
+
+def check_readable_kind(path: Path, text: str) -> None:
+    """A named pipe or a socket given as an input would block the decoder in native code until
+    someone writes to it, deaf to Ctrl-C: refused. Regular files and devices are read."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise EdgecamError(f"cannot read {text}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return
+    what = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else (
+        "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise EdgecamError(f"{text} is {what}: edgecam reads files and devices; save the "
+                       "stream to a file first, or give it as a stream URI")
 
 
 def _media(paths: list[str], where: str) -> list[str]:
