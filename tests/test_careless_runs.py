@@ -167,3 +167,23 @@ def test_fifo_input_is_refused_not_waited_on(name, tiny, tmp_path):
     os.mkfifo(fifo)
     line = assert_one_line_error(run_bounded("classify", str(fifo), "--model", tiny))
     assert str(fifo) in line and "named pipe" in line
+
+
+# --- 22: directories are walked recursively ------------------------------------------------------
+
+
+def test_directory_is_walked_recursively_and_sources_keep_their_path(tiny, tmp_path):
+    """Case 22: ``capture``'s layout (DIR/LABEL/*.jpg) holds pictures only in sub-folders;
+    every one is classified and its JSON ``source`` is its path; hidden folders are not
+    entered."""
+    ds = tmp_path / "ds"
+    for path in ("red/0.png", "red/1.png", "blue/0.png", "blue/deep/2.png", ".thumbs/t.png"):
+        make_picture(ds / path)
+    jl = tmp_path / "o.jsonl"
+    proc = run_cli("classify", str(ds), "--model", tiny, "--json-out", str(jl),
+                   "--output", str(tmp_path / "annotated"))
+    assert proc.returncode == 0, proc.stderr
+    want = [str(ds / p) for p in ("blue/0.png", "blue/deep/2.png", "red/0.png", "red/1.png")]
+    assert [line["source"] for line in lines_of(jl)] == want
+    assert (tmp_path / "annotated" / "red" / "0.png").is_file()  # same names keep folders
+    assert (tmp_path / "annotated" / "blue" / "0.png").is_file()

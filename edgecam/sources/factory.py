@@ -179,6 +179,17 @@ def _media(paths: list[str], where: str) -> list[str]:
     return found
 
 
+def walk_files(folder: str) -> list[str]:
+    """Every file under ``folder``, sub-folders included (``DIR/LABEL/*.jpg``, the layout
+    ``capture`` writes, is the common case), as paths that start with ``folder``; hidden
+    folders (``.git``, a camera's ``.thumbnails``) and links to folders are not entered."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder, onerror=None):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, name) for name in files]
+    return found
+
+
 def expand_inputs(inputs: list[str]) -> list[str]:
     """Files named by paths, directories and globs, in order; a missing file, an empty
     directory or a glob that matches nothing is an error before any work starts."""
@@ -188,9 +199,10 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     for item in inputs:
         spec = parse_uri(item)
         if spec.kind == "directory":
-            found = _media([str(p) for p in Path(str(spec.target)).iterdir()], item)
+            found = _media(walk_files(str(spec.target)), item)
             if not found:
-                raise EdgecamError(f"{item} is empty: no images or videos in it")
+                raise EdgecamError(f"{item} is empty: no images or videos in it or in its "
+                                   "sub-folders")
             files += found
         elif spec.kind == "glob":
             found = _media(glob.glob(str(spec.target)), item)
