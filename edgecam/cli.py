@@ -221,10 +221,12 @@ def classify(
     typer.echo(
         f"classified {summary.frames} frames from {summary.files} file(s) with {summary.model} "
         f"in {summary.seconds:.1f} s ({summary.fps:.1f} FPS)"
+        + (f"; skipped {len(summary.skipped)} unreadable file(s)" if summary.skipped else "")
         + (f"; wrote {', '.join(summary.outputs)}" if summary.outputs else ""), err=True)
     if summary.interrupted:
         typer.echo("edgecam: interrupted; outputs were closed cleanly", err=True)
-        raise typer.Exit(summary.interrupted)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
 
 
 # --- live -------------------------------------------------------------------------------------

@@ -187,3 +187,38 @@ def test_directory_is_walked_recursively_and_sources_keep_their_path(tiny, tmp_p
     assert [line["source"] for line in lines_of(jl)] == want
     assert (tmp_path / "annotated" / "red" / "0.png").is_file()  # same names keep folders
     assert (tmp_path / "annotated" / "blue" / "0.png").is_file()
+
+
+# --- 25: one unreadable file among many ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_unreadable_files_among_many_are_named_counted_and_passed_over(tiny, tmp_path):
+    """Case 25: 41 pictures (one damaged), a damaged video and a good one: every readable
+    file is classified and written, each unreadable one named in one line and counted, and
+    the exit code is 1 so scripts notice."""
+    folder = tmp_path / "in"
+    for i in range(41):
+        make_picture(folder / f"p{i:02d}.png", bgr=(i * 5, 0, 0))
+    (folder / "p20.png").write_bytes(b"\x89PNG damaged" * 20)
+    (folder / "bad.mp4").write_bytes(b"not a video" * 50)
+    make_video(folder / "good.mp4", 12)
+    out, jl = tmp_path / "out", tmp_path / "o.jsonl"
+    proc = run_cli("classify", str(folder), "--model", tiny, "--output", str(out),
+                   "--json-out", str(jl))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    named = [line for line in proc.stderr.splitlines() if line.startswith("edgecam: skipped")]
+    assert len(named) == 2
+    assert any(str(folder / "p20.png") in line for line in named)
+    assert any(str(folder / "bad.mp4") in line for line in named)
+    assert "skipped 2 unreadable file(s)" in proc.stderr
+    sources = [line["source"] for line in lines_of(jl)]
+    assert len(sources) == 40 + 12
+    assert str(folder / "p20.png") not in sources and sources.count(str(folder / "good.mp4")) == 12
+    assert sorted(p.name for p in out.glob("*.png")) == [f"p{i:02d}.png" for i in range(41)
+                                                          if i != 20]
+    assert (out / "good.labeled.mp4").is_file() and not (out / "bad.labeled.mp4").exists()
+    # one unreadable file on its own is still an error of one line
+    line = assert_one_line_error(run_cli("classify", str(folder / "p20.png"), "--model", tiny))
+    assert "p20.png" in line
