@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_cli, wait_for
+from conftest import assert_one_line_error, run_cli
 from tiny_models import tiny_classifier
 
 
