@@ -221,3 +221,89 @@ def test_unreadable_files_among_many_are_named_counted_and_passed_over(tiny, tmp
     # one unreadable file on its own is still an error of one line
     line = assert_one_line_error(run_cli("classify", str(folder / "p20.png"), "--model", tiny))
     assert "p20.png" in line
+
+
+# --- 21: validation pictures that are byte copies of training pictures -------------------------
+
+
+def _copy_split(root: Path) -> Path:
+    """train/ with two classes of distinct pictures, val/ a byte copy of it."""
+    import shutil
+
+    for label, channel in (("red", 2), ("blue", 0)):
+        for i in range(4):
+            bgr = [0, 0, 0]
+            bgr[channel] = 120 + 30 * i
+            make_picture(root / "train" / label / f"{i}.png", bgr=tuple(bgr), size=(24, 24))
+    shutil.copytree(root / "train", root / "val")
+    return root
+
+
+def test_dataset_names_validation_pictures_copied_from_training(tmp_path):
+    """Case 21, the data set: the fingerprint's per-file hashes find every copy."""
+    from edgecam.train.dataset import read_dataset
+
+    data = read_dataset(_copy_split(tmp_path / "ds"))
+    assert sorted(data.duplicates) == sorted(
+        (f"val/{c}/{i}.png", f"train/{c}/{i}.png") for c in ("red", "blue") for i in range(4))
+    assert data.describe()["val_copies_of_train"] == 8
+    (tmp_path / "ds" / "val" / "red" / "0.png").unlink()
+    make_picture(tmp_path / "ds" / "val" / "red" / "0.png", bgr=(9, 9, 9), size=(24, 24))
+    assert len(read_dataset(tmp_path / "ds").duplicates) == 7
+
+
+@pytest.mark.slow
+def test_train_warns_when_validation_is_a_copy_of_training(tmp_path):
+    """Case 21: ``train`` says so before it reports a validation accuracy of 100%."""
+    root = _copy_split(tmp_path / "ds")
+    proc = run_cli("train", str(root), "-r", "64", "--epochs", "2", "--views", "1",
+                   "-o", str(tmp_path / "m.onnx"),
+                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    warning = [line for line in proc.stderr.splitlines() if "byte copies" in line]
+    assert len(warning) == 1 and "8 of the 8 validation pictures" in warning[0]
+    assert "val/blue/0.png = train/blue/0.png" in warning[0]
+
+
+# --- 27: a picture above the pixel limit ---------------------------------------------------------
+
+
+def huge_png(path: Path, side: int) -> Path:
+    """A real side x side PNG (1-bit grey, so the file is small and made in a moment); OpenCV
+    decodes it into side*side*3 bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\0" + b"\0" * ((side + 7) // 8)
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side,
+                                                                        1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.slow
+def test_pictures_above_the_pixel_limit_are_refused_before_decoding(tiny, tmp_path):
+    """Case 27: a 10000x10000 PNG (100 megapixels, 300 MB decoded) is refused from its header
+    by default; among other pictures it is skipped; --max-megapixels moves the limit."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    big = huge_png(folder / "big.png", 10_000)
+    assert big.stat().st_size < 100_000
+    line = assert_one_line_error(run_cli("classify", str(big), "--model", tiny))
+    assert "big.png is 10000x10000 (100 megapixels)" in line and "--max-megapixels" in line
+    make_picture(folder / "small.png", size=(400, 300))
+    proc = run_cli("classify", str(folder), "--model", tiny, "--json-out", "-")
+    assert proc.returncode == 1 and "skipped" in proc.stderr and "big.png" in proc.stderr
+    assert [json.loads(x)["source"] for x in proc.stdout.splitlines()] == [
+        str(folder / "small.png")]
+    small = str(folder / "small.png")
+    assert "above the limit of 0.1 megapixels" in assert_one_line_error(
+        run_cli("classify", small, "--model", tiny, "--max-megapixels", "0.1"))
+    proc = run_cli("classify", small, "--model", tiny, "--max-megapixels", "0.2")
+    assert proc.returncode == 0, proc.stderr

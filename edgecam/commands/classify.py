@@ -29,6 +29,7 @@ from edgecam.sinks.outputs import Outputs
 from edgecam.sources.factory import expand_inputs
 from edgecam.sources.files import Skip
 from edgecam.sources.frames import Source
+from edgecam.sources.media import set_max_pixels
 from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
@@ -95,6 +96,7 @@ def classify_unit(outputs: Outputs, new_model: Callable[[], Model], index: int, 
 def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
     """Run every input through the model; sinks are closed (videos finalized, JSON lines
     whole) however the run ends."""
+    set_max_pixels(opts.max_pixels)
     files = expand_inputs(opts.inputs)
     units = plan_units(files)
     videos = [u.paths[0] for u in units if not u.pictures]

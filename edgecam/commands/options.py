@@ -6,6 +6,7 @@ the code below takes them as given. Light on purpose: the CLI imports it before 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,14 +74,23 @@ class ClassifyOptions:
     cluster: str | None = None  # a Dask scheduler address: classify there (edgecam.cluster)
     chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)
     provider: str | None = None  # --provider (None: auto)
+    max_megapixels: float | None = None  # pictures above are refused (None: the default)
 
     def __post_init__(self) -> None:
+        if self.max_megapixels is not None and not (
+                math.isfinite(self.max_megapixels) and self.max_megapixels > 0):
+            raise EdgecamError(f"--max-megapixels must be a number above 0, got "
+                               f"{self.max_megapixels:g}")
         within("--jobs", self.jobs, MAX_PARALLEL)
         within("--workers", self.workers, MAX_PARALLEL)
         within("--batch", self.batch, MAX_BATCH)
         within("--chunk", self.chunk, MAX_CHUNK)
         check_threads(self.threads)
         self.cluster = cluster_address(self.cluster)
+
+    @property
+    def max_pixels(self) -> int | None:
+        return round(self.max_megapixels * 1e6) if self.max_megapixels is not None else None
 
 
 @dataclass(kw_only=True)
