@@ -307,3 +307,38 @@ def test_pictures_above_the_pixel_limit_are_refused_before_decoding(tiny, tmp_pa
         run_cli("classify", small, "--model", tiny, "--max-megapixels", "0.1"))
     proc = run_cli("classify", small, "--model", tiny, "--max-megapixels", "0.2")
     assert proc.returncode == 0, proc.stderr
+
+
+# --- 26: a full disk under a folder of PNG outputs -----------------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path) -> Path:
+    """A real 256 KiB tmpfs (the suite runs as root); skipped only where mounting is refused."""
+    where = tmp_path / "small"
+    where.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.mark.slow
+def test_full_disk_with_png_outputs_is_one_line_with_the_reason(tiny, tmp_path, full_disk):
+    """Case 26: noisy PNGs fill the disk: one line saying so, no codec text; the pictures
+    written before it are whole."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(12):
+        cv2.imwrite(str(folder / f"n{i:02d}.png"),
+                    rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    proc = run_cli("classify", str(folder), "--model", tiny, "--output", str(full_disk / "o"))
+    line = assert_one_line_error(proc)
+    assert "no space left on device" in line and str(full_disk / "o") in line
+    assert "Write Error" not in proc.stderr and "libpng" not in proc.stderr
+    for png in (full_disk / "o").glob("*.png"):
+        assert cv2.imread(str(png)) is not None
+    assert not list((full_disk / "o").glob(".*"))  # no temporary left
