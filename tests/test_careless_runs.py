@@ -342,3 +342,63 @@ def test_full_disk_with_png_outputs_is_one_line_with_the_reason(tiny, tmp_path, 
     for png in (full_disk / "o").glob("*.png"):
         assert cv2.imread(str(png)) is not None
     assert not list((full_disk / "o").glob(".*"))  # no temporary left
+
+
+# --- 23: classify --mqtt says how many events were delivered and lost ---------------------------
+
+
+def mqtt_report(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in proc.stderr.splitlines() if "prediction event(s)" in line]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def drifting_clip(tmp_path) -> Path:
+    """Colour that drifts, so the tiny model's top-1 changes several times."""
+    path = tmp_path / "drift.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (64, 48))
+    for i in range(60):
+        writer.write(np.full((48, 64, 3), ((i * 7) % 190, (i * 3) % 190, (255 - i * 5) % 190),
+                             np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.mark.slow
+def test_classify_mqtt_says_what_was_delivered_and_lost(tiny, drifting_clip, tmp_path):
+    """Case 23: a batch run ends with the events delivered and lost: all delivered to a real
+    broker; all lost, and why, with no broker there; a port that is not MQTT is named."""
+    import http.server
+    import threading
+
+    from conftest import MOSQUITTO, Broker, free_port
+
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto not installed (scripts/system-deps installs it)")
+    broker = Broker(tmp_path, free_port())
+    broker.start()
+    try:
+        proc = run_cli("classify", str(drifting_clip), "--model", tiny, "--mqtt",
+                       f"mqtt://127.0.0.1:{broker.port}/t")
+        assert proc.returncode == 0, proc.stderr
+        line = mqtt_report(proc)
+        events = int(line.split(" of ")[1].split()[0])
+        assert events > 1 and f"{events} of {events} prediction event(s) delivered, 0 lost" in line
+    finally:
+        broker.stop()
+    proc = run_cli("classify", str(drifting_clip), "--model", tiny, "--mqtt",
+                   f"mqtt://127.0.0.1:{broker.port}/t")
+    line = mqtt_report(proc)
+    assert f"0 of {events} prediction event(s) delivered, {events} lost" in line
+    assert f"no MQTT broker could be reached at 127.0.0.1:{broker.port}" in line
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        proc = run_cli("classify", str(drifting_clip), "--model", tiny, "--mqtt",
+                       f"mqtt://127.0.0.1:{web.server_address[1]}/t")
+    finally:
+        web.shutdown()
+    line = mqtt_report(proc)
+    assert f"127.0.0.1:{web.server_address[1]} is not an MQTT broker" in line
+    assert f"{events} lost" in line
