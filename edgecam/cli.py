@@ -223,6 +223,9 @@ def classify(
         help="With --cluster: frames per task (long videos are split into ranges; "
              "default 240).")] = None,
     provider: ProviderOpt = None,
+    max_megapixels: Annotated[float | None, typer.Option(
+        help="Pictures larger than this are refused before they are decoded (default 64: a "
+             "20000x20000 PNG would take gigabytes).", show_default=False)] = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
     from edgecam.commands.classify import classify_inputs
@@ -231,7 +234,7 @@ def classify(
     opts = ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
                            sinks=sinks, top_k=top_k, threshold=threshold, threads=threads,
                            mqtt=mqtt, jobs=jobs, batch=batch, workers=workers, cluster=cluster,
-                           chunk=chunk, provider=provider)
+                           chunk=chunk, provider=provider, max_megapixels=max_megapixels)
     summary = classify_inputs(opts)
     taken = "-" in (json_out, *sinks)
     if not output and not json_out and not sinks:
@@ -247,10 +250,12 @@ def classify(
             else:
                 out(f"{source}: {label}", taken)
     typer.echo(f"classified {describe_work(summary)} with {summary.model}"
+               + (f"; skipped {len(summary.skipped)} unreadable file(s)" if summary.skipped else "")
                + (f"; wrote {', '.join(summary.outputs)}" if summary.outputs else ""), err=True)
     if summary.interrupted:
         typer.echo("edgecam: interrupted; outputs were closed cleanly", err=True)
-        raise typer.Exit(summary.interrupted)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
 
 
 def describe_work(summary: ClassifySummary) -> str:

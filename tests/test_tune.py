@@ -354,6 +354,8 @@ def test_live_profile_auto_without_profile(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, text", [
     (["--target-fps", "0"], "--target-fps must be > 0"),
     (["--target-fps", "-5", "--weights", "random"], "--target-fps must be > 0"),
+    (["--target-fps", "inf"], "--target-fps must be a finite number"),  # issue 22, case 32
+    (["--target-fps", "nan"], "--target-fps must be a finite number"),
     (["--target-fps", "30", "--family", "resnet"], "unknown family"),
     (["--target-fps", "30", "--precision", "int4"], "--precision"),
     (["--target-fps", "30", "--data", "no/such/dir"], "--data"),

@@ -9,9 +9,13 @@ numbered 0, 1, 2... before anything is written.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import queue
+import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +41,67 @@ def _distributed():
     return distributed
 
 
+class NoWorkersLeft(EdgecamError):
+    """The last Dask worker left mid-run: nothing can compute the remaining tasks."""
+
+
+def reachable(address: str, timeout: float) -> None:
+    """A plain TCP connection first (tcp:// only): a port where nothing listens is said at once,
+    where Dask would retry until its timeout."""
+    host, _, port = address.split("://", 1)[1].rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise EdgecamError(f"cannot reach the Dask scheduler at {address}: "
+                           f"{reason.lower()}") from None
+
+
+def probe(address: str, timeout: float) -> None:
+    """Ask ``address`` who it is, with a deadline: Dask's own client waits forever for the
+    handshake of a port that accepts connections but says nothing, deaf to Ctrl-C. Run in an
+    event loop of its own, so Ctrl-C cancels it and nothing is left to clean up."""
+    distributed = _distributed()
+
+    async def identity() -> object:
+        comm = await distributed.comm.connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        info = asyncio.run(asyncio.wait_for(identity(), timeout))
+    except (asyncio.TimeoutError, TimeoutError):
+        raise EdgecamError(f"{address} accepted the connection but did not answer as a Dask "
+                           f"scheduler within {timeout:.0f} s (is it the scheduler's port?)"
+                           ) from None
+    except OSError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgecamError(f"cannot reach the Dask scheduler at {address}: "
+                           f"{reason[:160]}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the other end sent, it is not Dask
+        raise EdgecamError(f"{address} does not speak Dask's protocol "
+                           f"({type(exc).__name__}); is it the scheduler's port?") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind != "Scheduler":
+        raise EdgecamError(f"{address} is a Dask {kind or 'endpoint'}, not a scheduler; give "
+                           "the scheduler's address")
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT_S):
-    """A Dask client on ``address`` (tcp://HOST:PORT) with at least one worker that has
-    edgecam; anything else is one EdgecamError line."""
+    """A Dask client on ``address`` (SCHEME://HOST:PORT, checked with the options) with at
+    least one worker that has edgecam; anything else is one EdgecamError line."""
     distributed = _distributed()
     if "://" not in address:
         address = f"tcp://{address}"
+    if address.startswith("tcp://"):
+        reachable(address, timeout)
+    probe(address, timeout)
     try:
         client = distributed.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EdgecamError(f"cannot reach the Dask scheduler at {address}: "
                            f"{reason[:160]}") from None
@@ -80,7 +136,8 @@ def check_workers(client) -> None:
 def worker_error(exc: BaseException) -> EdgecamError:
     """A task's failure as one line (a missing file on a worker, a module it lacks...)."""
     if isinstance(exc, EdgecamError):
-        return EdgecamError(f"on a Dask worker: {exc}")
+        text = str(exc)
+        return EdgecamError(text if "Dask worker" in text else f"on a Dask worker: {text}")
     if isinstance(exc, ModuleNotFoundError):
         return EdgecamError(f"a Dask worker cannot import {exc.name}: {INSTALL_HINT} "
                             "on every worker")
@@ -88,10 +145,22 @@ def worker_error(exc: BaseException) -> EdgecamError:
     return EdgecamError(f"a task failed on a Dask worker: {type(exc).__name__} {text[:160]}")
 
 
+def workers_left(client) -> int:
+    """Workers the scheduler has now (asked, not the client's cached view)."""
+    try:
+        return len(client.nthreads())
+    except (OSError, TimeoutError):
+        return 0
+
+
 def results_in_order(client, model: bytes, tasks: list[Task], settings: TaskSettings,
-                     stopped: Callable[[], bool]) -> Iterator[tuple[Task, TaskResult]]:
-    """(task, result) in task order, as soon as each is next in line."""
-    distributed = _distributed()
+                     stopped: Callable[[], bool], poll_s: float = 0.25,
+                     no_workers_s: float = WORKERS_TIMEOUT_S
+                     ) -> Generator[tuple[Task, TaskResult], None, None]:
+    """(task, result) in task order, as soon as each is next in line. The stop flag (Ctrl-C)
+    is looked at every ``poll_s`` even while no task finishes; when no worker is left (the
+    last one died and none joined for ``no_workers_s``, or the scheduler gave the tasks up),
+    NoWorkersLeft."""
     run = uuid.uuid4().hex[:8]
     shared = client.scatter(model, broadcast=True, hash=False)
     futures = [client.submit(run_task, shared, task, settings, pure=False,
@@ -99,19 +168,44 @@ def results_in_order(client, model: bytes, tasks: list[Task], settings: TaskSett
     number = {future.key: i for i, future in enumerate(futures)}
     done: dict[int, TaskResult] = {}
     position = 0
+    arriving: queue.Queue = queue.Queue()  # futures as they finish, fail or are cancelled
+    for future in futures:
+        future.add_done_callback(arriving.put)
+    alone_since: float | None = None
+    asked = time.monotonic()
     try:
-        for future in distributed.as_completed(futures, loop=client.loop):
-            if stopped():
-                return
+        for _ in futures:
+            while True:
+                if stopped():
+                    return
+                try:
+                    future = arriving.get(timeout=poll_s)
+                    break
+                except queue.Empty:
+                    pass
+                if time.monotonic() - asked < 2.0:  # the scheduler is asked every 2 s
+                    continue
+                asked = time.monotonic()
+                if workers_left(client):
+                    alone_since = None
+                elif alone_since is None:
+                    alone_since = asked
+                elif asked - alone_since > no_workers_s:
+                    raise NoWorkersLeft(f"no Dask workers are left (none for "
+                                        f"{no_workers_s:.0f} s)")
             try:
                 done[number[future.key]] = future.result()
             except Exception as exc:  # noqa: BLE001 - any task error becomes one line
+                if not workers_left(client):
+                    raise NoWorkersLeft("no Dask workers are left (the last one left the "
+                                        "cluster)") from None
                 raise worker_error(exc) from None
             while position in done:
                 yield tasks[position], done.pop(position)
                 position += 1
     finally:
-        client.cancel(futures)
+        with contextlib.suppress(Exception):  # a client already closed has nothing to cancel
+            client.cancel(futures)
 
 
 class ClientFrames:

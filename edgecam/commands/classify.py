@@ -10,7 +10,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from edgecam.commands.classify_units import ClassifySummary, Tally, Unit, plan_units, total_frames
+from edgecam.commands.classify_units import (
+    ClassifySummary,
+    Skipped,
+    Tally,
+    Unit,
+    plan_units,
+    total_frames,
+)
 from edgecam.commands.options import ClassifyOptions
 from edgecam.models.store import resolve_model
 from edgecam.pipeline.model import Model
@@ -20,7 +27,11 @@ from edgecam.sinks.base import SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.sinks.outputs import Outputs
 from edgecam.sources.factory import expand_inputs
+from edgecam.sources.files import Skip
+from edgecam.sources.frames import Source
+from edgecam.sources.media import set_max_pixels
 from edgecam.util.device import default_threads
+from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
 
 __all__ = ["ClassifyOptions", "ClassifySummary", "classify_inputs"]
@@ -57,11 +68,22 @@ def plan_jobs(jobs: int | None, threads: int | None, videos: int,
 
 
 def classify_unit(outputs: Outputs, new_model: Callable[[], Model], index: int, unit: Unit,
-                  batch: int = 1, workers: int = 1) -> int:
+                  batch: int = 1, workers: int = 1, on_skip: Skip | None = None) -> int:
     """One input (a video, or pictures in a row) through its own pipeline (its own buffers
-    and smoothing, the shared session) to the shared sinks: the loop of a classify run."""
+    and smoothing, the shared session) to the shared sinks: the loop of a classify run.
+    With ``on_skip`` an unreadable file is handed to it and the run goes on."""
     pipeline = outputs.pipeline(new_model())
-    with outputs.opened(unit.open, uri=unit.uri, index=index) as (source, stream):
+
+    def open_unit() -> Source | None:
+        try:
+            return unit.open(on_skip)
+        except EdgecamError as exc:
+            if on_skip is None:
+                raise
+            on_skip(unit.paths[0], exc)
+            return None
+
+    with outputs.opened(open_unit, uri=unit.uri, index=index) as (source, stream):
         if source is None:
             return 0
         done = 0
@@ -74,6 +96,7 @@ def classify_unit(outputs: Outputs, new_model: Callable[[], Model], index: int, 
 def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
     """Run every input through the model; sinks are closed (videos finalized, JSON lines
     whole) however the run ends."""
+    set_max_pixels(opts.max_pixels)
     files = expand_inputs(opts.inputs)
     units = plan_units(files)
     videos = [u.paths[0] for u in units if not u.pictures]
@@ -102,8 +125,10 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
     new_model = functools.partial(Model, engine, opts.top_k, opts.threshold)
     with Progress(total, "frames", desc="classify", enabled=opts.progress) as bar, \
             Outputs([*sinks, Tally(summary, bar)]) as outputs:
+        # in a run over many files an unreadable one is named, counted and passed over
+        skip = Skipped(summary) if len(files) > 1 else None
         unit_run = functools.partial(classify_unit, outputs, new_model, batch=batch,
-                                     workers=plan.workers)
+                                     workers=plan.workers, on_skip=skip)
         if plan.jobs == 1:
             for index, unit in enumerate(units):
                 unit_run(index, unit)

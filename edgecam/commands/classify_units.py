@@ -4,6 +4,7 @@ fills from the results."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,9 +15,12 @@ from edgecam.pipeline.result import Result
 from edgecam.runtime.postprocess import Prediction
 from edgecam.sinks.base import Sink
 from edgecam.sources.factory import is_image_path, open_source
-from edgecam.sources.files import FileListSource
+from edgecam.sources.files import FileListSource, Skip
 from edgecam.sources.frames import Source
+from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +36,12 @@ class ClassifySummary:
     interrupted: int = 0  # exit code when a signal ended the run
     jobs: int = 1
     threads: int = 1
+    skipped: list[str] = field(default_factory=list)  # unreadable files passed over
+
+    @property
+    def exit_code(self) -> int:
+        """A signal's code; else 1 when a file was skipped, so scripts notice; else 0."""
+        return self.interrupted or (1 if self.skipped else 0)
 
     @property
     def fps(self) -> float:
@@ -68,10 +78,24 @@ class Unit:
     def uri(self) -> str:
         return "images" if self.pictures else self.paths[0]
 
-    def open(self) -> Source:
+    def open(self, on_skip: Skip | None = None) -> Source:
         if self.pictures:
-            return FileListSource(self.paths, "images", self.first_picture)
+            return FileListSource(self.paths, "images", self.first_picture, on_skip)
         return open_source(self.paths[0])
+
+
+class Skipped:
+    """Unreadable files of a run over many files: each is named in one line as it is met and
+    counted in the summary; the rest of the run goes on."""
+
+    def __init__(self, summary: ClassifySummary) -> None:
+        self.summary = summary
+        self.lock = threading.Lock()
+
+    def __call__(self, path: str, error: EdgecamError) -> None:
+        with self.lock:
+            self.summary.skipped.append(path)
+        log.warning("skipped %s: %s", path, str(error).replace(f" {path}", "").strip(": "))
 
 
 def plan_units(files: list[str]) -> list[Unit]:

@@ -6,6 +6,8 @@ the code below takes them as given. Light on purpose: the CLI imports it before 
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +18,42 @@ from edgecam.util.errors import EdgecamError
 log = logging.getLogger("edgecam")
 
 
+# Bounds of the counts that size a file run's memory and threads: 32 frames per call already
+# hold about 20 MB per tensor at 224 px, and a run keeps several tensors in flight per worker
+# (``--batch 20000`` took 1 GB on a tiny model); a Pi has 4 cores, a large server 64-128.
+MAX_BATCH = 32
+MAX_PARALLEL = 64  # --jobs, --workers
+MAX_CHUNK = 100_000  # --chunk: frames per cluster task
+CLUSTER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
 def at_least_one(flag: str, value: int | None) -> None:
     """A count the user gave must be 1 or more (None: the default applies)."""
     if value is not None and value < 1:
         raise EdgecamError(f"{flag} must be >= 1, got {value}")
+
+
+def within(flag: str, value: int | None, most: int) -> None:
+    """A count the user gave must be 1 to ``most`` (None: the default applies)."""
+    at_least_one(flag, value)
+    if value is not None and value > most:
+        raise EdgecamError(f"{flag} must be at most {most}, got {value}")
+
+
+def cluster_address(text: str | None) -> str | None:
+    """``--cluster`` as ``SCHEME://HOST:PORT`` (a bare ``HOST:PORT`` is tcp://), refused in one
+    line when it cannot name a Dask scheduler (Dask itself answers ``banana`` with a traceback
+    and a 20 s hang)."""
+    if text is None:
+        return None
+    address = text.strip()
+    if "://" not in address:
+        address = f"tcp://{address}"
+    m = re.fullmatch(r"([a-z]+)://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})/?", address)
+    if m is None or m.group(1) not in CLUSTER_SCHEMES or not 0 < int(m.group(3)) < 65536:
+        raise EdgecamError(f"--cluster takes a Dask scheduler address, tcp://HOST:PORT "
+                           f"(e.g. tcp://scheduler.lan:8786), got {text!r}")
+    return f"{m.group(1)}://{m.group(2)}:{int(m.group(3))}"
 
 
 @dataclass(kw_only=True)
@@ -40,12 +74,23 @@ class ClassifyOptions:
     cluster: str | None = None  # a Dask scheduler address: classify there (edgecam.cluster)
     chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)
     provider: str | None = None  # --provider (None: auto)
+    max_megapixels: float | None = None  # pictures above are refused (None: the default)
 
     def __post_init__(self) -> None:
-        at_least_one("--jobs", self.jobs)
-        at_least_one("--workers", self.workers)
-        at_least_one("--batch", self.batch)
+        if self.max_megapixels is not None and not (
+                math.isfinite(self.max_megapixels) and self.max_megapixels > 0):
+            raise EdgecamError(f"--max-megapixels must be a number above 0, got "
+                               f"{self.max_megapixels:g}")
+        within("--jobs", self.jobs, MAX_PARALLEL)
+        within("--workers", self.workers, MAX_PARALLEL)
+        within("--batch", self.batch, MAX_BATCH)
+        within("--chunk", self.chunk, MAX_CHUNK)
         check_threads(self.threads)
+        self.cluster = cluster_address(self.cluster)
+
+    @property
+    def max_pixels(self) -> int | None:
+        return round(self.max_megapixels * 1e6) if self.max_megapixels is not None else None
 
 
 @dataclass(kw_only=True)

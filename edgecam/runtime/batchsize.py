@@ -68,12 +68,14 @@ def measure(engine: Engine, workers: int, sizes: tuple[int, ...] = SIZES,
             frames: int = FRAMES, rounds: int = ROUNDS) -> dict[int, float]:
     """Median ms per frame of each size with ``workers`` calls at once, sizes interleaved
     (reversed every round, so a drift in the machine's speed favours none)."""
+    if engine.fixed_batch is not None:  # only the size the model's input allows
+        sizes = (engine.fixed_batch,)
     r = engine.meta.resolution
     rng = np.random.default_rng(0)
     tensors = {b: rng.standard_normal((b, 3, r, r), dtype=np.float32) for b in sizes}
     times: dict[int, list[float]] = {b: [] for b in sizes}
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(engine.run, [tensors[1]] * workers))  # warm-up: arenas, caches
+        list(pool.map(engine.run, [tensors[sizes[0]]] * workers))  # warm-up: arenas, caches
         for i in range(rounds):
             for b in (sizes if i % 2 == 0 else tuple(reversed(sizes))):
                 calls = max(workers, -(-frames // b))
@@ -115,6 +117,9 @@ def _save(cached: dict, key: str, entry: dict) -> None:
 def choose_batch(engine: Engine, workers: int, frames: int | None) -> BatchChoice:
     """The remembered size for this model and plan, else a measurement when the run is long
     enough (``frames`` known and at least ``MIN_FRAMES``), else 1."""
+    if engine.fixed_batch is not None:  # nothing to measure: the model allows one size
+        return BatchChoice(engine.fixed_batch,
+                           f"the model's input takes {engine.fixed_batch} frame(s) per call")
     key = cache_key(engine, workers)
     cached = _load()
     entry = cached.get(key)

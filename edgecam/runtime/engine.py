@@ -70,6 +70,9 @@ class Engine:
         self._check_signature()
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
+        first = self.session.get_inputs()[0].shape[0]
+        # a model exported for N frames per call only (``[1,3,R,R]``): every call gets N rows
+        self.fixed_batch: int | None = first if isinstance(first, int) and first > 0 else None
 
     def _check_signature(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -94,5 +97,16 @@ class Engine:
             )
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Logits [N, classes] for a preprocessed float32 batch [N, 3, R, R]."""
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        """Logits [N, classes] for a preprocessed float32 batch [N, 3, R, R]; a model with a
+        fixed batch gets exactly its size per call (the last call padded), whatever N is."""
+        fixed = self.fixed_batch
+        if fixed is None or len(batch) == fixed:
+            return self.session.run([self.output_name], {self.input_name: batch})[0]
+        out = []
+        for i in range(0, len(batch), fixed):
+            part = batch[i:i + fixed]
+            if len(part) < fixed:
+                pad = np.zeros((fixed - len(part), *part.shape[1:]), part.dtype)
+                part = np.concatenate([part, pad])
+            out.append(self.session.run([self.output_name], {self.input_name: part})[0])
+        return np.concatenate(out)[:len(batch)]

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 import cv2
 
 from edgecam.sinks.base import Sink
-from edgecam.sinks.staging import StagedFile, check_writable, mention_leftovers
+from edgecam.sinks.staging import StagedFile, check_writable, mention_leftovers, reason
 from edgecam.sinks.video import VideoFile
 from edgecam.sources.media import is_image_path
 from edgecam.util.errors import EdgecamError
+from edgecam.util.nativelogs import native_stderr_silenced
 
 if TYPE_CHECKING:
     from edgecam.pipeline.loop import Result
@@ -103,11 +104,20 @@ class FolderSink(Sink):
             video.write(result.frame.image)
             return
         target = self.target(result.frame.source)
+        # encoded in memory and written here: a write error is ours to name (no space left,
+        # permission...), never the codec's own "Write Error" on the terminal
+        with native_stderr_silenced():
+            ok, encoded = cv2.imencode(target.suffix or ".png", result.frame.image)
+        if not ok:
+            raise EdgecamError(f"cannot write {target}: OpenCV cannot encode {target.suffix}")
         staged = StagedFile(target)
         staged.create()
-        if not cv2.imwrite(str(staged.temp), result.frame.image):
+        try:
+            with open(staged.temp, "wb") as f:
+                f.write(encoded.tobytes())
+        except OSError as exc:
             staged.discard()
-            raise EdgecamError(f"cannot write {target}")
+            raise EdgecamError(f"cannot write {target}: {reason(exc)}") from None
         staged.commit()
         self._wrote = True
 

@@ -43,14 +43,19 @@ class LabelFolder:
         self._lock = threading.Lock()
         self._count = 0
         self.saved = 0  # pictures this folder object saved
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise EdgecamError(f"cannot create {self.folder}: {exc.strerror}") from None
-        if not os.access(self.folder, os.W_OK):
-            raise EdgecamError(f"cannot write to {self.folder}: permission denied")
+        # checked now, created with the first picture: a capture that saves nothing (a source
+        # that fails, Ctrl-C at once) leaves no empty class folder for training to trip on
+        existing = self.folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise EdgecamError(f"cannot create {self.folder}: {existing} is not a directory")
+        if not os.access(existing, os.W_OK):
+            raise EdgecamError(f"cannot write to {existing}: permission denied")
 
     def existing(self) -> int:
+        if not self.folder.is_dir():
+            return 0
         return sum(1 for p in self.folder.iterdir() if p.is_file() and is_image_path(p.name))
 
     def save(self, image: np.ndarray) -> Path:
@@ -61,6 +66,10 @@ class LabelFolder:
             self._count += 1
             stamp = time.strftime("%Y%m%d-%H%M%S")
             path = self.folder / f"{stamp}-{os.getpid()}-{self._count:05d}.jpg"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EdgecamError(f"cannot create {self.folder}: {exc.strerror or exc}") from None
         fd, tmp = tempfile.mkstemp(suffix=".jpg.tmp", prefix=".", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as f:

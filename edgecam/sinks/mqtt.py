@@ -80,8 +80,18 @@ class MqttPublisher:
         self._warned = False
         self._closed = False
         self._last_label: dict[str | None, str] = {}  # per camera
+        self._last_seen: dict[str | None, str] = {}  # newest top-1, sent or not
         self._last_stats: dict[str | None, float] = {}
         self._pending: list[Any] = []
+        self.events = 0  # prediction events (top-1 changes) the run produced
+        self.delivered = 0  # of those, acknowledged by the broker
+        # sent messages by paho's mid (True: a prediction), and acks that came first
+        self._unacked: dict[int, bool] = {}
+        self._acked_first: set[int] = set()
+        self._acks = threading.Lock()
+        self._socket_opened = False  # a TCP connection was made (something listens there)
+        self._ever_connected = False  # ... and it answered as an MQTT broker
+        self._not_mqtt: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -104,6 +114,8 @@ class MqttPublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
+        client.on_socket_open = self._on_socket_open
+        client.on_publish = self._on_publish
         try:
             client.connect_async(self.host, self.port, keepalive=self.keepalive)
         except (OSError, ValueError) as e:
@@ -121,15 +133,44 @@ class MqttPublisher:
             self._warn(f"MQTT broker {self.host}:{self.port} refused the connection: {rc}")
             return
         self._connected.set()
+        self._ever_connected = True
         self._warned = False
         log.info("MQTT connected to %s:%d", self.host, self.port)
         client.publish(f"{self.base}/status", "online", qos=1, retain=True)
 
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        self._socket_opened = True
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, *args: Any) -> None:
+        """The broker acknowledged message ``mid`` (qos 1), or paho sent it (qos 0). Called
+        with paho's lock held: this only takes ours, never paho's."""
+        with self._acks:
+            kind = self._unacked.pop(mid, None)
+            if kind is None:
+                self._acked_first.add(mid)
+            elif kind:
+                self.delivered += 1
+
+    def _sent(self, mid: int, prediction: bool) -> None:
+        with self._acks:
+            if mid in self._acked_first:
+                self._acked_first.discard(mid)
+                self.delivered += prediction
+            else:
+                self._unacked[mid] = prediction
+
     def _on_disconnect(self, client: Any, userdata: Any, *args: Any) -> None:
         self._connected.clear()
-        if not self._closed:
-            rc = args[1] if self._v2 else args[0]
-            self._warn(f"MQTT lost {self.host}:{self.port} ({rc}); reconnecting in the background")
+        if self._closed:
+            return
+        rc = args[1] if self._v2 else args[0]
+        if not self._ever_connected and self._socket_opened:
+            # something listens there but broke off the MQTT handshake
+            self._not_mqtt = (f"{self.host}:{self.port} is not an MQTT broker (it accepted "
+                              f"the connection but did not answer the MQTT handshake: {rc})")
+            self._warn(self._not_mqtt)
+            return
+        self._warn(f"MQTT lost {self.host}:{self.port} ({rc}); reconnecting in the background")
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         self._warn(f"cannot reach MQTT broker {self.host}:{self.port}; "
@@ -150,12 +191,15 @@ class MqttPublisher:
             return False
         best = top[0]
         label = str(best.get("label"))
+        if label != self._last_seen.get(camera):
+            self._last_seen[camera] = label
+            self.events += 1
         if label == self._last_label.get(camera):
             return False
         payload = {"label": label, "index": best.get("index"), "score": best.get("score"),
                    "frame": frame, "time": round(time.time(), 3), "model": self.name}
         leaf = "prediction" if camera is None else f"{topic_name(camera)}/prediction"
-        if self._publish(leaf, payload, qos=1):
+        if self._publish(leaf, payload, qos=1, prediction=True) is not None:
             self._last_label[camera] = label
             return True
         return False
@@ -170,25 +214,52 @@ class MqttPublisher:
             return False
         self._last_stats[camera] = now
         leaf = "stats" if camera is None else f"{topic_name(camera)}/stats"
-        return self._publish(leaf, stats, qos=0)
+        return self._publish(leaf, stats, qos=0) is not None
 
-    def _publish(self, leaf: str, payload: dict, qos: int) -> bool:
+    def _publish(self, leaf: str, payload: dict, qos: int, prediction: bool = False) -> Any:
+        """paho's message info, or None when the message was not taken."""
         body = json.dumps(payload, default=_jsonable)
         try:
             info = self._client.publish(f"{self.base}/{leaf}", body, qos=qos, retain=self.retain)
         except (OSError, ValueError, RuntimeError) as e:
             log.debug("MQTT publish failed: %s", e)
             self.skipped += 1
-            return False
+            return None
         if info.rc not in (0, _no_conn()):  # queue full: the broker has been away for a while
             self.skipped += 1
             log.debug("MQTT publish to %s/%s dropped: rc=%s", self.base, leaf, info.rc)
-            return False
+            return None
         self.published += 1
+        self._sent(info.mid, prediction)
         if qos:
             self._pending = [m for m in self._pending if not _done(m)][-self.max_queued:]
             self._pending.append(info)
-        return True
+        return info
+
+    def _awaiting(self) -> bool:
+        """A prediction the broker has not acknowledged yet (also one queued before the
+        connection, whose paho info only says "no connection")."""
+        with self._acks:
+            return any(self._unacked.values())
+
+    @property
+    def lost(self) -> int:
+        """Prediction events that did not reach the broker (as of now)."""
+        return self.events - self.delivered
+
+    def report(self) -> str:
+        """How the events fared, for the end of a run: delivered, lost, and why."""
+        text = (f"MQTT {self.host}:{self.port}: {self.delivered} of {self.events} prediction "
+                f"event(s) delivered, {self.lost} lost")
+        if self.lost and not self._ever_connected:
+            why = self._not_mqtt or (
+                f"{self.host}:{self.port} is not an MQTT broker (it accepted the connection "
+                "but never answered the MQTT handshake)" if self._socket_opened else
+                f"no MQTT broker could be reached at {self.host}:{self.port}")
+            text += f" ({why})"
+        elif self.lost:
+            text += " (the broker was away)"
+        return text
 
     def close(self, flush_s: float = 2.0) -> None:
         """Deliver what is pending (briefly, if connected), say offline, and stop; idempotent."""
@@ -203,7 +274,7 @@ class MqttPublisher:
             self._pending.append(
                 client.publish(f"{self.base}/status", "offline", qos=1, retain=True))
             while (self.connected and time.monotonic() < deadline
-                   and not all(_done(m) for m in self._pending)):
+                   and (not all(_done(m) for m in self._pending) or self._awaiting())):
                 time.sleep(0.02)
         client.disconnect()
         client.loop_stop()

@@ -106,6 +106,8 @@ class MqttSink(Sink):
 
     def close(self, ok: bool) -> None:
         self.publisher.close()
+        if self.publisher.events:  # how the events fared: a run never ends silent on a loss
+            (log.warning if self.publisher.lost else log.info)("%s", self.publisher.report())
 
 
 def camera_of(stream: Stream | None) -> int:

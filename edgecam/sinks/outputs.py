@@ -123,12 +123,12 @@ class Outputs:
             self._end(stream, ok)
 
     @contextlib.contextmanager
-    def opened(self, open_input: Callable[[], Source], *, uri: str, index: int
+    def opened(self, open_input: Callable[[], Source | None], *, uri: str, index: int
                ) -> Iterator[tuple[Source | None, Stream | None]]:
         """Open one input as ``(source, stream)``, with the sinks told of its start and end;
-        ``(None, None)`` when the run was stopped or another input failed (it is skipped). One
-        that fails to open is reported to the sinks, so nothing waits for it, and the error is
-        raised."""
+        ``(None, None)`` when the run was stopped, another input failed, or ``open_input``
+        passed it over (returned None: it is skipped). One that fails to open is reported to
+        the sinks, so nothing waits for it, and the error is raised."""
         if self.stop.is_set() or self.broken.is_set():
             self.failed(uri, index)
             yield None, None
@@ -139,6 +139,10 @@ class Outputs:
             self.broken.set()
             self.failed(uri, index)
             raise
+        if source is None:
+            self.failed(uri, index)
+            yield None, None
+            return
         with source, self.streaming(Stream.of(source, index)) as stream:
             yield source, stream
 

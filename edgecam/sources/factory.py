@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -141,10 +142,26 @@ def parse_uri(uri: str) -> SourceSpec:
         return SourceSpec("directory", str(path), False)
     if not path.exists():
         raise EdgecamError(f"no such file: {text}")
+    check_readable_kind(path, text)
     kind = media_kind(str(path))
     if kind is None:
         raise EdgecamError(f"cannot decode {text}: not a picture or video this OpenCV can read")
     return SourceSpec(kind, str(path), False)
+
+
+def check_readable_kind(path: Path, text: str) -> None:
+    """A named pipe or a socket given as an input would block the decoder in native code until
+    someone writes to it, deaf to Ctrl-C: refused. Regular files and devices are read."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise EdgecamError(f"cannot read {text}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return
+    what = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else (
+        "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise EdgecamError(f"{text} is {what}: edgecam reads files and devices; save the "
+                       "stream to a file first, or give it as a stream URI")
 
 
 def _media(paths: list[str], where: str) -> list[str]:
@@ -166,6 +183,17 @@ def _media(paths: list[str], where: str) -> list[str]:
     return found
 
 
+def walk_files(folder: str) -> list[str]:
+    """Every file under ``folder``, sub-folders included (``DIR/LABEL/*.jpg``, the layout
+    ``capture`` writes, is the common case), as paths that start with ``folder``; hidden
+    folders (``.git``, a camera's ``.thumbnails``) and links to folders are not entered."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder, onerror=None):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, name) for name in files]
+    return found
+
+
 def expand_inputs(inputs: list[str]) -> list[str]:
     """Files named by paths, directories and globs, in order; a missing file, an empty
     directory or a glob that matches nothing is an error before any work starts."""
@@ -175,9 +203,10 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     for item in inputs:
         spec = parse_uri(item)
         if spec.kind == "directory":
-            found = _media([str(p) for p in Path(str(spec.target)).iterdir()], item)
+            found = _media(walk_files(str(spec.target)), item)
             if not found:
-                raise EdgecamError(f"{item} is empty: no images or videos in it")
+                raise EdgecamError(f"{item} is empty: no images or videos in it or in its "
+                                   "sub-folders")
             files += found
         elif spec.kind == "glob":
             found = _media(glob.glob(str(spec.target)), item)

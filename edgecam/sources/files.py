@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -149,34 +149,67 @@ class IntervalRange:
         return self.high > 0 and self.high > 1.25 * self.low + 1.0
 
 
+Skip = Callable[[str, EdgecamError], None]
+
+
 class FileListSource(Source):
     """Images and videos one after another (a directory, a glob, one image). Images are
-    numbered in order among themselves; a video's frames keep their own numbers."""
+    numbered in order among themselves; a video's frames keep their own numbers.
 
-    def __init__(self, paths: list[str], uri: str, first_index: int = 0) -> None:
+    With ``on_skip``, a file that cannot be read (a damaged picture, a video that does not
+    open) is handed to it and passed over, keeping its number, so one bad file among many
+    costs that file only; without, it ends the run as an error."""
+
+    def __init__(self, paths: list[str], uri: str, first_index: int = 0,
+                 on_skip: Skip | None = None) -> None:
         self.paths = paths
         self.uri = uri
         self.first_index = first_index  # pictures continue the numbering of earlier ones
+        self.on_skip = on_skip
         self.state = "running"
         self.pictures = all(is_image_path(p) for p in paths)
+        self._first: tuple[int, np.ndarray] | None = None
+        self._skipped: set[int] = set()
         if self.pictures:
             self.total = len(paths)
-            first = read_image(paths[0])
-            self.size = (first.shape[1], first.shape[0])
-            self._first: np.ndarray | None = first
+            for i, path in enumerate(paths):  # the first readable one gives the size
+                image = self._read(path)
+                if image is not None:
+                    self._first = (i, image)
+                    self.size = (image.shape[1], image.shape[0])
+                    break
+                self._skipped.add(i)
+
+    def _read(self, path: str) -> np.ndarray | None:
+        try:
+            return read_image(path)
+        except EdgecamError as exc:
+            if self.on_skip is None:
+                raise
+            self.on_skip(path, exc)
+            return None
 
     def __iter__(self) -> Iterator[Frame]:
         pictures = self.first_index
-        for path in self.paths:
+        for i, path in enumerate(self.paths):
             if is_image_path(path):
-                image = getattr(self, "_first", None)
-                self._first = None
-                if image is None:
-                    image = read_image(path)
-                yield Frame(image, pictures, path, time.monotonic())
+                if i in self._skipped:
+                    image = None
+                elif self._first is not None and self._first[0] == i:
+                    image, self._first = self._first[1], None
+                else:
+                    image = self._read(path)
+                if image is not None:
+                    yield Frame(image, pictures, path, time.monotonic())
                 pictures += 1
             else:
-                video = VideoFileSource(path)
+                try:
+                    video = VideoFileSource(path)
+                except EdgecamError as exc:
+                    if self.on_skip is None:
+                        raise
+                    self.on_skip(path, exc)
+                    continue
                 try:
                     yield from video
                 finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecam.sources.media import is_image_path
+from edgecam.sources.media import is_image_path, max_pixels, picture_size
 from edgecam.util.errors import EdgecamError
 
 
@@ -35,6 +35,8 @@ class DataSet:
     layout: str  # "folders" (split drawn here) or "train/val" (the user's split)
     fingerprint: str  # sha256 over (class, relative path, file sha256) of every used picture
     skipped: list[str] = field(default_factory=list)  # unreadable files, relative paths
+    # validation pictures that are byte copies of training pictures: (val, train) relative paths
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -47,6 +49,7 @@ class DataSet:
             "classes": len(self.classes), "train_images": len(self.train),
             "val_images": len(self.val), "fingerprint": self.fingerprint,
             "skipped": len(self.skipped), "skipped_files": self.skipped,
+            "val_copies_of_train": len(self.duplicates),
         }
 
 
@@ -65,13 +68,16 @@ def _readable(path: Path) -> str | None:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError:
         return None
+    size = picture_size(data[:1 << 18].tobytes())
+    if size is not None and size[0] * size[1] > max_pixels():  # not decoded: too large
+        return None
     if not data.size or cv2.imdecode(data, cv2.IMREAD_COLOR) is None:
         return None
     return hashlib.sha256(data.tobytes()).hexdigest()
 
 
-def _collect(folders: dict[str, Path], root: Path, digest: hashlib._Hash, skipped: list[str]
-             ) -> dict[str, list[Path]]:
+def _collect(folders: dict[str, Path], root: Path, digest: hashlib._Hash, skipped: list[str],
+             shas: dict[Path, str]) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     for name, folder in folders.items():
         good = []
@@ -82,6 +88,7 @@ def _collect(folders: dict[str, Path], root: Path, digest: hashlib._Hash, skippe
                 skipped.append(rel)
                 continue
             digest.update(f"{name}\t{rel}\t{sha}\n".encode())
+            shas[path] = sha
             good.append(path)
         out[name] = good
     return out
@@ -133,8 +140,9 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0) -> Dat
             f"{where} has {len(classes)} class folder(s); training needs at least two "
             "(one sub-folder of pictures per class, named by its label)")
 
-    train_files = _collect(train_dirs, root, digest, skipped)
-    val_files = _collect(val_dirs, root, digest, skipped) if split_dirs else {}
+    shas: dict[Path, str] = {}  # the fingerprint's per-file hashes
+    train_files = _collect(train_dirs, root, digest, skipped, shas)
+    val_files = _collect(val_dirs, root, digest, skipped, shas) if split_dirs else {}
     rng = np.random.default_rng(seed)
     train: list[Sample] = []
     val: list[Sample] = []
@@ -156,4 +164,14 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0) -> Dat
         train += [Sample(p, label) for p in tr]
         val += [Sample(p, label) for p in va]
     return DataSet(root, classes, train, val, "train/val" if split_dirs else "folders",
-                   digest.hexdigest(), skipped)
+                   digest.hexdigest(), skipped, _duplicates(train, val, shas, root))
+
+
+def _duplicates(train: list[Sample], val: list[Sample], shas: dict[Path, str], root: Path
+                ) -> list[tuple[str, str]]:
+    """Validation pictures whose bytes are a training picture's: scored on what it learned
+    from, they make the validation accuracy say nothing about new pictures."""
+    seen = {shas[s.path]: s.path for s in train}
+    return [(v.path.relative_to(root).as_posix(),
+             seen[shas[v.path]].relative_to(root).as_posix())
+            for v in val if shas[v.path] in seen]

@@ -167,6 +167,11 @@ def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None
     if data.skipped:
         shown = ", ".join(data.skipped[:5]) + (" ..." if len(data.skipped) > 5 else "")
         say(f"skipped {len(data.skipped)} unreadable picture(s): {shown}")
+    if data.duplicates:
+        val, train = data.duplicates[0]
+        say(f"warning: {len(data.duplicates)} of the {len(data.val)} validation pictures are "
+            f"byte copies of training pictures (e.g. {val} = {train}): the validation "
+            "accuracy will not tell how the model does on new pictures")
     say(f"{data.name}: {len(data.classes)} classes, {len(data.train)} training and "
         f"{len(data.val)} validation pictures ({data.layout})")
     model = create_model(opts.arch, opts.alpha)

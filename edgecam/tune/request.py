@@ -56,7 +56,10 @@ def check_options(opts: TuneOptions) -> None:
     from edgecam.runtime.providers import parse_provider, session_providers
     from edgecam.util.device import check_threads, default_threads
 
-    if not (math.isfinite(opts.target_fps) and opts.target_fps > 0):
+    if not math.isfinite(opts.target_fps):
+        raise EdgecamError(f"--target-fps must be a finite number of frames per second, "
+                           f"got {opts.target_fps}")
+    if opts.target_fps <= 0:
         raise EdgecamError(f"--target-fps must be > 0, got {opts.target_fps}")
     if opts.weights not in ("imagenet", "random"):
         raise EdgecamError(f"--weights must be imagenet or random, got {opts.weights!r}")
