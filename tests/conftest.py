@@ -3,6 +3,7 @@ real CLI in a subprocess, and network helpers (free ports, waiting, a real mosqu
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import queue
@@ -36,11 +37,23 @@ REFERENCE = _reference_dir()
 # fixtures that export real models or measure this machine: whatever uses them takes seconds to
 # minutes, so it is left out of the quick run (``./scripts/test -m "not slow"``)
 SLOW_FIXTURES = {"lite0_onnx", "ladder", "measured", "tuned"}
+# a test that starts the real CLI (or another program) in a process of its own pays a Python,
+# OpenCV and onnxruntime start-up each time: the quick run leaves those to the full suite
+SUBPROCESS_CALLS = ("run_cli(", "popen_cli(", "run_on_terminal(", "subprocess.", "Popen(")
+
+
+def starts_processes(item: pytest.Item) -> bool:
+    function = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):
+        return False
+    return any(call in source for call in SUBPROCESS_CALLS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or starts_processes(item):
             item.add_marker(pytest.mark.slow)
 
 

@@ -11,7 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch (the export extra)")
+
 
 from edgecam.models import catalog
 from edgecam.models.download import cache_name, default_cache_dir, fetch

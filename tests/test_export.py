@@ -11,7 +11,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from safetensors.numpy import load_file
+
+pytest.importorskip("torch", reason="needs torch (the export extra)")
+load_file = pytest.importorskip("safetensors.numpy", reason="needs the export extra").load_file
 
 from edgecam.models.labels import imagenet_labels
 from edgecam.models.metadata import ModelMeta

@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch (the export extra)")
+
 from safetensors.torch import load_file, save_file
 
 from edgecam.models.zoo import create_model

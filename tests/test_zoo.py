@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch (the export extra)")
+
 from safetensors.torch import load_file
 
 from edgecam.models.catalog import published
