@@ -188,7 +188,8 @@ def main() -> None:
         "benchmark": "offsize_accuracy",
         "sample": {"source": SAMPLE_REPO, "pictures": len(truth),
                    "labels": "gallery.md of the sample repository (wnid -> class index)",
-                   "path": str(args.sample)},
+                   "path": str(args.sample.relative_to(ROOT)
+                               if args.sample.is_relative_to(ROOT) else args.sample)},
         "calibration": str(args.calibration.relative_to(ROOT)
                            if args.calibration.is_relative_to(ROOT) else args.calibration),
         "machine": info,
