@@ -2,7 +2,8 @@
 published ImageNet figures.
 
 This module imports no torch, so the runtime, ``edgecam models`` and ``edgecam tune`` can use it
-on a device that only has onnxruntime. Published numbers live in ``PUBLISHED`` and nowhere else.
+on a device that only has onnxruntime. Figures live here and nowhere else: the papers' in
+``PUBLISHED``, this project's measured off-size and INT8 drops in ``MEASURED_DROPS``.
 """
 
 from __future__ import annotations
@@ -148,6 +149,74 @@ PUBLISHED: tuple[Published, ...] = tuple(
         Published("efficientnet_lite4", 1.0, 300, 81.5, 2640, 13.0, SRC_LITE, 80.2),
     ]
 )
+
+# --- measured drops below the native size and in INT8 -----------------------------------------
+
+SRC_OFFSIZE = ("benchmarks/offsize_accuracy.py: edgecam classify on the 1000 pictures of "
+               "github.com/EliSchwartz/imagenet-sample-images (one per class), INT8 by edgecam "
+               "quantize on calibration/images, 2026-12-04")
+
+
+@dataclass(frozen=True)
+class MeasuredDrop:
+    """Top-1 points an ImageNet checkpoint loses run at ``resolution`` in ``precision``, from
+    its own FP32 top-1 at its native size, on the same pictures (``se``: the paired standard
+    error, ``n`` pictures). Reproduce: ``python benchmarks/offsize_accuracy.py``."""
+
+    arch: str
+    resolution: int
+    precision: str
+    drop: float
+    se: float
+    n: int
+    source: str = SRC_OFFSIZE
+
+
+def _drops(arch: str, rows: dict[str, dict[int, tuple[float, float]]],
+           n: int = 1000) -> list[MeasuredDrop]:
+    return [MeasuredDrop(arch, res, prec, drop, se, n)
+            for prec, cells in rows.items() for res, (drop, se) in cells.items()]
+
+
+# (drop, SE) per size, as benchmarks/results/offsize_accuracy.json printed them
+MEASURED_DROPS: tuple[MeasuredDrop, ...] = tuple(
+    _drops("efficientnet_lite0", {
+        "fp32": {
+            96: (41.2, 1.6), 128: (21.6, 1.4), 160: (8.5, 1.0), 192: (2.4, 0.7),
+        },
+        "int8": {
+            96: (41.6, 1.6), 128: (22.2, 1.4), 160: (8.4, 1.1), 192: (2.4, 0.7),
+            224: (0.5, 0.3),
+        },
+    })
+    + _drops("efficientnet_lite1", {
+        "fp32": {
+            96: (41.7, 1.6), 128: (19.4, 1.4), 160: (9.1, 1.1), 192: (1.8, 0.7),
+            224: (0.7, 0.5),
+        },
+        "int8": {
+            96: (40.7, 1.6), 128: (19.8, 1.4), 160: (9.0, 1.1), 192: (2.2, 0.8),
+            224: (0.4, 0.5), 240: (0.2, 0.4),
+        },
+    })
+    + _drops("efficientnet_lite2", {
+        "fp32": {
+            96: (43.1, 1.6), 128: (22.7, 1.5), 160: (10.8, 1.2), 192: (4.5, 0.9),
+            224: (0.9, 0.7), 256: (-0.3, 0.6),
+        },
+        "int8": {
+            96: (43.1, 1.6), 128: (23.2, 1.4), 160: (10.9, 1.1), 192: (4.9, 0.9),
+            224: (0.8, 0.7), 256: (0.0, 0.6), 260: (0.3, 0.4),
+        },
+    })
+)
+
+
+def measured_drops(arch: str, precision: str) -> list[MeasuredDrop]:
+    """The drops measured for ``arch`` in ``precision``, by resolution."""
+    return sorted((d for d in MEASURED_DROPS if d.arch == arch and d.precision == precision),
+                  key=lambda d: d.resolution)
+
 
 # --- weights ----------------------------------------------------------------------------------
 

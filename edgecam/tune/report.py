@@ -157,6 +157,8 @@ def render(result: TuneResult, all_rows: bool = False) -> str:
         "",
         "top-1 %: m measured on --data, p published for that checkpoint (native size, FP32), "
         "~ estimated (how: --json-out)",
+        "~ for a checkpoint off its native size or in INT8: its published figure minus the "
+        "drop measured on ImageNet pictures (benchmarks/offsize_accuracy.py)",
         "FPS (low): the lower quartile of the interleaved passes, what the choice uses; "
         "FPS (median): their median",
         f"measured {measured} of {len(result.candidates)} configs in {result.seconds:.0f} s "
