@@ -433,8 +433,9 @@ def tune(
     sample: Annotated[Path | None, typer.Option(
         help="Unlabelled footage (a video or a folder): each config's top-1 agreement with "
              "the most accurate one.")] = None,
-    precision: Annotated[str, typer.Option(
-        help="Comma list of fp32,int8 (int8 is quantized here and measured).")] = "fp32",
+    precision: Annotated[str | None, typer.Option(
+        help="Comma list of fp32,int8 (int8 is quantized here on --calibration and measured; "
+             "default: both where onnxruntime's quantization is installed, else fp32).")] = None,
     threads: Annotated[str | None, typer.Option(
         help="Comma list of thread counts (default: 1..cores).")] = None,
     provider: Annotated[str | None, typer.Option(

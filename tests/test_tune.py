@@ -434,3 +434,36 @@ def test_tune_measures_providers_like_threads(tmp_path: Path) -> None:
     assert sorted(c["provider"] for c in data["candidates"]) == ["auto", "cpu"]
     assert all(c["measured"] for c in data["candidates"])
     assert data["chosen"]["provider"] in ("auto", "cpu")
+
+
+def test_int8_is_in_the_default_search_where_quantization_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from edgecam.tune.request import check_options, default_precisions
+
+    opts = TuneOptions(target_fps=30, threads=[1])
+    check_options(opts)
+    assert opts.precisions == ["fp32", "int8"] and opts.precision_note is None
+    cands = zoo_candidates(opts)
+    int8 = [c for c in cands if c.precision == "int8"]
+    assert {c.resolution for c in int8 if c.arch == "efficientnet_lite0"} == {96, 128, 160, 192,
+                                                                             224}
+    lite0 = next(c for c in int8 if c.arch == "efficientnet_lite0" and c.resolution == 224)
+    assert lite0.prior.top1 == round(75.1 - _drop("efficientnet_lite0", 224, "int8"), 1)
+    assert "INT8" in lite0.prior.how and "offsize_accuracy" in lite0.prior.how
+    # --precision still narrows it
+    pinned = TuneOptions(target_fps=30, threads=[1], precisions=["fp32"])
+    check_options(pinned)
+    assert pinned.precisions == ["fp32"]
+    # where onnxruntime's quantization cannot be imported: FP32, and the run says why
+    real_import = builtins.__import__
+
+    def no_quantization(name, *args, **kwargs):
+        if name.startswith("onnxruntime.quantization"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_quantization)
+    precisions, note = default_precisions()
+    assert precisions == ["fp32"] and note is not None and "INT8 left out" in note

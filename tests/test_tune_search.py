@@ -92,7 +92,8 @@ def _tune(monkeypatch: pytest.MonkeyPatch, device: Device, target: float,
     monkeypatch.setattr(run_mod, "is_ready", device.is_ready)
     monkeypatch.setattr(run_mod, "model_file", device.model_file)
     monkeypatch.setattr(run_mod.accuracy, "predictions", device.predictions)
-    opts = TuneOptions(target_fps=target, threads=[1, 2], budget_s=budget, progress=False)
+    opts = TuneOptions(target_fps=target, threads=[1, 2], budget_s=budget, progress=False,
+                       precisions=["fp32"])  # the simulated device has FP32 figures
     run = run_mod.Search(opts, lambda _m: None)
     run.data = LabelledData(Path("val"), None, ["tabby"] * PICTURES)
     run.bench.pass_fps = device.pass_fps
@@ -109,7 +110,8 @@ def brute_force(target: float, scores: dict[str, float],
     fewer MACs (written apart from tune's code; the priors and MACs are the candidate
     space's)."""
     facts = {(_key(c.name), c.threads): (c.prior.top1, c.macs)
-             for c in zoo_candidates(TuneOptions(target_fps=target, threads=[1, 2]))}
+             for c in zoo_candidates(TuneOptions(target_fps=target, threads=[1, 2],
+                                                   precisions=["fp32"]))}
     best = None
     for name, (_, fps1, fps2) in DEVICE.items():
         for threads, fps in ((1, fps1), (2, fps2)):

@@ -34,7 +34,7 @@ from edgecam.models.catalog import (
     published,
     weight_source,
 )
-from edgecam.tune.request import TuneOptions
+from edgecam.tune.request import TuneOptions, default_precisions
 from edgecam.util.errors import EdgecamError
 
 RHO_STEP = 32
@@ -318,7 +318,7 @@ def zoo_candidates(opts: TuneOptions) -> list[Candidate]:
             wid = weights_id(src) if src is not None else None
             for res in resolutions(arch, alpha):
                 macs = model_size(arch, float(alpha), res).macs
-                for prec in opts.precisions:
+                for prec in opts.precisions or default_precisions()[0]:
                     prior = prior_top1(arch, alpha, res, prec, wid)
                     out += [Candidate(arch, float(alpha), res, prec, t, macs, wid, prior)
                             for t in opts.threads]
