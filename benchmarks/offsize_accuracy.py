@@ -22,7 +22,8 @@ whose first label is the picture's class; its standard error sqrt(p(1-p)/n); a d
 error is the paired one (the same pictures at both sizes).
 
     python benchmarks/offsize_accuracy.py            # ~6 min on a 2-core x86
-    python benchmarks/offsize_accuracy.py --family efficientnet_lite0 --precision fp32
+    python benchmarks/offsize_accuracy.py --family efficientnet_lite0   # re-run one family,
+                                                    # the others' rows kept from the last run
 
 Writes ``benchmarks/results/offsize_accuracy.{json,md}``.
 """
@@ -118,6 +119,16 @@ def classify(model: Path, sample: Path, truth: dict[str, int]) -> str:
     return "".join("1" if first[n] == truth[n] else "0" for n in sorted(truth))
 
 
+def crop_of(arch: str, res: int) -> float | None:
+    """The centre crop in the exported FP32 file's metadata."""
+    path = OUT / f"{arch}-1.0-{res}.onnx"
+    if not path.is_file():
+        return None
+    from edgecam.runtime.engine import Engine
+
+    return Engine(path, 1).meta.crop_pct
+
+
 def top1_se(bits: str) -> tuple[float, float]:
     n = len(bits)
     p = bits.count("1") / n
@@ -184,6 +195,19 @@ def main() -> None:
                 row["quantize"] = {k: q[k] for k in ("images", "top1_agreement", "fp32_ms",
                                                       "int8_ms", "int8_speedup") if k in q}
             rows.append(row)
+    out_json = args.out.with_suffix(".json")
+    kept = []
+    if args.family and out_json.is_file():  # the families not re-run keep their rows
+        previous = json.loads(out_json.read_text())
+        kept = [r for r in previous["rows"] if r["arch"] not in args.family]
+        info["earlier_rows"] = {"families": sorted({r["arch"] for r in kept}),
+                                "date": previous["machine"]["date"]}
+    rows = kept + rows
+    rows.sort(key=lambda r: (ARCHS.index(r["arch"]), r["resolution"], r["precision"]))
+    for r in rows:
+        crop = crop_of(r["arch"], r["resolution"])
+        if crop is not None:
+            r["crop_pct"] = crop
     result = {
         "benchmark": "offsize_accuracy",
         "sample": {"source": SAMPLE_REPO, "pictures": len(truth),
@@ -198,7 +222,7 @@ def main() -> None:
                 "correct: one character per picture in file-name order, 1 = right",
         "rows": rows,
     }
-    write_json(args.out.with_suffix(".json"), result)
+    write_json(out_json, result)
     args.out.with_suffix(".md").write_text(render(result))
     print(render(result))
 
@@ -215,14 +239,20 @@ def render(result: dict) -> str:
         "size minus this config's, on the same pictures (paired standard error). "
         f"Date {result['machine']['date']}, onnxruntime {result['machine']['onnxruntime']}.",
         "",
-        "| model | size | precision | top-1 % | SE | drop (points) | drop SE | n |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | size | precision | crop | top-1 % | SE | drop (points) | drop SE | n |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         name = f"{r['arch'].replace('efficientnet_lite', 'Lite')} (native {r['native']})"
         drop = "" if r["drop"] is None else f"{r['drop']:.1f}"
         lines.append(f"| {name} | {r['resolution']} | {r['precision'].upper()} | "
-                     f"{r['top1']:.1f} | {r['se']:.1f} | {drop} | {r['drop_se']} | {r['n']} |")
+                     f"{r.get('crop_pct', '')} | {r['top1']:.1f} | {r['se']:.1f} | {drop} | "
+                     f"{r['drop_se']} | {r['n']} |")
+    earlier = result["machine"].get("earlier_rows")
+    if earlier:
+        lines += ["", f"Rows of {', '.join(earlier['families'])} from the run of "
+                  f"{earlier['date']} (not re-run). Crop: the centre-crop ratio in the exported "
+                  "file's metadata."]
     lines.append("")
     return "\n".join(lines)
 
