@@ -169,12 +169,13 @@ class MeasuredDrop:
     drop: float
     se: float
     n: int
+    crop: float = 0.875  # the centre crop in the file's metadata
     source: str = SRC_OFFSIZE
 
 
-def _drops(arch: str, rows: dict[str, dict[int, tuple[float, float]]],
+def _drops(arch: str, rows: dict[str, dict[int, tuple[float, float]]], crop: float = 0.875,
            n: int = 1000) -> list[MeasuredDrop]:
-    return [MeasuredDrop(arch, res, prec, drop, se, n)
+    return [MeasuredDrop(arch, res, prec, drop, se, n, crop)
             for prec, cells in rows.items() for res, (drop, se) in cells.items()]
 
 
@@ -189,6 +190,22 @@ MEASURED_DROPS: tuple[MeasuredDrop, ...] = tuple(
             224: (0.5, 0.3),
         },
     })
+    + _drops("efficientnet_lite0", {
+        "fp32": {
+            128: (16.6, 1.3),
+        },
+        "int8": {
+            128: (17.1, 1.3),
+        },
+    }, crop=0.65)
+    + _drops("efficientnet_lite0", {
+        "fp32": {
+            96: (34.8, 1.6),
+        },
+        "int8": {
+            96: (34.5, 1.6),
+        },
+    }, crop=0.55)
     + _drops("efficientnet_lite1", {
         "fp32": {
             96: (41.7, 1.6), 128: (19.4, 1.4), 160: (9.1, 1.1), 192: (1.8, 0.7),
@@ -229,10 +246,17 @@ def checkpoint_crop(arch: str, resolution: int, default: float) -> float:
     return MEASURED_CROPS.get((arch, resolution), default)
 
 
-def measured_drops(arch: str, precision: str) -> list[MeasuredDrop]:
-    """The drops measured for ``arch`` in ``precision``, by resolution."""
-    return sorted((d for d in MEASURED_DROPS if d.arch == arch and d.precision == precision),
-                  key=lambda d: d.resolution)
+def measured_drops(arch: str, precision: str, crop: float | None = None) -> list[MeasuredDrop]:
+    """The drops measured for ``arch`` in ``precision``, one per resolution: the one at
+    ``crop`` where that was measured, else the one at the crop ``arch`` is exported with."""
+    rows = [d for d in MEASURED_DROPS if d.arch == arch and d.precision == precision]
+    out = []
+    for res in sorted({d.resolution for d in rows}):
+        at = [d for d in rows if d.resolution == res]
+        own = checkpoint_crop(arch, res, 0.875)
+        out.append(next((d for d in at if d.crop == crop), None)
+                   or next((d for d in at if d.crop == own), at[0]))
+    return out
 
 
 # --- weights ----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from edgecam.models.catalog import (
     MEASURED_DROPS,
     PUBLISHED,
     MeasuredDrop,
+    checkpoint_crop,
     measured_drops,
     model_name,
     published,
@@ -187,7 +188,9 @@ def measured_drop(arch: str, resolution: int, precision: str) -> tuple[float, st
         return None
     native, fam_native = ARCHS[arch].resolution, ARCHS[family].resolution
     at = min(resolution * fam_native / native, fam_native)  # the same fraction of the native
-    rows = measured_drops(family, precision)
+    src = weight_source(arch, 1.0)
+    crop = checkpoint_crop(arch, resolution, src.preprocess.crop_pct if src else 0.875)
+    rows = measured_drops(family, precision, crop)  # at the crop this file is exported with
     if precision == "fp32":
         rows = [r for r in rows if r.resolution != fam_native] + [
             MeasuredDrop(family, fam_native, "fp32", 0.0, 0.0, 0)]
@@ -198,7 +201,8 @@ def measured_drop(arch: str, resolution: int, precision: str) -> tuple[float, st
     if exact:
         r = exact[0]
         drop = r.drop
-        how = (f"measured at {r.resolution}, n={r.n}, SE {r.se}" if r.n else "its native size")
+        how = (f"measured at {r.resolution} (crop {r.crop:g}), n={r.n}, SE {r.se}" if r.n
+               else "its native size")
     else:
         lo = [r for r in rows if r.resolution < at] or rows[:2]
         hi = [r for r in rows if r.resolution > at] or rows[-2:]
