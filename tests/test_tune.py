@@ -110,6 +110,14 @@ def test_off_size_and_int8_estimates_are_the_published_figure_minus_the_measured
     # -11.7 at 96 by that curve), even with the tighter crop adopted there
     assert 75.1 - prior_top1("efficientnet_lite0", 1.0, 96, "fp32", LITE).top1 > 11.7
     assert "crop 0.55" in prior_top1("efficientnet_lite0", 1.0, 96, "fp32", LITE).how
+    # the chosen config and the ladder in tune's JSON carry how their figure was made
+    from edgecam.tune.report import config_json
+    from edgecam.tune.space import Candidate
+
+    prior = prior_top1("efficientnet_lite0", 1.0, 96, "int8", LITE)
+    entry = config_json(Candidate("efficientnet_lite0", 1.0, 96, "int8", 1, 0, LITE, prior))
+    assert (entry["top1"], entry["top1_source"], entry["top1_how"]) == (
+        prior.top1, "estimated", prior.how)
     assert all(d.source.startswith("benchmarks/offsize_accuracy.py") and d.n == 1000
                for d in MEASURED_DROPS)
 

@@ -42,6 +42,7 @@ def config_json(c: Candidate) -> dict:
             "precision": c.precision, "threads": c.threads, "provider": c.provider,
             "fps": _r(c.fps),
             "fps_low": _r(c.fps_low), "top1": c.top1, "top1_source": c.top1_source,
+            "top1_how": c.top1_how,
             "weights": c.weights, "macs": c.macs, "model": c.model, "name": c.name}
 
 
