@@ -450,8 +450,9 @@ def tune(
     sample: Annotated[Path | None, typer.Option(
         help="Unlabelled footage (a video or a folder): each config's top-1 agreement with "
              "the most accurate one.")] = None,
-    precision: Annotated[str, typer.Option(
-        help="Comma list of fp32,int8 (int8 is quantized here and measured).")] = "fp32",
+    precision: Annotated[str | None, typer.Option(
+        help="Comma list of fp32,int8 (int8 is quantized here on --calibration and measured; "
+             "default: both where onnxruntime's quantization is installed, else fp32).")] = None,
     threads: Annotated[str | None, typer.Option(
         help="Comma list of thread counts (default: 1..cores).")] = None,
     provider: Annotated[str | None, typer.Option(
@@ -542,8 +543,10 @@ def quantize(
     typer.echo(
         f"wrote {report['output']} ({report['model']}, {report['calibrate_method']} "
         f"calibration on {report['images']} photos)\n"
-        f"INT8 vs FP32 on the photos: top-1 agreement {report['top1_agreement']:.1%}, "
-        f"top-5 overlap {report['top5_overlap']:.1%}\n"
+        f"INT8 vs FP32 on the photos: top-1 agreement {report['top1_agreement']:.1%} "
+        f"(95% CI {report['top1_agreement_ci95'][0]:.1%}-{report['top1_agreement_ci95'][1]:.1%}"
+        f" on {report['images']} photos; {report['near_ties']} near-ties, where FP32's top two "
+        f"are within 5 points and either may win), top-5 overlap {report['top5_overlap']:.1%}\n"
         + (f"top-1 agreement where FP32 is decisive (leads by >= 5 points): "
            f"{report['top1_agreement_decisive']:.1%} of {report['decisive_images']} photos\n"
            if report["top1_agreement_decisive"] is not None else "") +

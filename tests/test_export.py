@@ -18,7 +18,7 @@ load_file = pytest.importorskip("safetensors.numpy", reason="needs the export ex
 from edgecam.models.labels import imagenet_labels
 from edgecam.models.metadata import ModelMeta
 
-from conftest import assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, run_cli
 
 CASES = {
     "tv_mobilenet_v2": "mobilenet_v2",
@@ -157,3 +157,30 @@ def test_cli_import_does_not_import_torch():
     code = "import sys, edgecam.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_checkpoint_crop_is_the_measured_one() -> None:
+    """The crops adopted are those benchmarks/crop_small_sizes.py adopted, nothing else."""
+    from edgecam.models.catalog import MEASURED_CROPS, checkpoint_crop
+
+    result = json.loads((ROOT / "benchmarks/results/crop_small_sizes.json").read_text())
+    adopted = {(result["arch"], d["resolution"]): d["adopt"] for d in result["decisions"]
+               if d["adopt"] is not None}
+    assert MEASURED_CROPS == adopted
+    assert checkpoint_crop("efficientnet_lite0", 96, 0.875) == 0.55
+    assert checkpoint_crop("efficientnet_lite0", 160, 0.875) == 0.875  # measured: no gain
+    assert checkpoint_crop("efficientnet_lite1", 96, 0.875) == 0.875  # not measured
+
+
+@pytest.mark.slow
+def test_lite0_small_size_export_carries_the_measured_crop(tmp_path: Path) -> None:
+    from edgecam.models.export import export_model
+    from edgecam.runtime.engine import Engine
+
+    for res, crop in ((96, 0.55), (160, 0.875)):
+        out = tmp_path / f"lite0-{res}.onnx"
+        export_model("efficientnet_lite0", 1.0, res, weights="imagenet", output=out)
+        assert Engine(out, 1).meta.crop_pct == crop
+    out = tmp_path / "random-96.onnx"  # random weights: no measured crop applies
+    export_model("efficientnet_lite0", 1.0, 96, weights="random", output=out)
+    assert Engine(out, 1).meta.crop_pct == 0.875

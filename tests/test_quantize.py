@@ -31,6 +31,10 @@ def test_quantize_lite0_on_the_photos(lite0_onnx: Path, tmp_path: Path) -> None:
     assert report["top1_agreement"] >= 0.75, report
     assert report["top5_overlap"] >= 0.85, report
     assert report["fp32_ms"] > 0 and report["int8_ms"] > 0
+    # how sure: a 95% Wilson interval around the agreement, and the near-ties counted
+    low, high = report["top1_agreement_ci95"]
+    assert 0 <= low <= report["top1_agreement"] <= high <= 1 and high - low > 0.05
+    assert report["near_ties"] == report["images"] - report["decisive_images"]
     engine = Engine(out, 1)  # the runtime loads it, the metadata says int8
     assert engine.meta.precision == "int8" and engine.meta.name.endswith("-int8")
 
@@ -42,3 +46,14 @@ def test_quantize_empty_calibration_dir(tmp_path: Path) -> None:
     assert "has no images" in assert_one_line_error(proc)
     proc = run_cli("quantize", "whatever.onnx", "--calibration", str(tmp_path / "missing"))
     assert "not found" in assert_one_line_error(proc)
+
+
+def test_wilson_interval() -> None:
+    from edgecam.runtime.quantize import wilson
+
+    # 31 of 36: the interval a reader should see (Wilson, 95%), not +-0 at 100%
+    low, high = wilson(31, 36)
+    assert low == pytest.approx(0.7134, abs=1e-3) and high == pytest.approx(0.9392, abs=1e-3)
+    low, high = wilson(36, 36)
+    assert high == 1.0 and low == pytest.approx(0.9036, abs=1e-3)
+    assert wilson(0, 0) == (0.0, 1.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgecam.tune import search as run_mod
-from edgecam.tune.choose import hope_key, next_to_measure
+from edgecam.tune.choose import data_offset, hope_key, next_to_measure, rank_key
 from edgecam.tune.request import TuneOptions
 from edgecam.tune.space import Candidate, Prior, zoo_candidates
 from edgecam.util.progress import Progress
@@ -92,7 +92,8 @@ def _tune(monkeypatch: pytest.MonkeyPatch, device: Device, target: float,
     monkeypatch.setattr(run_mod, "is_ready", device.is_ready)
     monkeypatch.setattr(run_mod, "model_file", device.model_file)
     monkeypatch.setattr(run_mod.accuracy, "predictions", device.predictions)
-    opts = TuneOptions(target_fps=target, threads=[1, 2], budget_s=budget, progress=False)
+    opts = TuneOptions(target_fps=target, threads=[1, 2], budget_s=budget, progress=False,
+                       precisions=["fp32"])  # the simulated device has FP32 figures
     run = run_mod.Search(opts, lambda _m: None)
     run.data = LabelledData(Path("val"), None, ["tabby"] * PICTURES)
     run.bench.pass_fps = device.pass_fps
@@ -109,7 +110,8 @@ def brute_force(target: float, scores: dict[str, float],
     fewer MACs (written apart from tune's code; the priors and MACs are the candidate
     space's)."""
     facts = {(_key(c.name), c.threads): (c.prior.top1, c.macs)
-             for c in zoo_candidates(TuneOptions(target_fps=target, threads=[1, 2]))}
+             for c in zoo_candidates(TuneOptions(target_fps=target, threads=[1, 2],
+                                                   precisions=["fp32"]))}
     best = None
     for name, (_, fps1, fps2) in DEVICE.items():
         for threads, fps in ((1, fps1), (2, fps2)):
@@ -187,19 +189,28 @@ def test_budget_cut_still_chooses_among_what_it_scored(monkeypatch: pytest.Monke
 
 def test_lower_prior_higher_score_is_measured_and_chosen(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """At 60 FPS: Lite0 1.0/224 and 1.0/160 score 78.95 on the pictures while their priors
-    (75.1, 72.1) sit below Lite2 1.0/192's (75.3, 73.68 on the pictures): both are scored,
-    and the answer is the brute force's (a tie on the pictures goes to the better prior)."""
+    """At 60 FPS: Lite0 1.0/160 scores 78.95 on the pictures while its prior (66.6, the
+    measured off-size drop) sits below Lite2 1.0/192's (73.1, 73.68 on the pictures): it is
+    scored, and the answer is the brute force's (a tie on the pictures goes to the better
+    prior: Lite0 1.0/224, published 75.1)."""
     device = Device(warm=True)
     run, cands = _tune(monkeypatch, device, 60)
     assert {"lite0-1.0-160", "lite0-1.0-224", "lite2-1.0-192"} <= set(device.scored)
     assert _answer(run, cands) == ("lite0-1.0-224", 2)
-    # every file the search did not score is predicted too slow to matter
+    # every file the search did not score is predicted too slow to matter, or could not
+    # outrank the choice even at its prior plus the largest (score - prior) gap seen
+    chosen = run.choice(cands)
+    assert chosen is not None
+    offset = data_offset(cands, PICTURES)
     unscored = {c for c in cands if _key(c.name) not in device.scored}
-    assert all(c.predicted_fps < 60 * 1.05 * 0.85 for c in unscored)
+    assert all(c.predicted_fps < 60 * 1.05 * 0.85
+               or hope_key(c, offset) <= rank_key(chosen)[:4] for c in unscored)
 
 
-@pytest.mark.parametrize("best", ["lite0-1.0-128", "lite2-1.0-96", "lite1-1.0-160"])
+# (lite2-1.0-96 was a case here while its prior was the TF-slim curve's ~66; its measured
+# off-size prior is 34.5, and a file 55 points above its prior on ImageNet is beyond the room
+# the search leaves, the largest (score - prior) gap seen plus two standard errors)
+@pytest.mark.parametrize("best", ["lite0-1.0-128", "lite1-1.0-128", "lite1-1.0-160"])
 def test_a_small_model_that_scores_best_is_found(monkeypatch: pytest.MonkeyPatch,
                                                  best: str) -> None:
     """A low-prior file that happens to score best on the pictures wins (the search does not

@@ -2,7 +2,8 @@
 published ImageNet figures.
 
 This module imports no torch, so the runtime, ``edgecam models`` and ``edgecam tune`` can use it
-on a device that only has onnxruntime. Published numbers live in ``PUBLISHED`` and nowhere else.
+on a device that only has onnxruntime. Figures live here and nowhere else: the papers' in
+``PUBLISHED``, this project's measured off-size and INT8 drops in ``MEASURED_DROPS``.
 """
 
 from __future__ import annotations
@@ -148,6 +149,115 @@ PUBLISHED: tuple[Published, ...] = tuple(
         Published("efficientnet_lite4", 1.0, 300, 81.5, 2640, 13.0, SRC_LITE, 80.2),
     ]
 )
+
+# --- measured drops below the native size and in INT8 -----------------------------------------
+
+SRC_OFFSIZE = ("benchmarks/offsize_accuracy.py: edgecam classify on the 1000 pictures of "
+               "github.com/EliSchwartz/imagenet-sample-images (one per class), INT8 by edgecam "
+               "quantize on calibration/images, 2026-12-04")
+
+
+@dataclass(frozen=True)
+class MeasuredDrop:
+    """Top-1 points an ImageNet checkpoint loses run at ``resolution`` in ``precision``, from
+    its own FP32 top-1 at its native size, on the same pictures (``se``: the paired standard
+    error, ``n`` pictures). Reproduce: ``python benchmarks/offsize_accuracy.py``."""
+
+    arch: str
+    resolution: int
+    precision: str
+    drop: float
+    se: float
+    n: int
+    crop: float = 0.875  # the centre crop in the file's metadata
+    source: str = SRC_OFFSIZE
+
+
+def _drops(arch: str, rows: dict[str, dict[int, tuple[float, float]]], crop: float = 0.875,
+           n: int = 1000) -> list[MeasuredDrop]:
+    return [MeasuredDrop(arch, res, prec, drop, se, n, crop)
+            for prec, cells in rows.items() for res, (drop, se) in cells.items()]
+
+
+# (drop, SE) per size, as benchmarks/results/offsize_accuracy.json printed them
+MEASURED_DROPS: tuple[MeasuredDrop, ...] = tuple(
+    _drops("efficientnet_lite0", {
+        "fp32": {
+            96: (41.2, 1.6), 128: (21.6, 1.4), 160: (8.5, 1.0), 192: (2.4, 0.7),
+        },
+        "int8": {
+            96: (41.6, 1.6), 128: (22.2, 1.4), 160: (8.4, 1.1), 192: (2.4, 0.7),
+            224: (0.5, 0.3),
+        },
+    })
+    + _drops("efficientnet_lite0", {
+        "fp32": {
+            128: (16.6, 1.3),
+        },
+        "int8": {
+            128: (17.1, 1.3),
+        },
+    }, crop=0.65)
+    + _drops("efficientnet_lite0", {
+        "fp32": {
+            96: (34.8, 1.6),
+        },
+        "int8": {
+            96: (34.5, 1.6),
+        },
+    }, crop=0.55)
+    + _drops("efficientnet_lite1", {
+        "fp32": {
+            96: (41.7, 1.6), 128: (19.4, 1.4), 160: (9.1, 1.1), 192: (1.8, 0.7),
+            224: (0.7, 0.5),
+        },
+        "int8": {
+            96: (40.7, 1.6), 128: (19.8, 1.4), 160: (9.0, 1.1), 192: (2.2, 0.8),
+            224: (0.4, 0.5), 240: (0.2, 0.4),
+        },
+    })
+    + _drops("efficientnet_lite2", {
+        "fp32": {
+            96: (43.1, 1.6), 128: (22.7, 1.5), 160: (10.8, 1.2), 192: (4.5, 0.9),
+            224: (0.9, 0.7), 256: (-0.3, 0.6),
+        },
+        "int8": {
+            96: (43.1, 1.6), 128: (23.2, 1.4), 160: (10.9, 1.1), 192: (4.9, 0.9),
+            224: (0.8, 0.7), 256: (0.0, 0.6), 260: (0.3, 0.4),
+        },
+    })
+)
+
+
+# The centre crop a checkpoint gets below its native size where a tighter one was measured
+# better (benchmarks/crop_small_sizes.py, 2026-12-04: chosen on one half of the ImageNet sample
+# and better than 0.875 on the other, both ways round, and no worse on calibration/images and
+# the demo clip). Lite0 at 160 and above keeps 0.875; Lite1/2 were not measured.
+SRC_CROP = ("benchmarks/crop_small_sizes.py: Lite0 on two 500-picture halves of "
+            "EliSchwartz/imagenet-sample-images, calibration/images and the demo clip, 2026-12-04")
+MEASURED_CROPS: dict[tuple[str, int], float] = {
+    ("efficientnet_lite0", 96): 0.55,
+    ("efficientnet_lite0", 128): 0.65,
+}
+
+
+def checkpoint_crop(arch: str, resolution: int, default: float) -> float:
+    """The centre-crop ratio an ImageNet checkpoint is exported with at ``resolution``."""
+    return MEASURED_CROPS.get((arch, resolution), default)
+
+
+def measured_drops(arch: str, precision: str, crop: float | None = None) -> list[MeasuredDrop]:
+    """The drops measured for ``arch`` in ``precision``, one per resolution: the one at
+    ``crop`` where that was measured, else the one at the crop ``arch`` is exported with."""
+    rows = [d for d in MEASURED_DROPS if d.arch == arch and d.precision == precision]
+    out = []
+    for res in sorted({d.resolution for d in rows}):
+        at = [d for d in rows if d.resolution == res]
+        own = checkpoint_crop(arch, res, 0.875)
+        out.append(next((d for d in at if d.crop == crop), None)
+                   or next((d for d in at if d.crop == own), at[0]))
+    return out
+
 
 # --- weights ----------------------------------------------------------------------------------
 

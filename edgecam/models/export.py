@@ -17,6 +17,7 @@ import torch
 from edgecam.models.catalog import (
     ARCHS,
     check_alpha_resolution,
+    checkpoint_crop,
     format_alpha,
     model_name,
     preprocess_for,
@@ -124,9 +125,11 @@ def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
     pre = preprocess_for(arch, alpha, "imagenet" if weights == "imagenet"
                          else loaded.format if loaded else "random")
     pub = published(arch, alpha, res)
+    # the checkpoint's own crop, or the tighter one measured better at this size
+    crop = checkpoint_crop(arch, res, pre.crop_pct) if weights == "imagenet" else pre.crop_pct
     meta = ModelMeta(
         arch=arch, alpha=float(alpha), resolution=res, mean=pre.mean, std=pre.std,
-        normalization=pre.normalization, crop_pct=pre.crop_pct, interpolation=pre.interpolation,
+        normalization=pre.normalization, crop_pct=crop, interpolation=pre.interpolation,
         labels=list(imagenet_labels()),
         weights=loaded.source if loaded else f"random:seed={seed}",
         weights_sha256=loaded.sha256 if loaded else "",

@@ -157,6 +157,17 @@ def fp32_margin(logits: np.ndarray) -> np.ndarray:
     return p[:, -1] - p[:, -2]
 
 
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% for z = 1.96): honest at small n and at
+    proportions near 1, where the normal approximation claims certainty it does not have."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
 def side_by_side_ms(paths: list[Path], frame: np.ndarray, threads: int | None = None,
                     rounds: int = 40, warmup: int = 5) -> list[float]:
     """Median pipeline ms (preprocess + infer + postprocess) of each model, interleaved frame by
@@ -185,6 +196,7 @@ def compare(fp32: Path, int8: Path, frames: list[np.ndarray], threads: int | Non
     ta, tb = _top(la), _top(_logits(b, tensors))
     same = ta[:, 0] == tb[:, 0]
     agree = float(np.mean(same))
+    low, high = wilson(int(same.sum()), len(same))
     decisive = fp32_margin(la) >= DECISIVE
     overlap = float(np.mean([len(set(x) & set(y)) / 5 for x, y in zip(ta, tb)]))
     import cv2
@@ -192,6 +204,8 @@ def compare(fp32: Path, int8: Path, frames: list[np.ndarray], threads: int | Non
     frame = cv2.resize(frames[0], (640, 480))
     fp32_ms, int8_ms = side_by_side_ms([fp32, int8], frame, threads, rounds)
     return {"images": len(frames), "top1_agreement": round(agree, 4),
+            "top1_agreement_ci95": [round(low, 4), round(high, 4)],
+            "near_ties": int((~decisive).sum()),
             "decisive_images": int(decisive.sum()),
             "top1_agreement_decisive": round(float(np.mean(same[decisive])), 4)
             if decisive.any() else None,

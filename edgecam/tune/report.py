@@ -42,6 +42,7 @@ def config_json(c: Candidate) -> dict:
             "precision": c.precision, "threads": c.threads, "provider": c.provider,
             "fps": _r(c.fps),
             "fps_low": _r(c.fps_low), "top1": c.top1, "top1_source": c.top1_source,
+            "top1_how": c.top1_how,
             "weights": c.weights, "macs": c.macs, "model": c.model, "name": c.name}
 
 
@@ -157,6 +158,8 @@ def render(result: TuneResult, all_rows: bool = False) -> str:
         "",
         "top-1 %: m measured on --data, p published for that checkpoint (native size, FP32), "
         "~ estimated (how: --json-out)",
+        "~ for a checkpoint off its native size or in INT8: its published figure minus the "
+        "drop measured on ImageNet pictures (benchmarks/offsize_accuracy.py)",
         "FPS (low): the lower quartile of the interleaved passes, what the choice uses; "
         "FPS (median): their median",
         f"measured {measured} of {len(result.candidates)} configs in {result.seconds:.0f} s "

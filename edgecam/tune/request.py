@@ -24,7 +24,7 @@ class TuneOptions:
     target_fps: float
     families: list[str] = field(default_factory=list)
     weights: str = "imagenet"
-    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    precisions: list[str] = field(default_factory=list)  # [] = default_precisions()
     threads: list[int] = field(default_factory=list)
     budget_s: float = 90.0
     margin: float = MARGIN
@@ -35,10 +35,24 @@ class TuneOptions:
     passes: int = 3  # frame-rate passes per config before the deciding ones get more
     progress: bool | None = None
     providers: list[str] = field(default_factory=list)  # measured like threads; [] = auto
+    precision_note: str | None = None  # why the default search left INT8 out
 
     @property
     def need(self) -> float:
         return required_fps(self.target_fps, self.margin)
+
+
+def default_precisions() -> tuple[list[str], str | None]:
+    """FP32 and INT8 wherever onnxruntime's quantization runs (INT8 is quantized on
+    ``calibration`` and its frame rate measured like any config: on a CPU where it is slower it
+    loses by measurement); FP32 alone otherwise, and the reason, for the user."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime.quantization  # noqa: F401
+    except ImportError as exc:
+        return ["fp32"], (f"INT8 left out of the search: onnxruntime's quantization cannot run "
+                          f"here ({exc}); pip install 'edgecam[quantize]' to add it")
+    return ["fp32", "int8"], None
 
 
 def parse_list(text: str | None, kind: type = str) -> list:
@@ -64,8 +78,10 @@ def check_options(opts: TuneOptions) -> None:
     if opts.weights not in ("imagenet", "random"):
         raise EdgecamError(f"--weights must be imagenet or random, got {opts.weights!r}")
     bad = [p for p in opts.precisions if p not in ("fp32", "int8")]
-    if bad or not opts.precisions:
+    if bad:
         raise EdgecamError(f"--precision takes fp32 and/or int8, got {','.join(bad) or 'none'}")
+    if not opts.precisions:
+        opts.precisions, opts.precision_note = default_precisions()
     if not opts.threads:
         opts.threads = list(range(1, default_threads() + 1))
     for t in opts.threads:

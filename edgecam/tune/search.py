@@ -214,6 +214,9 @@ def tune_device(opts: TuneOptions, say: Callable[[str], None] | None = None) -> 
     run = Search(opts, say)
     cands = candidates(opts)
     notes: list[str] = []
+    if opts.precision_note and opts.models is None:
+        notes.append(opts.precision_note)
+        say(notes[-1])
     if opts.weights == "random" and opts.models is None:
         notes.append("--weights random tunes latency only: the top-1 column is the papers' "
                      "separately trained models, not these random weights")

@@ -5,8 +5,11 @@ Accuracy rules (every candidate says which applies and, when estimated, how):
 
 - ``published``: the checkpoint's own ImageNet figure, at its native resolution, in FP32
   (EfficientNet-Lite0 224, Lite1 240, Lite2 260, torchvision/timm checkpoints at 224).
-- ``estimated``: anything else with ImageNet labels: the checkpoint at another resolution, INT8,
-  or random weights (the papers' separately trained models: latency only).
+- ``estimated``: anything else with ImageNet labels. A checkpoint at another resolution or in
+  INT8: its published figure minus the drop measured for it by benchmarks/offsize_accuracy.py
+  (the catalog's ``MEASURED_DROPS``); a checkpoint not measured (MobileNet, MixNet) borrows the
+  drop of the nearest measured family and says so. Random weights: the papers' separately
+  trained models (latency only).
 - ``measured``: top-1 on the user's labelled ``--data`` (set later, by the run).
 - ``None``: a custom label set without ``--data``.
 """
@@ -21,8 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecam.models.catalog import ARCHS, PUBLISHED, model_name, published, weight_source
-from edgecam.tune.request import TuneOptions
+from edgecam.models.catalog import (
+    ARCHS,
+    MEASURED_DROPS,
+    PUBLISHED,
+    MeasuredDrop,
+    checkpoint_crop,
+    measured_drops,
+    model_name,
+    published,
+    weight_source,
+)
+from edgecam.tune.request import TuneOptions, default_precisions
 from edgecam.util.errors import EdgecamError
 
 RHO_STEP = 32
@@ -153,38 +166,99 @@ def _paper_figure(arch: str, alpha: float, resolution: int) -> Prior:
                  f"{what}, interpolated between rho {a.resolution} and {b.resolution}")
 
 
-def _checkpoint_figure(arch: str, alpha: float, resolution: int) -> Prior:
-    """The ImageNet checkpoint's own figure at its native resolution (published), and below
-    it that figure minus the drop of separately trained models (an optimistic estimate: a
-    checkpoint run below its training resolution loses more)."""
+def measured_family(arch: str) -> str | None:
+    """``arch`` when its drops were measured, else the measured arch nearest in native
+    resolution (then in name): whose drops an unmeasured checkpoint borrows."""
+    measured = sorted({d.arch for d in MEASURED_DROPS})
+    if arch in measured:
+        return arch
+    if not measured or arch not in ARCHS:
+        return None
+    native = ARCHS[arch].resolution
+    return min(measured, key=lambda a: (abs(ARCHS[a].resolution - native), a))
+
+
+def measured_drop(arch: str, resolution: int, precision: str) -> tuple[float, str] | None:
+    """Points ``arch``'s checkpoint loses at ``resolution`` in ``precision`` from its FP32
+    figure at its native size, and how that was found: measured at that size, between two
+    measured sizes (linear), or borrowed from the nearest measured family at the same fraction
+    of its native size. Above the native size no gain is assumed."""
+    family = measured_family(arch)
+    if family is None:
+        return None
+    native, fam_native = ARCHS[arch].resolution, ARCHS[family].resolution
+    at = min(resolution * fam_native / native, fam_native)  # the same fraction of the native
+    src = weight_source(arch, 1.0)
+    crop = checkpoint_crop(arch, resolution, src.preprocess.crop_pct if src else 0.875)
+    rows = measured_drops(family, precision, crop)  # at the crop this file is exported with
+    if precision == "fp32":
+        rows = [r for r in rows if r.resolution != fam_native] + [
+            MeasuredDrop(family, fam_native, "fp32", 0.0, 0.0, 0)]
+        rows.sort(key=lambda r: r.resolution)
+    if not rows:
+        return None
+    exact = [r for r in rows if math.isclose(r.resolution, at)]
+    if exact:
+        r = exact[0]
+        drop = r.drop
+        how = (f"measured at {r.resolution} (crop {r.crop:g}), n={r.n}, SE {r.se}" if r.n
+               else "its native size")
+    else:
+        lo = [r for r in rows if r.resolution < at] or rows[:2]
+        hi = [r for r in rows if r.resolution > at] or rows[-2:]
+        a, b = (lo[-1], hi[0]) if lo[-1] is not hi[0] else (rows[0], rows[1])
+        drop = a.drop + (b.drop - a.drop) * (at - a.resolution) / (b.resolution - a.resolution)
+        how = f"linear between the drops measured at {a.resolution} and {b.resolution}"
+    what = f"{family} {fam_native}->{at:g} {precision.upper()}"
+    if family != arch:
+        what += (f", borrowed: {arch} was not measured and {family} is the nearest measured "
+                 f"family (native {fam_native})")
+    return round(drop, 1), f"{what}; {how}; benchmarks/offsize_accuracy.py"
+
+
+def _checkpoint_figure(arch: str, alpha: float, resolution: int, precision: str) -> Prior:
+    """The ImageNet checkpoint's own figure at its native resolution in FP32 (published);
+    anything else: that figure minus the drop measured for this checkpoint at this size and
+    precision (catalog ``MEASURED_DROPS``), or borrowed from the nearest measured family."""
     src = weight_source(arch, alpha)
     native = ARCHS[arch].resolution
     row = published(arch, alpha, native)
     base = src.top1 if src is not None and src.top1 is not None else row.top1 if row else None
     if base is None:
         return Prior(None, None)
-    if resolution == native:
+    if resolution == native and precision == "fp32":
         return Prior(round(base, 1), "published")
-    drop = _reference_curve(resolution) - _reference_curve(native)
-    return Prior(round(base + drop, 1), "estimated",
-                 f"checkpoint's {base:.1f} at {native}, {drop:+.1f} for {native}->{resolution} "
-                 "from MobileNetV2 1.0's TF-slim models trained at each size (optimistic: "
-                 "this checkpoint was trained at one size)")
+    found = measured_drop(arch, resolution, precision)
+    if found is None:
+        return Prior(None, None)
+    drop, how = found
+    if drop < 0:  # within the noise of the sample: no config beats its published figure
+        how += f"; measured {drop:+.1f}, counted as 0"
+        drop = 0.0
+    top1 = round(base - drop, 1)
+    if precision == "int8":  # never above FP32 at the same size (the gap is within noise)
+        fp32 = _checkpoint_figure(arch, alpha, resolution, "fp32")
+        if fp32.top1 is not None and fp32.top1 < top1:
+            how += f"; capped at FP32's {fp32.top1} at this size"
+            top1 = fp32.top1
+    return Prior(top1, "estimated",
+                 f"checkpoint's published {base:.1f} (FP32 at {native}) - {drop:.1f}, the drop "
+                 f"measured on ImageNet pictures for {how}")
 
 
-def _int8(fp32: Prior, arch: str) -> Prior:
-    """INT8 never inherits FP32's figure: FP32 minus the INT8 drop the catalog publishes for
-    this arch (TF-Lite post-training), else the largest drop it publishes."""
+def _int8_of_paper(fp32: Prior, arch: str, resolution: int) -> Prior:
+    """INT8 of a paper's figure (random weights): minus what INT8 costs at this size over FP32
+    at this size, as measured (or borrowed) for a checkpoint."""
     if fp32.top1 is None:
         return fp32
-    drops = {r.arch: round(r.top1 - r.top1_int8, 1) for r in PUBLISHED if r.top1_int8}
-    if arch in drops:
-        drop, why = drops[arch], f"the INT8 drop published for {arch} (TF-Lite)"
-    else:
-        worst = max(drops, key=drops.__getitem__)
-        drop, why = drops[worst], f"the largest INT8 drop the catalog publishes ({worst}, TF-Lite)"
-    return Prior(round(fp32.top1 - drop, 1), "estimated",
-                 f"FP32 {fp32.top1} ({fp32.source}) - {drop} = {why}")
+    q = measured_drop(arch, resolution, "int8")
+    f = measured_drop(arch, resolution, "fp32")
+    if q is None or f is None:
+        return Prior(None, None)
+    cost = max(0.0, round(q[0] - f[0], 1))  # INT8 is not credited with a gain
+    return Prior(round(fp32.top1 - cost, 1), "estimated",
+                 f"FP32 {fp32.top1} ({fp32.how}) - {cost}, what INT8 cost over FP32 at this size "
+                 f"on ImageNet pictures: {q[1]}")
 
 
 def prior_top1(arch: str, alpha: float, resolution: int, precision: str,
@@ -195,11 +269,10 @@ def prior_top1(arch: str, alpha: float, resolution: int, precision: str,
     src = weight_source(arch, alpha)
     if weights is None:
         fp32 = _paper_figure(arch, alpha, resolution)
-    elif src is not None and weights == weights_id(src):
-        fp32 = _checkpoint_figure(arch, alpha, resolution)
-    else:
-        return Prior(None, None)  # other weights: only --data can tell
-    return _int8(fp32, arch) if precision == "int8" else fp32
+        return _int8_of_paper(fp32, arch, resolution) if precision == "int8" else fp32
+    if src is not None and weights == weights_id(src):
+        return _checkpoint_figure(arch, alpha, resolution, precision)
+    return Prior(None, None)  # other weights: only --data can tell
 
 
 def weights_id(src) -> str:
@@ -255,7 +328,7 @@ def zoo_candidates(opts: TuneOptions) -> list[Candidate]:
             wid = weights_id(src) if src is not None else None
             for res in resolutions(arch, alpha):
                 macs = model_size(arch, float(alpha), res).macs
-                for prec in opts.precisions:
+                for prec in opts.precisions or default_precisions()[0]:
                     prior = prior_top1(arch, alpha, res, prec, wid)
                     out += [Candidate(arch, float(alpha), res, prec, t, macs, wid, prior)
                             for t in opts.threads]
