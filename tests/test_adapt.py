@@ -18,7 +18,7 @@ from edgecam.tune.adapt import Adapter
 from edgecam.tune.profiles import Rung
 from edgecam.util.signals import EndOfRun
 
-from conftest import wait_for
+from conftest import needs_torch, wait_for
 
 LADDER = [Rung.from_dict(c) for c in [  # fastest first, as in a profile
     {"name": "small", "arch": "mobilenet_v2", "alpha": 0.35, "resolution": 96,
@@ -110,6 +110,7 @@ def test_a_slow_source_is_not_a_reason_to_step_down() -> None:
 # --- real models, real load --------------------------------------------------------------------
 
 
+@needs_torch
 @pytest.mark.slow
 def test_every_rung_is_exported_before_the_run(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,6 +137,7 @@ def test_every_rung_is_exported_before_the_run(tmp_path: Path,
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Two real models (random weights) measured on this machine, fastest first."""
+    pytest.importorskip("torch", reason="needs torch (the export extra)")
     from edgecam.tune.measure import Bench, model_file
     from edgecam.tune.space import Candidate, Prior
 

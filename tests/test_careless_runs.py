@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, needs_torch, run_cli
 from tiny_models import tiny_classifier
 
 
@@ -253,6 +253,7 @@ def test_dataset_names_validation_pictures_copied_from_training(tmp_path):
     assert len(read_dataset(tmp_path / "ds").duplicates) == 7
 
 
+@needs_torch
 @pytest.mark.slow
 def test_train_warns_when_validation_is_a_copy_of_training(tmp_path):
     """Case 21: ``train`` says so before it reports a validation accuracy of 100%."""

@@ -16,7 +16,7 @@ from skimage import data
 
 from edgecam.util.device import default_threads
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, needs_torch, run_cli
 from tiny_models import tiny_classifier
 
 NATIVE_LOG_MARKS = ("[ERROR:", "[WARN:", "[OPENCV:", "Corrupt JPEG", "Premature end", "libpng")
@@ -266,6 +266,7 @@ def test_overlay_on_a_tiny_video_stays_readable(files, tmp_path):
     assert b[40:, :20].mean() < a[40:, :20].mean() - 40  # the darkened footer panel
 
 
+@needs_torch
 @pytest.mark.slow
 def test_first_classify_says_it_is_exporting_the_model(files, tmp_path):
     """A fresh directory: the default model is exported before anything is classified, and

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import free_port, run_cli
+from conftest import free_port, needs_torch, run_cli
 from labelled_data import pictures_by_class, textures
 from mjpeg_server import start_camera
 
@@ -34,6 +34,7 @@ def _pan(photo: np.ndarray, path: Path, frames: int = 30) -> Path:
     return path
 
 
+@needs_torch
 @pytest.mark.slow
 def test_capture_train_classify_live_and_tune(tmp_path: Path) -> None:
     from skimage import data as photos

@@ -174,8 +174,9 @@ def test_version_and_synthetic_without_a_size(tiny: Path):
     assert live.returncode == 0, live.stderr
 
 
-def test_errors_say_what_to_try(tmp_path: Path):
-    line = assert_one_line_error(run_cli("live", "--source", "7", "--headless"))
+def test_errors_say_what_to_try(tiny: Path, tmp_path: Path):
+    line = assert_one_line_error(run_cli("live", "--source", "7", "--headless", "--model",
+                                         str(tiny)))
     assert "camera 7 not found" in line and "synthetic://" in line
     picture = tmp_path / "x.jpg"
     picture.write_bytes(b"not really")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, needs_torch, run_cli
 from tiny_models import tiny_classifier
 
 PARTIAL = ".edgecam-partial-"
@@ -43,15 +43,6 @@ def make_dataset(root: Path, per_class: int = 3) -> Path:
             picture[i * 4:i * 4 + 8] = 255
             cv2.imwrite(str(root / c / f"{i:03d}.png"), picture)
     return root
-
-
-def has_torch() -> bool:
-    from edgecam.models.store import has_export_extra
-
-    return has_export_extra()
-
-
-needs_torch = pytest.mark.skipif(not has_torch(), reason="needs the export extra (torch, onnx)")
 
 
 # --- 1: the model is an input of the run ------------------------------------------------------
@@ -277,6 +268,7 @@ def test_profile_save_never_follows_a_planted_link(tmp_path: Path) -> None:
 # --- 15, 16: outputs that cannot be written, found before any work ---------------------------
 
 
+@needs_torch
 @pytest.mark.slow
 def test_a_path_longer_than_path_max_is_one_line(tmp_path: Path) -> None:
     model = tiny_classifier(tmp_path / "m.onnx", resolution=32)

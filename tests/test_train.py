@@ -19,7 +19,7 @@ from edgecam.train.dataset import read_dataset
 from edgecam.train.evaluation import evaluate
 from edgecam.util.errors import EdgecamError
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, needs_torch, run_cli
 from labelled_data import digits, pictures_by_class, textures
 
 
@@ -119,6 +119,7 @@ def _heldout_accuracy(model: Path, heldout: Path, tmp_path: Path, env: dict) -> 
     return sum(truth[r["source"]] == r["top"][0]["label"] for r in rows) / len(rows)
 
 
+@needs_torch
 @pytest.mark.slow
 def test_digits_train_at_two_resolutions_and_run_everywhere(
         digit_folders: tuple[Path, Path], train_env: dict, tmp_path: Path) -> None:
@@ -165,6 +166,7 @@ def test_digits_train_at_two_resolutions_and_run_everywhere(
     assert again.returncode == 0 and "features from cache" in again.stdout
 
 
+@needs_torch
 @pytest.mark.slow
 def test_texture_photos_generalise_to_the_held_out_part_of_each_photo(
         tmp_path: Path, train_env: dict) -> None:
@@ -177,6 +179,7 @@ def test_texture_photos_generalise_to_the_held_out_part_of_each_photo(
     assert _heldout_accuracy(tmp_path / "tex.onnx", heldout, tmp_path, train_env) >= 0.8
 
 
+@needs_torch
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_best_classifier_so_far(
         digit_folders: tuple[Path, Path], train_env: dict, tmp_path: Path) -> None:
@@ -207,6 +210,7 @@ def test_ctrl_c_keeps_the_best_classifier_so_far(
     (["--val-split", "1.5"], "--val-split must be between 0 and 1"),
     (["--output", "{file}/m.onnx"], "a-file is not a directory"),
 ])
+@needs_torch
 def test_bad_options_end_in_one_line(digit_folders: tuple[Path, Path], tmp_path: Path,
                                      args: list[str], message: str) -> None:
     blocker = tmp_path / "a-file"
@@ -217,6 +221,7 @@ def test_bad_options_end_in_one_line(digit_folders: tuple[Path, Path], tmp_path:
     assert not list(tmp_path.glob("**/*.onnx"))
 
 
+@needs_torch
 def test_a_folder_with_one_class_ends_in_one_line(tmp_path: Path) -> None:
     root = _folder(tmp_path / "d", {"only": 3})
     line = assert_one_line_error(run_cli("train", str(root)))

