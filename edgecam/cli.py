@@ -675,8 +675,10 @@ def capture(
     opts = CaptureOptions(source, label, out, count or None, every, width, height, fps)
     with Progress(opts.count, "pictures", desc=f"capture {label}") as bar:
         summary = capture_frames(opts, bar.update)
+    short = (f"; the source ended before {opts.count}"
+             if opts.count and summary.saved < opts.count and not summary.interrupted else "")
     typer.echo(f"saved {summary.saved} pictures to {summary.folder} in {summary.seconds:.1f} s "
-               f"({summary.in_folder} there now)")
+               f"({summary.in_folder} there now{short})")
     if summary.interrupted:
         typer.echo("edgecam: interrupted; every saved picture is whole", err=True)
         raise typer.Exit(summary.interrupted)

@@ -78,8 +78,8 @@ def test_down_on_delivered_fps_then_up_by_a_probe() -> None:
     assert drive.run(52, 6) == [] and adapter.index == 2
     assert any("kept big" in s for s in said)
     assert drive.run(55, 60) == []  # never above what tune chose, no oscillation
-    assert [s["to"] for s in adapter.switches] == ["mid x1 thr", "big x1 thr"]
-    assert [u[0] for u in adapter.usage] == ["big x1 thr", "mid x1 thr", "big x1 thr"]
+    assert [s["to"] for s in adapter.switches] == ["mid, 1 thread", "big, 1 thread"]
+    assert [u[0] for u in adapter.usage] == ["big, 1 thread", "mid, 1 thread", "big, 1 thread"]
 
 
 def test_failed_probe_goes_back_and_waits_longer() -> None:

@@ -396,4 +396,5 @@ def test_live_says_which_profile_it_runs(tiny: Path, tmp_path: Path,
     proc = run_cli("live", "--source", "synthetic://64x48", "--headless", "--max-frames", "3",
                    "--profile", "auto")
     assert proc.returncode == 0, proc.stderr
-    assert "profile gate" in proc.stderr and "the only profile for this device" in proc.stderr
+    assert "using profile 'gate'" in proc.stderr
+    assert "the only profile for this device" in proc.stderr

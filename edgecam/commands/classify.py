@@ -123,7 +123,8 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
         batch = choice.size
     started = time.monotonic()
     new_model = functools.partial(Model, engine, opts.top_k, opts.threshold)
-    with Progress(total, "frames", desc="classify", enabled=opts.progress) as bar, \
+    counted = "pictures" if summary.pictures == len(files) else "frames"
+    with Progress(total, counted, desc="classify", enabled=opts.progress) as bar, \
             Outputs([*sinks, Tally(summary, bar)]) as outputs:
         # in a run over many files an unreadable one is named, counted and passed over
         skip = Skipped(summary) if len(files) > 1 else None

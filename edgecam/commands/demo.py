@@ -12,6 +12,7 @@ from pathlib import Path
 from edgecam.commands.classify import ClassifyOptions, ClassifySummary, classify_inputs
 from edgecam.commands.democlip import Segment, make_clip, photos_in
 from edgecam.util.errors import EdgecamError
+from edgecam.util.paths import working_dir
 
 PHOTOS = Path("calibration") / "images"
 
@@ -63,9 +64,9 @@ def find_photos(photos_dir: Path | None = None) -> Path:
         if not Path(photos_dir).is_dir():
             raise EdgecamError(f"--photos {photos_dir}: no such directory")
         return Path(photos_dir)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        if (base / PHOTOS).is_dir():
-            return base / PHOTOS
+    photos = working_dir(PHOTOS)
+    if photos.is_dir():
+        return photos
     raise EdgecamError(f"no demo photos: {PHOTOS} is neither here nor in a clone of edgecam; "
                        "give a directory of photos with --photos")
 

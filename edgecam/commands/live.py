@@ -169,7 +169,7 @@ def use_profile(opts: LiveOptions, profile: str, say: Callable[[str], None] = lo
     if opts.model is not None:
         raise EdgecamError("--model and --profile both choose the model; give only one")
     path, prof, why = choose_profile(profile)
-    say(f"profile {prof.name} ({path.name}): {why}")
+    say(f"using profile {prof.name!r} ({path}): {why}")
     index = prof.chosen_index
     if prof.chosen is None:
         say(f"profile {path.name}: no config reached {prof.target_fps:g} FPS when tuned; "

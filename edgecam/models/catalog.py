@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgecam.util.errors import EdgecamError
+from edgecam.util.paths import working_dir
 
 # --- normalisation rules (mean/std on 0..1 RGB) --------------------------------------------
 
@@ -465,8 +466,9 @@ def model_title(name: str) -> str:
 
 
 def models_dir() -> Path:
-    """The local model store: ``$EDGECAM_MODELS`` or ``./models``."""
-    return Path(os.environ.get("EDGECAM_MODELS", "models"))
+    """The local model store: ``$EDGECAM_MODELS``, else ``./models`` when it exists, else the
+    clone's ``models/`` when edgecam runs from a clone, else ``./models``."""
+    return working_dir("models", "EDGECAM_MODELS")
 
 
 def cache_dir() -> Path:

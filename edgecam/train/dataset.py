@@ -136,6 +136,10 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0) -> Dat
         classes = sorted(train_dirs)
     if len(classes) < 2:
         where = f"{root}/train" if split_dirs else str(root)
+        if not classes and any(p.is_file() and is_image_path(p.name) for p in root.iterdir()):
+            raise EdgecamError(
+                f"{where} holds pictures, not class folders: give the folder above it (one "
+                "sub-folder of pictures per class, named by its label)")
         raise EdgecamError(
             f"{where} has {len(classes)} class folder(s); training needs at least two "
             "(one sub-folder of pictures per class, named by its label)")

@@ -17,6 +17,7 @@ from pathlib import Path
 from edgecam.tune.request import required_fps
 from edgecam.util.device import cpu_model, default_threads
 from edgecam.util.errors import EdgecamError
+from edgecam.util.paths import working_dir
 from edgecam.util.safewrite import write_whole
 
 FORMAT = "edgecam-profile-1"
@@ -38,8 +39,9 @@ def device_slug(device: dict | None = None) -> str:
 
 
 def profiles_dir() -> Path:
-    """``$EDGECAM_PROFILES`` or ``calibration/profiles``."""
-    return Path(os.environ.get("EDGECAM_PROFILES", "calibration/profiles"))
+    """``$EDGECAM_PROFILES``, else ``calibration/profiles`` here when it exists, else the
+    clone's, else ``./calibration/profiles``."""
+    return working_dir("calibration/profiles", "EDGECAM_PROFILES")
 
 
 def profile_path(device: dict | None = None, name: str = "imagenet") -> Path:
@@ -107,7 +109,7 @@ class Rung:
         from edgecam.models.catalog import model_name
 
         name = self.name or model_name(self.arch, self.alpha, self.resolution, self.precision)
-        return f"{name} x{self.threads} thr"
+        return f"{name}, {self.threads} thread{'s' if self.threads != 1 else ''}"
 
     def same_config(self, other: Rung) -> bool:
         keys = ("arch", "alpha", "resolution", "precision", "threads", "provider")
@@ -251,8 +253,9 @@ def choose_profile(spec: str) -> tuple[Path, Profile, str]:
         return Path(spec), load_profile(Path(spec)), "the file given"
     mine = device_profiles()
     if not mine:
-        raise EdgecamError(f"no profile for this device ({device_slug()} in {profiles_dir()}); "
-                           "run `edgecam tune --target-fps N` first")
+        raise EdgecamError(f"no profile for this device ({device_slug()}) in "
+                           f"{profiles_dir().resolve()}; run `edgecam tune --target-fps N` "
+                           "first (EDGECAM_PROFILES=DIR looks elsewhere)")
     names = [prof.name for _, prof in mine]
     if spec != "auto":
         for path, prof in mine:

@@ -90,6 +90,9 @@ def verdict(c: Candidate, result: TuneResult, rungs: set[int]) -> str:
             return f"too slow: {c.fps_low:.1f} < {result.need:.1f} FPS needed"
         if result.data and c.measured_top1 is None:
             return "fast enough, not scored on --data"
+        chosen = result.chosen
+        if chosen is not None and c.top1 is not None and c.top1 == chosen.top1:
+            return "fast enough, as accurate (ties go to the better prior, fewer threads)"
         return "fast enough, less accurate"
     if c.predicted_fps is not None and c.predicted_fps < result.need:
         return f"not measured: predicted {c.predicted_fps:.0f} FPS < {result.need:.0f}"
