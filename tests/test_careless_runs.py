@@ -314,19 +314,6 @@ def test_pictures_above_the_pixel_limit_are_refused_before_decoding(tiny, tmp_pa
 # --- 26: a full disk under a folder of PNG outputs -----------------------------------------------
 
 
-@pytest.fixture
-def full_disk(tmp_path) -> Path:
-    """A real 256 KiB tmpfs (the suite runs as root); skipped only where mounting is refused."""
-    where = tmp_path / "small"
-    where.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 @pytest.mark.slow
 def test_full_disk_with_png_outputs_is_one_line_with_the_reason(tiny, tmp_path, full_disk):
     """Case 26: noisy PNGs fill the disk: one line saying so, no codec text; the pictures

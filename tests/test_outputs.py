@@ -103,19 +103,6 @@ def test_output_that_is_an_input_is_refused_before_anything_is_opened(tiny, tmp_
 # --- 3: a full disk -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def full_disk(tmp_path) -> Path:
-    """A real 256 KiB tmpfs (the suite runs as root); skipped only where mounting is refused."""
-    where = tmp_path / "small"
-    where.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 @pytest.mark.slow
 def test_full_disk_is_one_line_and_leaves_nothing_broken(tiny, tmp_path, full_disk):
     """Case 3: a video and JSON lines that do not fit: one line on stderr, non-zero exit, no

@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, needs_torch, run_cli
+from conftest import assert_one_line_error, needs_torch, run_cli, tmpfs
 from tiny_models import tiny_classifier
 
 PARTIAL = ".edgecam-partial-"
@@ -167,15 +166,9 @@ def test_quantize_never_writes_over_the_model_or_a_calibration_picture(tmp_path:
 
 @pytest.fixture
 def other_fs(tmp_path: Path):
-    """A real tmpfs: another file system than the outputs' (the suite runs as root)."""
-    where = tmp_path / "tmpfs"
-    where.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
+    """A real tmpfs: another file system than the outputs'."""
+    with tmpfs(tmp_path / "tmpfs", "8m") as where:
+        yield where
 
 
 @pytest.mark.slow

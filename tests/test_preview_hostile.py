@@ -21,7 +21,7 @@ import pytest
 
 from edgecam.sinks.preview import PreviewServer
 
-from conftest import ROOT, assert_one_line_error, free_port, run_cli, wait_for
+from conftest import ROOT, assert_one_line_error, free_port, run_cli, tmpfs, wait_for
 from tiny_models import tiny_classifier
 
 FRAME = np.full((120, 160, 3), (40, 120, 200), np.uint8)
@@ -125,15 +125,9 @@ def test_captures_are_rate_limited(tmp_path: Path) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 2 MB tmpfs (the suite runs as root)."""
-    where = tmp_path / "small"
-    where.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
+    """A real 2 MB tmpfs."""
+    with tmpfs(tmp_path / "small", "2m") as where:
+        yield where
 
 
 def test_captures_stop_before_the_disk_is_full(small_disk: Path,
