@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import socket
 import time
@@ -38,6 +39,9 @@ def _distributed():
         import distributed
     except ImportError:
         raise MissingExtraError(f"--cluster needs Dask distributed: {INSTALL_HINT}") from None
+    # edgecam says what went wrong in one line of its own; Dask's warnings about the same
+    # event ("Couldn't gather 1 keys" when a worker dies) would only add lines of noise
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     return distributed
 
 
