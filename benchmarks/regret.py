@@ -1,0 +1,421 @@
+"""A choice with no regret, shown: ``edgecam tune --target-fps F`` with its defaults, beside every
+config it could have chosen, each benched side by side on this machine, with its top-1 on the
+labelled ImageNet sample of ``offsize_accuracy.py``.
+
+1. The FP32 EfficientNet-Lite0 224 frame rate, measured first: ``edgecam bench`` (the whole
+   pipeline ``tune`` measures, on the synthetic 640x480 source) at 2 and 1 threads, interleaved
+   rounds; the better median.
+2. ``edgecam tune --target-fps F --json-out ... --no-save-profile`` at F = 1.3x and 2.5x that
+   rate, nothing else (its default families, precisions, threads and budget; ``--budget-s`` only
+   when given here).
+3. Every config in tune's grid (Lite0/1/2 at the sizes ``tune.space.resolutions`` gives, FP32 and
+   INT8, each thread count), benched with ``edgecam bench`` one after another: a first pass over
+   all, then configs below ``SKIP`` x the lower target in that pass are dropped as far too slow,
+   then ``--rounds`` more interleaved rounds (alternating order) over the rest. Median, low, high
+   of all passes.
+4. Top-1 of each (family, size, precision) from ``benchmarks/results/offsize_accuracy.json``,
+   at the centre crop the exported file carries (its metadata), not re-measured. Per target:
+   the configs whose median reaches F, the best top-1 among them, the chosen config's top-1 and
+   the regret (best - chosen).
+
+The model files live in ``benchmarks/.models/regret/`` (``EDGECAM_MODELS`` for every command;
+git-ignored), exported and quantized on first use exactly as ``offsize_accuracy.py`` does, so
+``tune`` finds them all and spends its budget measuring. The machine should be quiet: the run
+waits until the 1-minute load average is below ``--max-load`` and checks, before each round,
+that the CPU is idle while it pauses (other processes' load is logged in the JSON).
+
+    python benchmarks/regret.py                 # ~15 min on a 2-core x86 once the files exist
+    python benchmarks/regret.py --dry-run       # a minute: tiny frames, Lite0 only, /tmp output
+
+Writes ``benchmarks/results/regret.{json,md}`` and each tune run's JSON and table beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import MODELS_DIR, RESULTS_DIR, ROOT, log, machine, write_json  # noqa: E402
+
+ARCHS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+STORE = MODELS_DIR / "regret"
+BASELINE = "efficientnet_lite0-1.0-224"
+FACTORS = (1.3, 2.5)
+MAX_FRAMES = 2000
+SKIP = 0.5  # a config under half the lower target in its first pass is far too slow
+ACCURACY = RESULTS_DIR / "offsize_accuracy.json"
+
+
+def env() -> dict:
+    return {**os.environ, "EDGECAM_MODELS": str(STORE)}
+
+
+def edgecam(*args: str) -> str:
+    cmd = [sys.executable, "-m", "edgecam", *args]
+    done = subprocess.run(cmd, cwd=ROOT, env=env(), text=True, capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[1:])} failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout
+
+
+def shown(args: list[str]) -> str:
+    return "EDGECAM_MODELS=benchmarks/.models/regret python -m edgecam " + " ".join(args)
+
+
+# --- a quiet machine ----------------------------------------------------------------------------
+
+
+def cpu_busy(seconds: float = 3.0) -> float:
+    """Share of all CPUs busy over ``seconds`` while this script waits (other processes)."""
+    def snap() -> tuple[int, int]:
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        idle = v[3] + v[4]
+        return sum(v) - idle, sum(v)
+
+    b0, t0 = snap()
+    time.sleep(seconds)
+    b1, t1 = snap()
+    return (b1 - b0) / max(1, t1 - t0)
+
+
+def wait_load(max_load: float, limit_s: float) -> list[float]:
+    start = time.monotonic()
+    while True:
+        load = [round(x, 2) for x in os.getloadavg()]
+        if load[0] < max_load:
+            return load
+        if time.monotonic() - start > limit_s:
+            raise SystemExit(f"load average {load} did not fall below {max_load} in {limit_s:g} s")
+        log(f"load average {load[0]} >= {max_load}: waiting")
+        time.sleep(20)
+
+
+def wait_idle(max_busy: float, limit_s: float) -> float:
+    """Wait until other processes use under ``max_busy`` of the CPUs; returns that share."""
+    start = time.monotonic()
+    while True:
+        busy = cpu_busy()
+        if busy < max_busy or time.monotonic() - start > limit_s:
+            if busy >= max_busy:
+                log(f"CPU still {busy:.0%} busy after {limit_s:g} s; measuring anyway (logged)")
+            return round(busy, 3)
+        log(f"CPU {busy:.0%} busy with other processes: waiting")
+        time.sleep(10)
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def ensure_files(configs: list[tuple[str, int, str]], calibration: Path) -> None:
+    """Export (ImageNet weights) and quantize what the store lacks, as offsize_accuracy.py does."""
+    STORE.mkdir(parents=True, exist_ok=True)
+    for arch, res, prec in configs:
+        fp32 = STORE / f"{arch}-1.0-{res}.onnx"
+        if not fp32.is_file():
+            log(f"edgecam export {arch} -r {res}")
+            edgecam("export", arch, "--resolution", str(res), "--output", str(fp32))
+        int8 = STORE / f"{arch}-1.0-{res}-int8.onnx"
+        if prec == "int8" and not int8.is_file():
+            log(f"edgecam quantize {fp32.name}")
+            edgecam("quantize", str(fp32), "--calibration", str(calibration), "--output",
+                    str(int8))
+
+
+def file_of(arch: str, res: int, prec: str) -> Path:
+    return STORE / f"{arch}-1.0-{res}{'-int8' if prec == 'int8' else ''}.onnx"
+
+
+def crop_of(path: Path) -> float:
+    from edgecam.runtime.engine import Engine
+
+    return Engine(path, 1).meta.crop_pct
+
+
+def top1_table() -> dict[tuple[str, int, str, float], dict]:
+    rows = json.loads(ACCURACY.read_text())["rows"]
+    return {(r["arch"], r["resolution"], r["precision"], r["crop_pct"]): r for r in rows}
+
+
+# --- frame rates ----------------------------------------------------------------------------------
+
+
+def bench(path: Path, threads: int, frames: int) -> float:
+    out = edgecam("bench", str(path), "--threads", str(threads), "--frames", str(frames),
+                  "--json")
+    return float(json.loads(out)["fps"])
+
+
+def summary(passes: list[float]) -> dict:
+    return {"median": round(statistics.median(passes), 1), "low": round(min(passes), 1),
+            "high": round(max(passes), 1), "passes": [round(p, 1) for p in passes]}
+
+
+def baseline(rounds: int, frames: int) -> dict:
+    passes: dict[int, list[float]] = {2: [], 1: []}
+    path = file_of("efficientnet_lite0", 224, "fp32")
+    for r in range(rounds):
+        for t in (2, 1) if r % 2 == 0 else (1, 2):
+            passes[t].append(bench(path, t, frames))
+        log(f"baseline round {r + 1}: " + ", ".join(f"{t} thr {p[-1]:.1f}"
+                                                     for t, p in passes.items()))
+    per = {t: summary(p) for t, p in passes.items()}
+    best = max(per, key=lambda t: per[t]["median"])
+    return {"model": BASELINE, "frames": frames, "rounds": rounds,
+            "command": shown(["bench", f"{BASELINE} (file)", "--threads", "T", "--frames",
+                              str(frames), "--json"]),
+            "threads": {str(t): s for t, s in per.items()}, "best_threads": best,
+            "fps": per[best]["median"]}
+
+
+def run_tune(fps: float, tag: str, budget: float | None, out_dir: Path) -> dict:
+    json_out = out_dir / f"regret-tune-{tag}.json"
+    args = ["tune", "--target-fps", f"{fps:.1f}", "--json-out", str(json_out),
+            "--no-save-profile"]
+    if budget is not None:
+        args += ["--budget-s", f"{budget:g}"]
+    log(shown(args))
+    table = edgecam(*args)
+    (out_dir / f"regret-tune-{tag}.txt").write_text(table)
+    result = json.loads(json_out.read_text())
+    shown_args = [a if a != str(json_out) else str(json_out.relative_to(ROOT)
+                                                      if json_out.is_relative_to(ROOT)
+                                                      else json_out) for a in args]
+    return {"command": shown(shown_args), "json": result, "table": table}
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds after the first pass")
+    ap.add_argument("--frames", type=int, default=200, help="frames per bench pass")
+    ap.add_argument("--pass-s", type=float, default=1.5,
+                    help="after the first pass, frames per pass = first-pass FPS x this")
+    ap.add_argument("--baseline-rounds", type=int, default=3)
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="passed to tune (default: tune's own default)")
+    ap.add_argument("--family", action="append", choices=ARCHS,
+                    help="bench only these families (dry runs); tune always runs with defaults")
+    ap.add_argument("--max-load", type=float, default=1.5)
+    ap.add_argument("--max-busy", type=float, default=0.25)
+    ap.add_argument("--calibration", type=Path, default=ROOT / "calibration" / "images")
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR / "regret")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="tiny: 30 frames, 1 baseline round, 1 round, Lite0 only, /tmp output")
+    args = ap.parse_args()
+    if args.dry_run:
+        args.frames, args.baseline_rounds, args.rounds, args.pass_s = 30, 1, 1, 0.1
+        args.family = args.family or ["efficientnet_lite0"]
+        args.budget_s = args.budget_s or 15
+        args.out = Path("/tmp/edgecam-regret-dry/regret")
+        args.max_load, args.max_busy = 99, 2.0
+    out_dir = args.out.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    from edgecam.tune.space import resolutions
+
+    grid = [(a, r, p) for a in ARCHS for r in resolutions(a, 1.0) for p in ("fp32", "int8")]
+    ensure_files(grid, args.calibration)
+    started = time.monotonic()
+    load_start = wait_load(args.max_load, 3600)
+    info = machine(threads=0)
+    info["loadavg_start"] = load_start
+    quiet = {"baseline": wait_idle(args.max_busy, 600)}
+    log(f"load average {load_start}, other processes {quiet['baseline']:.0%} of the CPUs")
+
+    base = baseline(args.baseline_rounds, 300 if not args.dry_run else args.frames)
+    log(f"FP32 Lite0 224: {base['fps']} FPS (median at {base['best_threads']} threads)")
+    targets = {f"{f:g}x": round(f * base["fps"], 1) for f in FACTORS}
+
+    tunes = {}
+    for tag, fps in targets.items():
+        quiet[f"tune {tag}"] = wait_idle(args.max_busy, 600)
+        tunes[tag] = run_tune(fps, tag, args.budget_s, out_dir)
+        ch = tunes[tag]["json"]["chosen"]
+        log(f"tune {tag} ({fps} FPS): " + (f"{ch['name']} x{ch['threads']}" if ch else "none"))
+
+    # every config tune's grid holds (the same at both targets)
+    cands = {(c["arch"], c["resolution"], c["precision"], c["threads"])
+             for t in tunes.values() for c in t["json"]["candidates"]}
+    configs = sorted(c for c in cands if not args.family or c[0] in args.family)
+    low_target = min(targets.values())
+    passes: dict[tuple, list[float]] = {c: [] for c in configs}
+    quiet["first pass"] = wait_idle(args.max_busy, 600)
+    for c in configs:
+        passes[c].append(bench(file_of(*c[:3]), c[3], args.frames))
+        log(f"first pass {c}: {passes[c][-1]:.1f}")
+    skipped = {c: passes[c][0] for c in configs if passes[c][0] < SKIP * low_target}
+    kept = [c for c in configs if c not in skipped]
+    log(f"{len(skipped)} configs under {SKIP:g} x {low_target} FPS in the first pass: skipped")
+    # later passes last about --pass-s each (a fast config's 200 frames take a fifth of a second)
+    frames = {c: max(args.frames, min(MAX_FRAMES, round(passes[c][0] * args.pass_s)))
+              for c in kept}
+    for r in range(args.rounds):
+        quiet[f"round {r + 1}"] = wait_idle(args.max_busy, 600)
+        for c in kept if r % 2 else kept[::-1]:
+            passes[c].append(bench(file_of(*c[:3]), c[3], frames[c]))
+        log(f"round {r + 1} done")
+
+    acc = top1_table()
+    rows = []
+    for c in configs:
+        arch, res, prec, threads = c
+        crop = crop_of(file_of(arch, res, prec))
+        a = acc.get((arch, res, prec, crop))
+        rows.append({"arch": arch, "resolution": res, "precision": prec, "threads": threads,
+                     "crop_pct": crop, "top1": a["top1"] if a else None,
+                     "top1_se": a["se"] if a else None,
+                     "skipped": c in skipped, "frames": frames.get(c, args.frames),
+                     **summary(passes[c])})
+
+    per_target = {}
+    for tag, fps in targets.items():
+        t = tunes[tag]["json"]
+        ch = t["chosen"]
+        reach = [r for r in rows if not r["skipped"] and r["median"] >= fps]
+        best = max((r["top1"] for r in reach if r["top1"] is not None), default=None)
+        chosen_row = None
+        if ch:
+            chosen_row = next((r for r in rows if (r["arch"], r["resolution"], r["precision"],
+                                                   r["threads"]) == (ch["arch"], ch["resolution"],
+                                                                     ch["precision"],
+                                                                     ch["threads"])), None)
+        chosen_top1 = None
+        if ch:  # from the accuracy table, benched here or not
+            a = acc.get((ch["arch"], ch["resolution"], ch["precision"],
+                         crop_of(file_of(ch["arch"], ch["resolution"], ch["precision"]))))
+            chosen_top1 = a["top1"] if a else None
+        per_target[tag] = {
+            "target_fps": fps,
+            "tune": {"command": tunes[tag]["command"], "chosen": ch,
+                     "budget_s": t["budget_s"], "budget_hit": t["budget_hit"],
+                     "seconds": t["seconds"], "measured": t["measured"], "grid": t["grid"],
+                     "spent": t["spent"]},
+            "chosen_bench": chosen_row,
+            "chosen_top1": chosen_top1,
+            "reaching": sorted((r["arch"], r["resolution"], r["precision"], r["threads"])
+                               for r in reach),
+            "best_reachable_top1": best,
+            "best_reachable": [f"{r['arch']}-{r['resolution']}-{r['precision']} x{r['threads']}"
+                               for r in reach if r["top1"] == best],
+            "regret": (round(best - chosen_top1, 1) if best is not None and chosen_top1
+                       is not None else None),
+        }
+        log(f"{tag}: chosen top-1 {chosen_top1}, best reachable {best}, "
+            f"regret {per_target[tag]['regret']}")
+
+    result = {
+        "benchmark": "regret",
+        "machine": info,
+        "quiet": {"max_load": args.max_load, "other_cpu_share_before": quiet},
+        "seconds": round(time.monotonic() - started, 1),
+        "frames_per_pass": args.frames,
+        "pass_s": args.pass_s,
+        "rounds": 1 + args.rounds,
+        "skip_rule": f"first pass under {SKIP:g} x the lower target ({low_target} FPS)",
+        "bench_command": shown(["bench", "MODEL.onnx", "--threads", "T", "--frames", "N",
+                                "--json"]),
+        "accuracy": {"source": "benchmarks/results/offsize_accuracy.json",
+                     "date": json.loads(ACCURACY.read_text())["machine"]["date"],
+                     "pictures": json.loads(ACCURACY.read_text())["sample"]["pictures"]},
+        "baseline": base,
+        "targets": per_target,
+        "rows": rows,
+        "dry_run": args.dry_run,
+    }
+    write_json(args.out.with_suffix(".json"), result)
+    args.out.with_suffix(".md").write_text(render(result))
+    print(render(result))
+
+
+def label(r: dict) -> str:
+    return f"Lite{r['arch'][-1]} {r['resolution']} {r['precision'].upper()}"
+
+
+def render(result: dict) -> str:
+    base = result["baseline"]
+    m = result["machine"]
+    lines = [
+        "# A choice with no regret: tune's choice beside every config it could have chosen",
+        "",
+        f"CPU: {m['cpu']} ({m['cores']} cores) · onnxruntime {m['onnxruntime']} · "
+        f"date {m['date']} · load average at start {m['loadavg_start'][0]}; share of the CPUs "
+        "other processes used just before each phase: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in result["quiet"]["other_cpu_share_before"].items())
+        + ".",
+        "",
+        f"FP32 EfficientNet-Lite0 224, `edgecam bench` on the synthetic 640x480 source, "
+        f"{base['rounds']} interleaved rounds of {base['frames']} frames: "
+        + ", ".join(f"{t} thread{'s' if t != '1' else ''} median {s['median']} "
+                    f"({s['low']}-{s['high']})" for t, s in base["threads"].items())
+        + f" FPS; the better median, **{base['fps']} FPS**, is the base of the targets.",
+        "",
+        f"Every config of tune's grid benched with `{result['bench_command']}`, "
+        f"a first pass of {result['frames_per_pass']} frames over all of them, configs "
+        f"{result['skip_rule']} skipped, then {result['rounds'] - 1} more interleaved rounds "
+        f"(alternating order) over the rest, each pass about {result['pass_s']:g} s of frames "
+        "(at least as many as the first): FPS median (low-high) of "
+        f"{result['rounds']} passes. Top-1: `edgecam classify` on "
+        f"{result['accuracy']['pictures']} labelled ImageNet pictures, from "
+        f"`{result['accuracy']['source']}` ({result['accuracy']['date']}), at the centre crop "
+        "the exported file carries (not re-measured). A config reaches F when its median does.",
+        "",
+        "| target | F (FPS) | tune's choice (tune's FPS median / lower quartile) | its FPS here "
+        "| its top-1 | best top-1 reaching F | regret (points) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for tag, t in result["targets"].items():
+        ch = t["tune"]["chosen"]
+        cb = t["chosen_bench"]
+        name = (f"Lite{ch['arch'][-1]} {ch['resolution']} {ch['precision'].upper()} "
+                f"x{ch['threads']} ({ch['fps']} / {ch['fps_low']})") if ch else "none"
+        here = f"{cb['median']} ({cb['low']}-{cb['high']})" if cb else ""
+        best = f"{t['best_reachable_top1']} ({'; '.join(t['best_reachable'])})"
+        lines.append(f"| {tag} | {t['target_fps']} | {name} | {here} | {t['chosen_top1']} | "
+                     f"{best} | **{t['regret']}** |")
+    lines.append("")
+    for tag, t in result["targets"].items():
+        tn = t["tune"]
+        lines += [
+            f"## {tag}: F = {t['target_fps']} FPS",
+            "",
+            f"`{tn['command']}`: {tn['measured']} of {tn['grid']} configs measured in "
+            f"{tn['seconds']} s (budget {tn['budget_s']} s"
+            + (", hit" if tn["budget_hit"] else ", not hit") + ").",
+            "",
+            "| config | threads | crop | FPS median | low | high | top-1 % | reaches F? | |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        ch = tn["chosen"]
+        key = (ch["arch"], ch["resolution"], ch["precision"], ch["threads"]) if ch else None
+        rows = sorted((r for r in result["rows"] if not r["skipped"]),
+                      key=lambda r: (-(r["top1"] or 0), -r["median"]))
+        for r in rows:
+            mark = ("**chosen**" if (r["arch"], r["resolution"], r["precision"],
+                                     r["threads"]) == key else "")
+            reach = "yes" if r["median"] >= t["target_fps"] else "no"
+            if reach == "yes" and r["low"] < t["target_fps"]:
+                reach += " (low below)"
+            top1 = "" if r["top1"] is None else f"{r['top1']:.1f}"
+            lines.append(f"| {label(r)} | {r['threads']} | {r['crop_pct']:g} | {r['median']} | "
+                         f"{r['low']} | {r['high']} | {top1} | {reach} | {mark} |")
+        lines.append("")
+    skipped = [r for r in result["rows"] if r["skipped"]]
+    if skipped:
+        lines += [f"Skipped after the first pass ({result['skip_rule']}): " + ", ".join(
+            f"{label(r)} x{r['threads']} ({r['passes'][0]})" for r in skipped) + ".", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
