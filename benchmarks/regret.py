@@ -148,10 +148,27 @@ def top1_table() -> dict[tuple[str, int, str, float], dict]:
 # --- frame rates ----------------------------------------------------------------------------------
 
 
-def bench(path: Path, threads: int, frames: int) -> float:
+def cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds all processes were busy, this script's children's CPU seconds) so far."""
+    import resource
+
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    busy = (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return busy, ru.ru_utime + ru.ru_stime
+
+
+def bench(path: Path, threads: int, frames: int) -> tuple[float, float]:
+    """The pass's FPS, and the share of the CPUs other processes used during it."""
+    b0, c0 = cpu_seconds()
+    t0 = time.monotonic()
     out = edgecam("bench", str(path), "--threads", str(threads), "--frames", str(frames),
                   "--json")
-    return float(json.loads(out)["fps"])
+    b1, c1 = cpu_seconds()
+    cores = len(os.sched_getaffinity(0))
+    others = max(0.0, (b1 - b0) - (c1 - c0)) / (cores * max(1e-9, time.monotonic() - t0))
+    return float(json.loads(out)["fps"]), round(others, 2)
 
 
 def summary(passes: list[float]) -> dict:
@@ -164,7 +181,7 @@ def baseline(rounds: int, frames: int) -> dict:
     path = file_of("efficientnet_lite0", 224, "fp32")
     for r in range(rounds):
         for t in (2, 1) if r % 2 == 0 else (1, 2):
-            passes[t].append(bench(path, t, frames))
+            passes[t].append(bench(path, t, frames)[0])
         log(f"baseline round {r + 1}: " + ", ".join(f"{t} thr {p[-1]:.1f}"
                                                      for t, p in passes.items()))
     per = {t: summary(p) for t, p in passes.items()}
@@ -210,6 +227,11 @@ def main() -> None:
     ap.add_argument("--max-busy", type=float, default=0.25)
     ap.add_argument("--calibration", type=Path, default=ROOT / "calibration" / "images")
     ap.add_argument("--out", type=Path, default=RESULTS_DIR / "regret")
+    ap.add_argument("--more-rounds", type=int, default=0,
+                    help="add this many interleaved rounds to the last run's JSON (--out)")
+    ap.add_argument("--redo-rounds", action="store_true",
+                    help="with --more-rounds: drop the last run's rounds after the first pass "
+                         "(say, another process ran through them) and measure new ones")
     ap.add_argument("--dry-run", action="store_true",
                     help="tiny: 30 frames, 1 baseline round, 1 round, Lite0 only, /tmp output")
     args = ap.parse_args()
@@ -221,6 +243,9 @@ def main() -> None:
         args.max_load, args.max_busy = 99, 2.0
     out_dir = args.out.parent
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.more_rounds:
+        resume(args)
+        return
 
     from edgecam.tune.space import resolutions
 
@@ -250,22 +275,84 @@ def main() -> None:
     configs = sorted(c for c in cands if not args.family or c[0] in args.family)
     low_target = min(targets.values())
     passes: dict[tuple, list[float]] = {c: [] for c in configs}
+    others: dict[tuple, list[float]] = {c: [] for c in configs}
     quiet["first pass"] = wait_idle(args.max_busy, 600)
     for c in configs:
-        passes[c].append(bench(file_of(*c[:3]), c[3], args.frames))
-        log(f"first pass {c}: {passes[c][-1]:.1f}")
+        fps, other = bench(file_of(*c[:3]), c[3], args.frames)
+        passes[c].append(fps)
+        others[c].append(other)
+        log(f"first pass {c}: {fps:.1f} (others {other:.0%})")
     skipped = {c: passes[c][0] for c in configs if passes[c][0] < SKIP * low_target}
     kept = [c for c in configs if c not in skipped]
     log(f"{len(skipped)} configs under {SKIP:g} x {low_target} FPS in the first pass: skipped")
     # later passes last about --pass-s each (a fast config's 200 frames take a fifth of a second)
     frames = {c: max(args.frames, min(MAX_FRAMES, round(passes[c][0] * args.pass_s)))
               for c in kept}
-    for r in range(args.rounds):
+    rounds(args, kept, frames, passes, others, quiet, 0)
+    state = {"info": info, "quiet": quiet, "base": base, "targets": targets, "tunes": tunes,
+             "configs": configs, "passes": passes, "others": others, "skipped": skipped,
+             "frames": frames, "started": time.monotonic() - started, "rounds": 1 + args.rounds}
+    report(args, state)
+
+
+def rounds(args, kept, frames, passes, others, quiet, done: int) -> None:
+    """``args.rounds`` interleaved rounds over ``kept``, alternating order, after ``done``."""
+    for r in range(done, done + args.rounds):
         quiet[f"round {r + 1}"] = wait_idle(args.max_busy, 600)
         for c in kept if r % 2 else kept[::-1]:
-            passes[c].append(bench(file_of(*c[:3]), c[3], frames[c]))
+            fps, other = bench(file_of(*c[:3]), c[3], frames[c])
+            passes[c].append(fps)
+            others[c].append(other)
         log(f"round {r + 1} done")
 
+
+def resume(args) -> None:
+    """--more-rounds: the last run's passes (its JSON), plus more interleaved rounds."""
+    old = json.loads(args.out.with_suffix(".json").read_text())
+    configs = [(r["arch"], r["resolution"], r["precision"], r["threads"]) for r in old["rows"]]
+    passes = {c: list(r["passes"]) for c, r in zip(configs, old["rows"])}
+    others = {c: list(r.get("others") or [None] * len(r["passes"]))
+              for c, r in zip(configs, old["rows"])}
+    skipped = {c: r["passes"][0] for c, r in zip(configs, old["rows"]) if r["skipped"]}
+    frames = {c: r["frames"] for c, r in zip(configs, old["rows"]) if not r["skipped"]}
+    kept = [c for c in configs if c not in skipped]
+    quiet = old["quiet"]["other_cpu_share_before"]
+    done = old["rounds"] - 1
+    notes = list(old.get("notes", []))
+    if args.redo_rounds:
+        passes = {c: p[:1] for c, p in passes.items()}
+        others = {c: o[:1] for c, o in others.items()}
+        quiet = {k: v for k, v in quiet.items() if not k.startswith("round")}
+        notes.append(f"rounds 1-{done} of the run of {old['machine']['date']} dropped "
+                     "(another process ran through them); its first pass kept, new rounds "
+                     f"from {time.strftime('%H:%M:%S')}")
+        done = 0
+    args.frames, args.pass_s = old["frames_per_pass"], old["pass_s"]
+    started = time.monotonic()
+    args.rounds = args.more_rounds
+    rounds(args, kept, frames, passes, others, quiet, done)
+    out_dir = args.out.parent
+    tunes = {}
+    for tag, t in old["targets"].items():
+        tunes[tag] = {"command": t["tune"]["command"],
+                      "json": json.loads((out_dir / f"regret-tune-{tag}.json").read_text()),
+                      "table": (out_dir / f"regret-tune-{tag}.txt").read_text()}
+    info = old["machine"]
+    info["more_rounds"] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": args.rounds,
+                           "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    state = {"info": info, "quiet": quiet, "base": old["baseline"],
+             "targets": {tag: t["target_fps"] for tag, t in old["targets"].items()},
+             "tunes": tunes, "configs": configs, "passes": passes, "others": others,
+             "skipped": skipped, "frames": frames,
+             "started": old["seconds"] + time.monotonic() - started,
+             "rounds": 1 + done + args.rounds, "notes": notes}
+    report(args, state)
+
+
+def report(args, st: dict) -> None:
+    configs, passes, others, skipped = st["configs"], st["passes"], st["others"], st["skipped"]
+    frames, targets, tunes = st["frames"], st["targets"], st["tunes"]
+    low_target = min(targets.values())
     acc = top1_table()
     rows = []
     for c in configs:
@@ -276,7 +363,7 @@ def main() -> None:
                      "crop_pct": crop, "top1": a["top1"] if a else None,
                      "top1_se": a["se"] if a else None,
                      "skipped": c in skipped, "frames": frames.get(c, args.frames),
-                     **summary(passes[c])})
+                     **summary(passes[c]), "others": others[c]})
 
     per_target = {}
     for tag, fps in targets.items():
@@ -316,22 +403,23 @@ def main() -> None:
 
     result = {
         "benchmark": "regret",
-        "machine": info,
-        "quiet": {"max_load": args.max_load, "other_cpu_share_before": quiet},
-        "seconds": round(time.monotonic() - started, 1),
+        "machine": st["info"],
+        "quiet": {"max_load": args.max_load, "other_cpu_share_before": st["quiet"]},
+        "seconds": round(st["started"], 1),
         "frames_per_pass": args.frames,
         "pass_s": args.pass_s,
-        "rounds": 1 + args.rounds,
+        "rounds": st["rounds"],
         "skip_rule": f"first pass under {SKIP:g} x the lower target ({low_target} FPS)",
         "bench_command": shown(["bench", "MODEL.onnx", "--threads", "T", "--frames", "N",
                                 "--json"]),
         "accuracy": {"source": "benchmarks/results/offsize_accuracy.json",
                      "date": json.loads(ACCURACY.read_text())["machine"]["date"],
                      "pictures": json.loads(ACCURACY.read_text())["sample"]["pictures"]},
-        "baseline": base,
+        "baseline": st["base"],
         "targets": per_target,
         "rows": rows,
         "dry_run": args.dry_run,
+        "notes": st.get("notes", []),
     }
     write_json(args.out.with_suffix(".json"), result)
     args.out.with_suffix(".md").write_text(render(result))
@@ -370,6 +458,13 @@ def render(result: dict) -> str:
         f"`{result['accuracy']['source']}` ({result['accuracy']['date']}), at the centre crop "
         "the exported file carries (not re-measured). A config reaches F when its median does.",
         "",
+    ]
+    shares = [o for r in result["rows"] for o in r.get("others") or [] if o is not None]
+    if shares:
+        s = sorted(shares)
+        lines += [f"Other processes used {s[0]:.0%}-{s[-1]:.0%} of the CPUs during the passes "
+                  f"(median {s[len(s) // 2]:.0%}; per pass in the JSON, `others`).", ""]
+    lines += [
         "| target | F (FPS) | tune's choice (tune's FPS median / lower quartile) | its FPS here "
         "| its top-1 | best top-1 reaching F | regret (points) |",
         "|---|---|---|---|---|---|---|",
@@ -410,6 +505,7 @@ def render(result: dict) -> str:
             lines.append(f"| {label(r)} | {r['threads']} | {r['crop_pct']:g} | {r['median']} | "
                          f"{r['low']} | {r['high']} | {top1} | {reach} | {mark} |")
         lines.append("")
+    lines += [f"Note: {n}." for n in result.get("notes", [])]
     skipped = [r for r in result["rows"] if r["skipped"]]
     if skipped:
         lines += [f"Skipped after the first pass ({result['skip_rule']}): " + ", ".join(
