@@ -231,6 +231,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS_DIR / "regret")
     ap.add_argument("--more-rounds", type=int, default=0,
                     help="add this many interleaved rounds to the last run's JSON (--out)")
+    ap.add_argument("--recheck", action="append", metavar="ARCH:SIZE:PRECISION:THREADS",
+                    help="only bench these configs, 3 interleaved rounds of 450 frames, into "
+                         "results/regret-recheck.json (repeat)")
     ap.add_argument("--report-only", action="store_true",
                     help="recompute the report from the last run's JSON, measuring nothing")
     ap.add_argument("--redo-rounds", action="store_true",
@@ -247,6 +250,9 @@ def main() -> None:
         args.max_load, args.max_busy = 99, 2.0
     out_dir = args.out.parent
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.recheck:
+        recheck(args)
+        return
     if args.more_rounds or args.report_only:
         resume(args)
         return
@@ -308,6 +314,26 @@ def rounds(args, kept, frames, passes, others, quiet, done: int) -> None:
             passes[c].append(fps)
             others[c].append(other)
         log(f"round {r + 1} done")
+
+
+def recheck(args) -> None:
+    """--recheck: a few configs again, side by side (3 interleaved rounds, 450 frames)."""
+    cfgs = [(a, int(r), p, int(t)) for a, r, p, t in (x.split(":") for x in args.recheck)]
+    passes: dict[tuple, list[float]] = {c: [] for c in cfgs}
+    others: dict[tuple, list[float]] = {c: [] for c in cfgs}
+    for r in range(3):
+        for c in cfgs if r % 2 else cfgs[::-1]:
+            fps, other = bench(file_of(*c[:3]), c[3], 450)
+            passes[c].append(fps)
+            others[c].append(other)
+    out = {"date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+           "command": "edgecam bench FILE --threads T --frames 450 --json, 3 interleaved rounds",
+           "rows": [{"config": f"{c[0]}-{c[1]}-{c[2]} x{c[3]}",
+                     "passes": [round(p, 1) for p in passes[c]],
+                     "median": round(statistics.median(passes[c]), 1), "others": others[c]}
+                    for c in cfgs]}
+    write_json(args.out.parent / "regret-recheck.json", out)
+    print(json.dumps(out, indent=1))
 
 
 def resume(args) -> None:
