@@ -445,8 +445,11 @@ def test_headless_chromium_capture_button(tmp_path: Path, monkeypatch) -> None:
         proc = subprocess.run(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-             "--virtual-time-budget=5000", srv.url],
+             "--virtual-time-budget=8000", srv.url],
             capture_output=True, text=True, timeout=120)
+        # the page keeps a frame request open, so the browser may end while the POST it sent
+        # is still being saved: wait for it (bounded) before the server stops
+        wait_for(lambda: list((tmp_path / "d" / "cat").glob("*.jpg")), 10)
     assert '<form id="capture">' in proc.stdout, proc.stdout[-2000:]  # shown, no longer hidden
     saved = list((tmp_path / "d" / "cat").glob("*.jpg"))
     assert len(saved) == 1, proc.stdout[-2000:]
