@@ -37,6 +37,9 @@ class ModelMeta:
     precision: str = "fp32"
     dataset: str = ""  # the folder a trained model learned its labels from ("" = ImageNet)
     training: dict | None = field(default=None, repr=False)  # what `edgecam train` measured
+    # when to answer "unknown" (trained models): {"score": "probability", "threshold": t,
+    # "keep": share of known validation pictures the threshold keeps, ...what was measured}
+    rejection: dict | None = field(default=None, repr=False)
     color: str = "RGB"
     layout: str = "NCHW"
     format: str = FORMAT
@@ -54,7 +57,7 @@ class ModelMeta:
         """Flatten to ONNX metadata_props (string -> string)."""
         out = {}
         for key, value in asdict(self).items():
-            if key in ("dataset", "training") and not value:
+            if key in ("dataset", "training", "rejection") and not value:
                 continue  # ImageNet models keep exactly the keys they always had
             if isinstance(value, str):
                 out[key] = value
@@ -92,6 +95,7 @@ class ModelMeta:
                 precision=props.get("precision", "fp32"),
                 dataset=props.get("dataset", ""),
                 training=json.loads(props["training"]) if "training" in props else None,
+                rejection=json.loads(props["rejection"]) if "rejection" in props else None,
                 color=props.get("color", "RGB"),
                 layout=props.get("layout", "NCHW"),
             )
