@@ -603,14 +603,24 @@ def train(
         help="Views of each training picture the classifier learns from (1 plain + "
              "augmented ones).")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the split, augmentation and training.")] = 0,
+    unknown: Annotated[Path | None, typer.Option(
+        help="A folder of pictures of anything else (default: DATA/unknown if it exists): "
+             "not a class, but what the model learns to be unsure of and what its rule to "
+             "answer 'unknown' is checked against.", show_default=False)] = None,
+    keep: Annotated[float, typer.Option(
+        help="Share of the known validation pictures the rule to answer 'unknown' keeps; "
+             "lower rejects more of anything else and more of your classes.")] = 0.95,
 ) -> None:
     """Teach a backbone your own classes: a folder of labelled pictures -> an ONNX model.
 
     Transfer learning from ImageNet weights: the backbone stays frozen and a new classifier
     learns from its cached features (minutes on a small CPU); --finetune also trains the last
-    stage. The model is self-describing like `edgecam export` writes, with the validation
-    accuracy, per-class accuracy and confusion matrix in its metadata, and checked against
-    PyTorch. Ctrl-C keeps the best model so far.
+    stage. The classifier reads every stage of the backbone, not only its last vector. A
+    rule to answer "unknown" is calibrated on the validation pictures (and on an unknown
+    folder's pictures of anything else) and travels in the model, so every command says
+    "unknown" when the model sees none of its classes. The model is self-describing like
+    `edgecam export` writes, with the validation accuracy, per-class accuracy and confusion
+    matrix in its metadata, and checked against PyTorch. Ctrl-C keeps the best model so far.
     """
     from edgecam.models.store import has_export_extra
     from edgecam.train.dataset import check_folder
@@ -619,11 +629,12 @@ def train(
     if not has_export_extra():
         raise fail("training needs torch and onnx: pip install 'edgecam[export,pretrained]'")
     from edgecam.train.bars import TrainBars
-    from edgecam.train.evaluation import render
+    from edgecam.train.evaluation import rejection_line, render
     from edgecam.train.trainer import TrainOptions, train_models
 
     opts = TrainOptions(data, arch, alpha, _int_list(resolution, "--resolution"), epochs,
-                        patience, finetune, val_split, output, json_out, views, augment, seed)
+                        patience, finetune, val_split, output, json_out, views, augment, seed,
+                        unknown, keep)
     with TrainBars() as bars:
         report = train_models(opts, bars, say=lambda m: typer.echo(f"edgecam: {m}", err=True))
     for m in report["models"]:
@@ -632,6 +643,7 @@ def train(
             f"{m['val_accuracy']:.1%} of {m['val_images']}, best epoch {m['best_epoch']} of "
             f"{m['epochs_run']}, {m['seconds']:.0f} s"
             + (", features from cache" if m["cached_features"] else "") + ")")
+        typer.echo(rejection_line(m["rejection"]))
         typer.echo(render(m, list(m["per_class_accuracy"])))
     if json_out is not None:
         from edgecam.util.safewrite import write_whole

@@ -144,8 +144,15 @@ def test_digits_train_at_two_resolutions_and_run_everywhere(
         t = meta.training
         assert t["dataset"]["fingerprint"] == report["dataset"]["fingerprint"]
         assert t["confusion_matrix"] == m["confusion_matrix"]
-        assert np.trace(t["confusion_matrix"]) == round(t["val_accuracy"] * t["val_images"])
-        assert set(t["per_class_accuracy"]) == set(meta.labels)
+        # the matrix is with the rule to answer unknown: its last column holds what it rejected
+        rule = meta.rejection
+        assert rule is not None and rule["score"] == "probability" and rule["keep"] == 0.95
+        assert rule["known_kept"] >= 0.95 and rule["unknown_rejected"] is None
+        matrix = np.array(t["confusion_matrix"])
+        assert t["confusion_labels"] == meta.labels + ["unknown"]
+        assert np.trace(matrix) == round(rule["known_recall"] * rule["known_images"])
+        assert matrix[:, -1].sum() == round((1 - rule["known_kept"]) * rule["known_images"])
+        assert set(t["per_class_accuracy"]) == set(meta.labels) | {"unknown"}
         assert meta.top1 == pytest.approx(100 * m["val_accuracy"], abs=0.01)
         # the headline: pictures the training never saw, through the runtime
         assert _heldout_accuracy(path, heldout, tmp_path, train_env) >= 0.6

@@ -1,6 +1,10 @@
 """A data set folder: one sub-folder per class (or ``train/`` and ``val/``, each with one
 sub-folder per class), read into labelled file lists with a stratified validation split.
 
+A sub-folder named ``unknown`` (or ``--unknown DIR``) is not a class: its pictures are "anything
+else", label ``UNKNOWN``, which the classifier learns to be unsure of and the rejection rule is
+calibrated against.
+
 Every picture is decoded once here, so an unreadable file is skipped (and listed) before the
 split is drawn, and the fingerprint covers the exact bytes that were trained on. No torch.
 """
@@ -17,11 +21,14 @@ import numpy as np
 from edgecam.sources.media import is_image_path, max_pixels, picture_size
 from edgecam.util.errors import EdgecamError
 
+UNKNOWN = -1  # the label of the unknown folder's pictures
+UNKNOWN_FOLDER = "unknown"
+
 
 @dataclass(frozen=True)
 class Sample:
     path: Path
-    label: int
+    label: int  # an index into ``DataSet.classes``, or UNKNOWN
 
 
 @dataclass
@@ -38,9 +45,14 @@ class DataSet:
     # validation pictures that are byte copies of training pictures: (val, train) relative paths
     duplicates: list[tuple[str, str]] = field(default_factory=list)
 
+    unknown: Path | None = None  # where the "anything else" pictures came from
+
     @property
     def name(self) -> str:
         return self.root.resolve().name
+
+    def count_unknown(self, samples: list[Sample]) -> int:
+        return sum(s.label == UNKNOWN for s in samples)
 
     def describe(self) -> dict:
         """The JSON block a report and the model metadata carry."""
@@ -48,9 +60,18 @@ class DataSet:
             "name": self.name, "path": str(self.root), "layout": self.layout,
             "classes": len(self.classes), "train_images": len(self.train),
             "val_images": len(self.val), "fingerprint": self.fingerprint,
+            "unknown": str(self.unknown) if self.unknown else None,
+            "unknown_train_images": self.count_unknown(self.train),
+            "unknown_val_images": self.count_unknown(self.val),
             "skipped": len(self.skipped), "skipped_files": self.skipped,
             "val_copies_of_train": len(self.duplicates),
         }
+
+
+def relative(path: Path, root: Path) -> str:
+    """``path`` as it is named in reports and caches: below ``root`` if it is (the unknown
+    folder may be elsewhere)."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 def _class_dirs(folder: Path) -> list[Path]:
@@ -114,9 +135,28 @@ def check_folder(root: str | Path) -> Path:
     return root
 
 
-def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0) -> DataSet:
+def _unknown_dirs(root: Path, split_dirs: bool, unknown: Path | None
+                  ) -> tuple[Path | None, dict[str, Path], dict[str, Path]]:
+    """(the unknown pictures' folder, its train side, its val side); the val side is empty
+    when the split is drawn here."""
+    if unknown is not None:
+        if not unknown.is_dir():
+            raise EdgecamError(f"--unknown folder not found: {unknown}")
+        return unknown, {UNKNOWN_FOLDER: unknown}, {}
+    if split_dirs:
+        tr, va = root / "train" / UNKNOWN_FOLDER, root / "val" / UNKNOWN_FOLDER
+        if tr.is_dir():
+            return tr, {UNKNOWN_FOLDER: tr}, ({UNKNOWN_FOLDER: va} if va.is_dir() else {})
+        return None, {}, {}
+    folder = root / UNKNOWN_FOLDER
+    return (folder, {UNKNOWN_FOLDER: folder}, {}) if folder.is_dir() else (None, {}, {})
+
+
+def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
+                 unknown: Path | None = None) -> DataSet:
     """Scan ``root``; fewer than two classes or a class with fewer than two usable pictures is
-    a user error that names the class."""
+    a user error that names the class. An ``unknown`` sub-folder or ``unknown`` (a folder of
+    pictures anywhere) adds "anything else" pictures, split like a class."""
     root = Path(root)
     check_folder(root)
     if not 0.0 < val_split < 1.0:
@@ -130,10 +170,12 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0) -> Dat
         extra = sorted(set(val_dirs) - set(train_dirs))
         if extra:
             raise EdgecamError(f"{root}/val has class {extra[0]!r} that {root}/train lacks")
-        classes = sorted(train_dirs)
     else:
         train_dirs = {p.name: p for p in _class_dirs(root)}
-        classes = sorted(train_dirs)
+    train_dirs.pop(UNKNOWN_FOLDER, None)
+    if split_dirs:
+        val_dirs.pop(UNKNOWN_FOLDER, None)
+    classes = sorted(train_dirs)
     if len(classes) < 2:
         where = f"{root}/train" if split_dirs else str(root)
         if not classes and any(p.is_file() and is_image_path(p.name) for p in root.iterdir()):
@@ -167,8 +209,32 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0) -> Dat
             tr, va = _split(files, val_split, rng)
         train += [Sample(p, label) for p in tr]
         val += [Sample(p, label) for p in va]
+    unknown_dir, unknown_train, unknown_val = _unknown_dirs(root, split_dirs, unknown)
+    if unknown_dir is not None:
+        tr, va = _unknown_split(unknown_dir, unknown_train, unknown_val, root, digest, skipped,
+                                shas, val_split, rng)
+        train += [Sample(p, UNKNOWN) for p in tr]
+        val += [Sample(p, UNKNOWN) for p in va]
     return DataSet(root, classes, train, val, "train/val" if split_dirs else "folders",
-                   digest.hexdigest(), skipped, _duplicates(train, val, shas, root))
+                   digest.hexdigest(), skipped, _duplicates(train, val, shas, root),
+                   unknown_dir)
+
+
+def _unknown_split(folder: Path, train_dirs: dict[str, Path], val_dirs: dict[str, Path],
+                   root: Path, digest: hashlib._Hash, skipped: list[str],
+                   shas: dict[Path, str], val_split: float, rng: np.random.Generator
+                   ) -> tuple[list[Path], list[Path]]:
+    """The unknown pictures' train and validation sides (a folder outside the data set is
+    named by its absolute path in the fingerprint)."""
+    base = root if folder.resolve().is_relative_to(root.resolve()) else folder
+    tr = _collect(train_dirs, base, digest, skipped, shas)[UNKNOWN_FOLDER]
+    if val_dirs:
+        return tr, _collect(val_dirs, base, digest, skipped, shas)[UNKNOWN_FOLDER]
+    if len(tr) < 2:
+        raise EdgecamError(
+            f"the unknown folder {folder} has {len(tr)} readable picture(s); it needs at least "
+            "two (one to train on, one to calibrate the rejection with)")
+    return _split(tr, val_split, rng)
 
 
 def _duplicates(train: list[Sample], val: list[Sample], shas: dict[Path, str], root: Path
@@ -176,6 +242,5 @@ def _duplicates(train: list[Sample], val: list[Sample], shas: dict[Path, str], r
     """Validation pictures whose bytes are a training picture's: scored on what it learned
     from, they make the validation accuracy say nothing about new pictures."""
     seen = {shas[s.path]: s.path for s in train}
-    return [(v.path.relative_to(root).as_posix(),
-             seen[shas[v.path]].relative_to(root).as_posix())
+    return [(relative(v.path, root), relative(seen[shas[v.path]], root))
             for v in val if shas[v.path] in seen]

@@ -1,39 +1,72 @@
 """What a trained model is worth on its validation pictures: accuracy, per-class accuracy and
-the confusion matrix, as plain JSON-able values (model metadata and ``--json-out`` carry them)."""
+the confusion matrix, as plain JSON-able values (model metadata and ``--json-out`` carry them).
+
+With a rejection rule the matrix gains an ``unknown`` row (the unknown folder's pictures) and
+column (pictures the rule answered unknown)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from edgecam.train.dataset import UNKNOWN, UNKNOWN_FOLDER
 
-def evaluate(predicted: np.ndarray, truth: np.ndarray, classes: list[str]) -> dict:
-    """``confusion[i][j]``: pictures of class i predicted as class j."""
+
+def evaluate(predicted: np.ndarray, truth: np.ndarray, classes: list[str],
+             answered: np.ndarray | None = None) -> dict:
+    """``confusion[i][j]``: pictures of class i answered j; ``predicted`` is the top-1 class,
+    ``answered`` the same with the rule applied (UNKNOWN where it rejects).
+
+    ``val_accuracy`` is the top-1 accuracy on the known pictures, without the rule (the figure
+    a model without one has); ``per_class_accuracy`` and the matrix are with it."""
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    known = truth != UNKNOWN
+    open_set = answered is not None or not known.all()
     k = len(classes)
-    confusion = np.zeros((k, k), np.int64)
-    np.add.at(confusion, (truth, predicted), 1)
+    names = classes + ([UNKNOWN_FOLDER] if open_set else [])
+    final = np.asarray(answered) if answered is not None else predicted
+    confusion = np.zeros((len(names), len(names)), np.int64)
+    rows, cols = np.where(truth == UNKNOWN, k, truth), np.where(final == UNKNOWN, k, final)
+    np.add.at(confusion, (rows, cols), 1)
     per_class = {
         name: (float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None)
-        for i, name in enumerate(classes)
+        for i, name in enumerate(names)
     }
-    return {
-        "val_accuracy": float(np.trace(confusion) / max(1, confusion.sum())),
-        "val_images": int(confusion.sum()),
+    out = {
+        "val_accuracy": float((predicted[known] == truth[known]).mean()) if known.any() else 0.0,
+        "val_images": int(known.sum()),
         "per_class_accuracy": per_class,
         "confusion_matrix": confusion.tolist(),
+        "confusion_labels": names,
     }
+    return out
 
 
 def render(evaluation: dict, classes: list[str], width: int = 24) -> str:
     """Per-class accuracy lines, worst first (what to collect more pictures of)."""
-    rows = sorted(evaluation["per_class_accuracy"].items(),
+    names = evaluation.get("confusion_labels", classes)
+    rows = sorted(((name, acc) for name, acc in evaluation["per_class_accuracy"].items()
+                   if acc is not None or name != UNKNOWN_FOLDER),
                   key=lambda kv: (kv[1] is None, kv[1] if kv[1] is not None else 0))
     matrix = evaluation["confusion_matrix"]
     lines = []
     for name, acc in rows:
-        i = classes.index(name)
-        wrong = sorted(((n, classes[j]) for j, n in enumerate(matrix[i]) if j != i and n),
+        i = names.index(name)
+        wrong = sorted(((n, names[j]) for j, n in enumerate(matrix[i]) if j != i and n),
                        reverse=True)
         note = f"  (mistaken for {wrong[0][1]!r} x{wrong[0][0]})" if wrong else ""
         shown = f"{acc:6.1%}" if acc is not None else "     -"
         lines.append(f"  {name[:width]:<{width}} {shown} of {sum(matrix[i])}{note}")
     return "\n".join(lines)
+
+
+def rejection_line(rule: dict) -> str:
+    """How well the rule to answer "unknown" works on the validation pictures."""
+    line = (f"  answers 'unknown' below {rule['threshold']:.1%} top-1 probability: keeps "
+            f"{rule['known_kept']:.1%} of the {rule['known_images']} known pictures "
+            f"({rule['known_recall']:.1%} on their right label)")
+    if rule.get("unknown_rejected") is not None:
+        line += (f", answers 'unknown' for {rule['unknown_rejected']:.1%} of the "
+                 f"{rule['unknown_images']} pictures of anything else")
+    else:
+        line += "; add an 'unknown' folder of anything else to train and check it against"
+    return line

@@ -1,6 +1,7 @@
 """Backbone features of a data set, computed once and cached on disk.
 
-The frozen ImageNet backbone turns every picture into the pooled vector its classifier reads:
+The frozen ImageNet backbone turns every picture into the vector the classifier reads (its stages'
+pooled outputs and the final pooled vector, ``network.Tapped``):
 validation pictures through the run-time preprocessing exactly (the same ``Preprocessor`` the
 pipeline uses, from the model's metadata), training pictures once that way and ``views - 1``
 more times augmented. Training the classifier on these vectors takes seconds; computing them is
@@ -23,16 +24,16 @@ import torch
 
 from edgecam.models.catalog import cache_dir
 from edgecam.models.metadata import ModelMeta
-from edgecam.models.zoo.builder import EdgeNet
 from edgecam.runtime.preprocess import Preprocessor
 from edgecam.sources.media import read_image
 from edgecam.train.augment import Augment
-from edgecam.train.dataset import DataSet, Sample
+from edgecam.train.dataset import DataSet, Sample, relative
+from edgecam.train.network import Tapped
 from edgecam.util.atomic import publish
 from edgecam.util.signals import StopFlag
 
 BATCH = 32
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the stages' pooled outputs beside the final vector
 
 
 class Interrupted(Exception):
@@ -47,6 +48,10 @@ class Features:
     val_labels: np.ndarray  # [M]
     cached: bool = False
 
+    def plain(self) -> Features:
+        """The same pictures with only the run-time view of each training picture."""
+        return replace(self, train=self.train[:1])
+
 
 def cache_key(data: DataSet, meta: ModelMeta, views: int, augment: Augment, seed: int) -> str:
     """Everything the vectors depend on; the pictures enter through their sha256 (fingerprint)
@@ -56,8 +61,8 @@ def cache_key(data: DataSet, meta: ModelMeta, views: int, augment: Augment, seed
         "alpha": meta.alpha, "resolution": meta.resolution, "weights": meta.weights_sha256,
         "crop_pct": meta.crop_pct, "normalization": meta.normalization, "views": views,
         "augment": asdict(augment), "seed": seed,
-        "train": [(s.path.relative_to(data.root).as_posix(), s.label) for s in data.train],
-        "val": [(s.path.relative_to(data.root).as_posix(), s.label) for s in data.val],
+        "train": [(relative(s.path, data.root), s.label) for s in data.train],
+        "val": [(relative(s.path, data.root), s.label) for s in data.val],
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -116,8 +121,8 @@ def _batches(samples: list[Sample], size: int):
         yield start, samples[start:start + size]
 
 
-class _Pooled(torch.nn.Module):
-    def __init__(self, net: EdgeNet) -> None:
+class _Features(torch.nn.Module):
+    def __init__(self, net: Tapped) -> None:
         super().__init__()
         self.net = net
 
@@ -130,7 +135,7 @@ class Embedder:
     PyTorch eager on this project's 2-core machine, and it is the engine the model will run on.
     """
 
-    def __init__(self, model: EdgeNet, resolution: int) -> None:
+    def __init__(self, model: Tapped, resolution: int) -> None:
         import onnxruntime as ort
 
         from edgecam.models.export import to_onnx
@@ -141,7 +146,7 @@ class Embedder:
         opts.log_severity_level = 3
         with tempfile.TemporaryDirectory(prefix="edgecam-train-") as tmp:
             path = Path(tmp) / "backbone.onnx"
-            to_onnx(_Pooled(model).eval(), resolution, path, output="features")
+            to_onnx(_Features(model).eval(), resolution, path, output="features")
             self.session = ort.InferenceSession(str(path), opts,
                                                 providers=["CPUExecutionProvider"])
 
@@ -149,7 +154,7 @@ class Embedder:
         return self.session.run(["features"], {"input": np.stack(tensors)})[0]
 
 
-def extract(model: EdgeNet, meta: ModelMeta, data: DataSet, views: int, augment: Augment,
+def extract(model: Tapped, meta: ModelMeta, data: DataSet, views: int, augment: Augment,
             seed: int, stop: StopFlag, advance: Callable[[int], None] = lambda n: None
             ) -> Features:
     """Vectors for every picture (cached); ``advance(n)`` after each batch of n pictures."""

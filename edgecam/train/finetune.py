@@ -1,5 +1,6 @@
 """``--finetune``: after the classifier, also train the backbone's last stage (the blocks from
 the last stride-2 block on, and the 1x1 head conv) on pictures augmented afresh every epoch.
+Unknown-folder pictures keep their pull toward the uniform answer (``head.unknown_loss``).
 
 Batch-norm statistics stay frozen (small batches of a small data set would only make them
 worse); the frozen front of the network runs without gradients, and validation pictures go
@@ -19,9 +20,10 @@ from torch import nn
 
 from edgecam.models.zoo.builder import EdgeNet
 from edgecam.sources.media import read_image
-from edgecam.train.dataset import DataSet
+from edgecam.train.dataset import UNKNOWN, DataSet
 from edgecam.train.features import ViewMaker
-from edgecam.train.head import Epoch
+from edgecam.train.head import Epoch, unknown_loss
+from edgecam.train.network import Tapped
 from edgecam.util.signals import StopFlag
 
 
@@ -33,41 +35,42 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     batch: int = 16
+    unknown_weight: float = 0.5
 
 
-def tail_start(model: EdgeNet) -> int:
+def tail_start(net: EdgeNet) -> int:
     """Index of the first trainable block: the last one that halves the resolution."""
-    strides = [b.stride for b in model.spec.blocks]
+    strides = [b.stride for b in net.spec.blocks]
     return max(i for i, s in enumerate(strides) if s > 1)
 
 
-class _Split(nn.Module):
-    """The frozen front and the trainable tail of one EdgeNet (sharing its modules)."""
+class _Split:
+    """The frozen front and the trainable tail of one ``Tapped`` model (sharing its modules)."""
 
-    def __init__(self, model: EdgeNet) -> None:
-        super().__init__()
-        t = tail_start(model)
+    def __init__(self, model: Tapped) -> None:
         self.model = model
-        # a slice of a Sequential is a Sequential (torch annotates it as Module)
-        self.front = nn.Sequential(model.stem, *cast(nn.Sequential, model.blocks[:t]))
-        self.tail = nn.Sequential(*cast(nn.Sequential, model.blocks[t:]))
+        self.start = tail_start(model.net)
 
     def trainable(self) -> list[nn.Parameter]:
-        mods = [self.tail, self.model.classifier] + ([self.model.head] if self.model.head else [])
+        net = self.model.net
+        mods = [*cast(nn.Sequential, net.blocks[self.start:]), self.model.classifier]
+        mods += [net.head] if net.head is not None else []
         return [p for m in mods for p in m.parameters()]
 
-    def after_front(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.tail(x)
-        if self.model.head is not None:
-            x = self.model.head(x)
-        return self.model.classifier(x.mean((2, 3)))
+    def front(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.model.front(x, self.start)
+
+    def after_front(self, mid: tuple[torch.Tensor, list[torch.Tensor]]) -> torch.Tensor:
+        return self.model.classifier(self.model.rest(mid[0], mid[1], self.start))
 
 
-def finetune(model: EdgeNet, data: DataSet, maker: ViewMaker, config: FinetuneConfig,
-             seed: int, stop: StopFlag, on_epoch: Callable[[Epoch], None] = lambda e: None,
+def finetune(model: Tapped, data: DataSet, maker: ViewMaker, config: FinetuneConfig,
+             seed: int, stop: StopFlag, augment: bool = True,
+             on_epoch: Callable[[Epoch], None] = lambda e: None,
              advance: Callable[[int], None] = lambda n: None) -> tuple[list[Epoch], int, bool]:
     """Train ``model`` in place (its classifier already trained); returns (history, best epoch,
-    interrupted)."""
+    interrupted). Without ``augment`` every epoch sees the plain pictures (when the classifier
+    did better without augmentation, so does its fine-tuning)."""
     torch.manual_seed(seed)
     split = _Split(model)
     model.eval()  # batch-norm statistics frozen
@@ -79,12 +82,14 @@ def finetune(model: EdgeNet, data: DataSet, maker: ViewMaker, config: FinetuneCo
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
+    known_val = [s for s in data.val if s.label != UNKNOWN]
     with torch.no_grad():
-        val_in = torch.cat([
-            split.front(torch.from_numpy(np.stack(
-                [maker.plain(read_image(str(s.path))) for s in data.val[i:i + 32]])))
-            for i in range(0, len(data.val), 32)])
-    val_y = torch.tensor([s.label for s in data.val])
+        parts = [split.front(torch.from_numpy(np.stack(
+                 [maker.plain(read_image(str(s.path))) for s in known_val[i:i + 32]])))
+                 for i in range(0, len(known_val), 32)]
+    val_in = (torch.cat([p[0] for p in parts]),
+              [torch.cat([p[1][j] for p in parts]) for j in range(len(parts[0][1]))])
+    val_y = torch.tensor([s.label for s in known_val])
 
     def score() -> tuple[float, float]:
         with torch.no_grad():
@@ -104,11 +109,12 @@ def finetune(model: EdgeNet, data: DataSet, maker: ViewMaker, config: FinetuneCo
             picks = [data.train[i] for i in order[start:start + config.batch]]
             rng = np.random.default_rng([seed, epoch, start])
             x = torch.from_numpy(np.stack(
-                [maker.augmented(read_image(str(s.path)), rng) for s in picks]))
+                [maker.augmented(read_image(str(s.path)), rng) if augment
+                 else maker.plain(read_image(str(s.path))) for s in picks]))
             y = torch.tensor([s.label for s in picks])
             with torch.no_grad():
                 mid = split.front(x)
-            loss = loss_fn(split.after_front(mid), y)
+            loss = unknown_loss(split.after_front(mid), y, loss_fn, config.unknown_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -21,7 +21,7 @@ class EdgeNet(nn.Module):
         last = spec.blocks[-1].cout
         self.head = (ConvBN(conv(last, spec.head, 1), spec.head, spec.head_act, eps)
                      if spec.head is not None else None)
-        self.classifier = nn.Linear(spec.features, spec.num_classes)
+        self.classifier: nn.Module = nn.Linear(spec.features, spec.num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled vector the classifier reads (what transfer learning trains on)."""
