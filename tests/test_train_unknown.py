@@ -120,7 +120,7 @@ def test_the_classifier_reads_every_stage_and_the_split_for_fine_tuning_is_the_s
 
     from edgecam.models.zoo import create_model
     from edgecam.train.finetune import tail_start
-    from edgecam.train.network import Tapped, stage_ends
+    from edgecam.train.tapped import Tapped, stage_ends
 
     net = create_model("efficientnet_lite0")
     ends = stage_ends(net)

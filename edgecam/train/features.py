@@ -28,7 +28,7 @@ from edgecam.runtime.preprocess import Preprocessor
 from edgecam.sources.media import read_image
 from edgecam.train.augment import Augment
 from edgecam.train.dataset import DataSet, Sample, relative
-from edgecam.train.network import Tapped
+from edgecam.train.tapped import Tapped
 from edgecam.util.atomic import publish
 from edgecam.util.signals import StopFlag
 

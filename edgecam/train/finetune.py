@@ -23,7 +23,7 @@ from edgecam.sources.media import read_image
 from edgecam.train.dataset import UNKNOWN, DataSet
 from edgecam.train.features import ViewMaker
 from edgecam.train.head import Epoch, unknown_loss
-from edgecam.train.network import Tapped
+from edgecam.train.tapped import Tapped
 from edgecam.util.signals import StopFlag
 
 

@@ -41,7 +41,7 @@ from edgecam.train.evaluation import evaluate
 from edgecam.train.features import Interrupted, ViewMaker, extract
 from edgecam.train.finetune import FinetuneConfig, finetune
 from edgecam.train.head import Epoch, HeadConfig, train_heads
-from edgecam.train.network import Tapped
+from edgecam.train.tapped import Tapped
 from edgecam.train.rejection import KEEP, answers, calibrate
 from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
