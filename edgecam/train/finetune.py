@@ -36,6 +36,7 @@ class FinetuneConfig:
     label_smoothing: float = 0.1
     batch: int = 16
     unknown_weight: float = 0.5
+    warmup: float = 0.2  # share of the steps the learning rate rises over
 
 
 def tail_start(net: EdgeNet) -> int:
@@ -80,6 +81,10 @@ def finetune(model: Tapped, data: DataSet, maker: ViewMaker, config: FinetuneCon
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * max(1, -(-len(data.train) // config.batch))
+    # warm up, then anneal: the first full-size steps on a new tail knocked the classifier off
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps,
+                                                pct_start=config.warmup)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
     known_val = [s for s in data.val if s.label != UNKNOWN]
@@ -118,6 +123,7 @@ def finetune(model: Tapped, data: DataSet, maker: ViewMaker, config: FinetuneCon
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
             total += loss.item() * len(picks)
             advance(len(picks))
             if stop.is_set():
