@@ -264,7 +264,7 @@ def answer_line(counts: Counter, top: list[Prediction], unknown: bool, scores: b
     """What classify says about one input: "gate open", with ``scores`` "gate open 97.0%, gate
     closed 2.1%" or "unknown (best: gate open 61.0%, gate closed 30.2%)"; a video's most
     frequent answer with its count of frames ("gate open (40/45 frames; 5 unknown)")."""
-    from edgecam.runtime.rejection import UNKNOWN
+    from edgecam.runtime.unknown import UNKNOWN
 
     label, n = counts.most_common(1)[0]
     total = sum(counts.values())

@@ -13,7 +13,7 @@ from edgecam.pipeline.overlay import draw_overlay, text_scale
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor, Prediction, softmax
 from edgecam.runtime.preprocess import Preprocessor, crop_box
-from edgecam.runtime.rejection import Rejection
+from edgecam.runtime.unknown import Rejection
 from edgecam.util.errors import EdgecamError
 
 from tiny_models import tiny_classifier, tiny_meta

@@ -25,7 +25,7 @@ from edgecam.pipeline.loop import Pipeline
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.overlay import TOP1, UNSURE, answer_lines
 from edgecam.runtime.engine import Engine
-from edgecam.runtime.rejection import UNKNOWN, Thresholds, rejection_for
+from edgecam.runtime.unknown import UNKNOWN, Thresholds, rejection_for
 from edgecam.sinks.network import MqttSink, PreviewSink, stats_of
 from edgecam.sources.files import FileListSource
 from edgecam.sources.frames import Stream

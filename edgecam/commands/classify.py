@@ -23,7 +23,7 @@ from edgecam.models.store import resolve_model
 from edgecam.pipeline.model import Model
 from edgecam.runtime.batchsize import MEASURED_NOW, choose_batch
 from edgecam.runtime.engine import Engine
-from edgecam.runtime.rejection import rejection_for
+from edgecam.runtime.unknown import rejection_for
 from edgecam.sinks.base import SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.sinks.outputs import Outputs

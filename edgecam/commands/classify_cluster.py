@@ -31,7 +31,7 @@ from edgecam.commands.options import ClassifyOptions
 from edgecam.models.store import resolve_model
 from edgecam.pipeline.model import Model
 from edgecam.runtime.engine import Engine
-from edgecam.runtime.rejection import rejection_for
+from edgecam.runtime.unknown import rejection_for
 from edgecam.sinks.base import SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.sinks.outputs import Outputs

@@ -16,7 +16,7 @@ from edgecam.pipeline.cameras import camera_results
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Result
 from edgecam.runtime.engine import Engine
-from edgecam.runtime.rejection import rejection_for
+from edgecam.runtime.unknown import rejection_for
 from edgecam.sinks.base import Sink, SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.sinks.outputs import Outputs

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgecam.runtime.rejection import ThresholdLike, Thresholds
+from edgecam.runtime.unknown import ThresholdLike, Thresholds
 from edgecam.util.device import check_threads
 from edgecam.util.errors import EdgecamError
 

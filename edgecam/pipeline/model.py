@@ -9,14 +9,14 @@ from edgecam.pipeline.result import Stats
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor
 from edgecam.runtime.preprocess import Preprocessor
-from edgecam.runtime.rejection import ThresholdLike, rejection_for
+from edgecam.runtime.unknown import ThresholdLike, rejection_for
 
 
 class Model:
     """An engine with its pre- and postprocessing: what the loop needs to turn a frame into
     predictions (swapped as a whole when the run adapts to a slower device).
 
-    ``threshold`` is ``--threshold`` (``edgecam.runtime.rejection.Thresholds`` or what it
+    ``threshold`` is ``--threshold`` (``edgecam.runtime.unknown.Thresholds`` or what it
     parses): None answers "unknown" by the model's own calibrated rule, if it has one."""
 
     def __init__(self, engine: Engine, top_k: int = 5, threshold: ThresholdLike = None,
@@ -25,7 +25,8 @@ class Model:
         self.meta = engine.meta
         self.pre = Preprocessor(engine.meta)
         self.rejection = rejection_for(engine.meta, threshold)
-        self.post = Postprocessor(engine.meta.labels, top_k, smoothing, self.rejection)
+        self.post = Postprocessor(engine.meta.labels, top_k, smoothing,
+                                  rejection=self.rejection)
 
     @property
     def name(self) -> str:

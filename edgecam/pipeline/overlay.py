@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edgecam.runtime.postprocess import Prediction
-from edgecam.runtime.rejection import UNKNOWN
+from edgecam.runtime.unknown import UNKNOWN
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TOP1 = (80, 255, 80)  # BGR

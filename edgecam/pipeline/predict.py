@@ -23,7 +23,7 @@ from edgecam.pipeline.loop import Pipeline
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Result
 from edgecam.runtime.engine import Engine
-from edgecam.runtime.rejection import ThresholdLike
+from edgecam.runtime.unknown import ThresholdLike
 from edgecam.sources.factory import open_source
 from edgecam.sources.frames import Source
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgecam.runtime.postprocess import Prediction
-from edgecam.runtime.rejection import UNKNOWN
+from edgecam.runtime.unknown import UNKNOWN
 from edgecam.sources.frames import Frame, Stream
 
 STATS_WINDOW = 30  # frames the stage-time means cover

@@ -1,5 +1,5 @@
 """Logits -> predictions: softmax, optional temporal smoothing, top-k, and whether the answer
-is "unknown" (``edgecam.runtime.rejection``: the model's calibrated rule or ``--threshold``).
+is "unknown" (``edgecam.runtime.unknown``: the model's calibrated rule or ``--threshold``).
 
 Smoothing is an exponential moving average over probabilities, so a label on a live picture
 changes only when the evidence does, not with every noisy frame; the rule judges the smoothed
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecam.runtime.rejection import Rejection
+from edgecam.runtime.unknown import Rejection
 from edgecam.util.errors import EdgecamError
 
 
@@ -49,7 +49,7 @@ class Postprocessor:
     ``smoothing`` is the weight of the past (0 = every frame on its own, 0.8 = slow and calm).
     """
 
-    def __init__(self, labels: list[str], top_k: int = 5, smoothing: float = 0.0,
+    def __init__(self, labels: list[str], top_k: int = 5, smoothing: float = 0.0, *,
                  rejection: Rejection | None = None) -> None:
         check_options(top_k, smoothing)
         self.labels = labels

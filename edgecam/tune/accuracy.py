@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgecam.runtime.rejection import UNKNOWN
+from edgecam.runtime.unknown import UNKNOWN
 from edgecam.sources.frames import Frame, Source
 from edgecam.sources.media import is_image_path, is_video_path, read_image
 from edgecam.util.errors import EdgecamError

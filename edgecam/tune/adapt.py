@@ -22,7 +22,7 @@ from pathlib import Path
 
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Stats
-from edgecam.runtime.rejection import ThresholdLike
+from edgecam.runtime.unknown import ThresholdLike
 from edgecam.tune.profiles import Rung
 from edgecam.util.errors import EdgecamError
 
