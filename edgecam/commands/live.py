@@ -126,8 +126,8 @@ def run_live(opts: LiveOptions) -> LiveSummary:
         if why:  # said once the sources are open, so a bad option is the only line
             log.info("%s: running headless", why)
         if quiet:
-            log.info("no window and no outputs: printing top-1 when it changes (add "
-                     "--json-out, --output or --serve for more)")
+            log.info("no window and no outputs: printing the top-1 label (or unknown) when it "
+                     "changes (add --json-out, --output or --serve for more)")
         pipelines = [outputs.pipeline(Model(engine, opts.top_k, opts.threshold, opts.smoothing),
                                       controller=opts.controller, status=opts.notes,
                                       overlay=True) for _ in sources]
