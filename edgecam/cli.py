@@ -20,7 +20,10 @@ import typer
 from edgecam.commands.options import BenchOptions, ClassifyOptions, LiveOptions
 
 if TYPE_CHECKING:
+    from collections import Counter
+
     from edgecam.commands.classify_units import ClassifySummary
+    from edgecam.runtime.postprocess import Prediction
 from edgecam.util.errors import EdgecamError
 
 app = typer.Typer(
@@ -172,12 +175,19 @@ ProviderOpt = Annotated[str | None, typer.Option(
          "CPU), cpu, cuda, tensorrt or tensorrt:fp16 (engines cached in ~/.cache/edgecam), "
          "openvino (:gpu, :npu, :fp16), xnnpack, coreml, directml, rocm, qnn.")]
 TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="Labels per frame.")]
-ThresholdOpt = Annotated[float, typer.Option(help="Drop labels scoring below this (0..1).")]
+ThresholdOpt = Annotated[list[str] | None, typer.Option(
+    metavar="P|LABEL=P",
+    help="Answer \"unknown\" when the top-1 probability is below this (0..1); the top-k is "
+         "kept. Models made by `edgecam train` carry a calibrated threshold and this overrides "
+         "it: 0.8 for every class, 'gate open=0.8' for one class (several comma-separated or "
+         "by repeating the option), 0 for never unknown. Default: the model's own rule "
+         "(ImageNet models: never unknown).", show_default=False)]
 MqttOpt = Annotated[str | None, typer.Option(
     help="Publish predictions to mqtt://HOST[:PORT]/PREFIX (needs edgecam\\[mqtt]).")]
 JsonOutOpt = Annotated[str | None, typer.Option(
-    help="JSON lines, one per frame or image: {frame, source, top}; - for stdout (then "
-         "every other message goes to stderr).")]
+    help="JSON lines, one per frame or image: {frame, source, model, label, top}, label "
+         "being the top-1 or \"unknown\"; - for stdout (then every other message goes to "
+         "stderr).")]
 SinkOpt = Annotated[list[str] | None, typer.Option(
     "--sink", help="Another output (repeat): out.mp4, dir/, file.jsonl, - (JSON lines on "
                    "stdout), /dev/null, display://0, http://HOST:PORT, mqtt://HOST/PREFIX.")]
@@ -201,7 +211,7 @@ def classify(
     json_out: JsonOutOpt = None,
     sink: SinkOpt = None,
     top_k: TopKOpt = ClassifyOptions.top_k,
-    threshold: ThresholdOpt = ClassifyOptions.threshold,
+    threshold: ThresholdOpt = None,
     threads: ThreadsOpt = None,
     jobs: Annotated[int | None, typer.Option(
         help="Videos classified side by side (default: one per core when there are several, "
@@ -240,15 +250,7 @@ def classify(
     if not output and not json_out and not sinks:
         scores = sys.stdout.isatty()  # a person reads it: each picture's top-k with scores
         for source, counts in summary.top1.items():
-            label, n = counts.most_common(1)[0]
-            total = sum(counts.values())
-            if total > 1:
-                out(f"{source}: {label} ({n}/{total} frames)", taken)
-            elif scores:
-                out(f"{source}: " + ", ".join(f"{p.label} {p.score:.1%}"
-                                               for p in summary.first[source]), taken)
-            else:
-                out(f"{source}: {label}", taken)
+            out(f"{source}: {answer_line(counts, *summary.first[source], scores)}", taken)
     typer.echo(f"classified {describe_work(summary)} with {summary.model}"
                + (f"; skipped {len(summary.skipped)} unreadable file(s)" if summary.skipped else "")
                + (f"; wrote {', '.join(summary.outputs)}" if summary.outputs else ""), err=True)
@@ -256,6 +258,23 @@ def classify(
         typer.echo("edgecam: interrupted; outputs were closed cleanly", err=True)
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
+
+
+def answer_line(counts: Counter, top: list[Prediction], unknown: bool, scores: bool) -> str:
+    """What classify says about one input: "gate open", with ``scores`` "gate open 97.0%, gate
+    closed 2.1%" or "unknown (best: gate open 61.0%, gate closed 30.2%)"; a video's most
+    frequent answer with its count of frames ("gate open (40/45 frames; 5 unknown)")."""
+    from edgecam.runtime.unknown import UNKNOWN
+
+    label, n = counts.most_common(1)[0]
+    total = sum(counts.values())
+    if total > 1:
+        also = f"; {counts[UNKNOWN]} {UNKNOWN}" if label != UNKNOWN and counts[UNKNOWN] else ""
+        return f"{label} ({n}/{total} frames{also})"
+    if not scores:
+        return label
+    best = ", ".join(f"{p.label} {p.score:.1%}" for p in top)
+    return f"{UNKNOWN} (best: {best})" if unknown else best
 
 
 def describe_work(summary: ClassifySummary) -> str:
@@ -312,7 +331,7 @@ def live(
     max_frames: Annotated[int | None, typer.Option(help="Stop after N frames.")] = None,
     threads: ThreadsOpt = None,
     top_k: TopKOpt = LiveOptions.top_k,
-    threshold: ThresholdOpt = LiveOptions.threshold,
+    threshold: ThresholdOpt = None,
     smoothing: Annotated[float, typer.Option(
         help="Weight of the past in the moving average of probabilities (0 = none).")
     ] = LiveOptions.smoothing,

@@ -21,9 +21,10 @@ import pytest
 from edgecam.cluster.tasks import plan_tasks
 from edgecam.commands.classify import classify_inputs
 from edgecam.commands.options import ClassifyOptions
+from edgecam.pipeline.predict import predict
 
 from conftest import assert_one_line_error, free_port, run_cli, wait_for
-from tiny_models import tiny_classifier
+from tiny_models import tiny_classifier, with_rejection
 
 distributed = pytest.importorskip("distributed")
 DASK = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
@@ -120,13 +121,16 @@ def lines_of(path: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_cluster_run_survives_a_dead_worker_and_equals_a_local_run(cluster, tmp_path):
-    model = tiny_classifier(tmp_path / "tiny.onnx", resolution=32)
     inputs = tmp_path / "in"
     inputs.mkdir()
     write_video(inputs / "long.mp4", 400)
     write_video(inputs / "short.mp4", 30, size=(64, 48))
     for name in ("a", "b"):
         cv2.imwrite(str(inputs / f"{name}.png"), np.full((40, 50, 3), ord(name) % 200, np.uint8))
+    # with a rejection rule that answers about half the frames "unknown", as a trained model's
+    plain = tiny_classifier(tmp_path / "plain.onnx", resolution=32)
+    scores = [r.top[0].score for r in predict(str(inputs / "long.mp4"), plain)]
+    model = with_rejection(plain, tmp_path / "tiny.onnx", float(np.median(scores)))
     workers = [cluster.worker(), cluster.worker()]
     cluster.wait_workers(2)
 
@@ -160,6 +164,8 @@ def test_cluster_run_survives_a_dead_worker_and_equals_a_local_run(cluster, tmp_
     assert remote.frames == local.frames == 432
     assert lines_of(jl) == lines_of(tmp_path / "local.jsonl")
     assert remote.top1 == local.top1
+    answers = [line["label"] for line in lines_of(jl)]
+    assert 100 < answers.count("unknown") < 332, answers.count("unknown")
     # the label panel (top) is the same picture; the local run's footer shows its own timing
     for name in ("a.png", "b.png"):
         assert same_labels(cv2.imread(str(tmp_path / "remote" / name)),

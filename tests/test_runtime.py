@@ -13,6 +13,7 @@ from edgecam.pipeline.overlay import draw_overlay, text_scale
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor, Prediction, softmax
 from edgecam.runtime.preprocess import Preprocessor, crop_box
+from edgecam.runtime.unknown import Rejection
 from edgecam.util.errors import EdgecamError
 
 from tiny_models import tiny_classifier, tiny_meta
@@ -102,15 +103,20 @@ def test_preprocess_any_frame_size_reuses_buffers(shape):
 # --- postprocessing ---------------------------------------------------------------------------
 
 
-def test_softmax_top_k_and_threshold():
+def test_softmax_top_k_and_unknown():
     labels = [f"c{i}" for i in range(10)]
     logits = np.arange(10, dtype=np.float32)
     top = Postprocessor(labels, top_k=3)(logits)
     assert [p.index for p in top] == [9, 8, 7]
     assert top[0].label == "c9"
     np.testing.assert_allclose(sum(softmax(logits[None])[0]), 1.0, rtol=1e-6)
-    assert all(p.score >= 0.2 for p in Postprocessor(labels, 5, threshold=0.2)(logits))
     assert top[0].to_dict() == {"label": "c9", "index": 9, "score": round(top[0].score, 5)}
+    # a rule judges the top-1 (0.63 here) and keeps the whole top-k, scores below it too
+    strict = Postprocessor(labels, 3, rejection=Rejection((0.7,) * 10))
+    assert strict.answers(logits[None]) == [(top, True)]
+    lenient = Postprocessor(labels, 3, rejection=Rejection((0.7,) * 9 + (0.6,)))
+    assert lenient.answers(logits[None]) == [(top, False)]
+    assert Postprocessor(labels, 3).answers(logits[None]) == [(top, False)]
 
 
 def test_smoothing_holds_a_label_through_one_noisy_frame():
@@ -128,7 +134,7 @@ def test_smoothing_holds_a_label_through_one_noisy_frame():
     assert plain(dog)[0].label == "dog"
 
 
-@pytest.mark.parametrize("kwargs", [{"top_k": 0}, {"threshold": 1.5}, {"smoothing": 1.0}])
+@pytest.mark.parametrize("kwargs", [{"top_k": 0}, {"smoothing": 1.0}])
 def test_postprocess_rejects_bad_options(kwargs):
     with pytest.raises(EdgecamError):
         Postprocessor(["a"], **kwargs)
@@ -215,8 +221,10 @@ def test_postprocess_batch_equals_rows_one_by_one():
     """A batch's top-k and its smoothing (in row order) equal frame-by-frame postprocessing."""
     labels = [f"c{i}" for i in range(50)]
     logits = np.random.default_rng(3).normal(size=(6, 50)).astype(np.float32) * 4
-    for kwargs in ({"top_k": 5}, {"top_k": 50}, {"top_k": 3, "threshold": 0.1},
-                   {"top_k": 2, "smoothing": 0.7}):
+    rule = Rejection((0.5,) * 50)
+    for kwargs in ({"top_k": 5}, {"top_k": 50}, {"top_k": 3, "rejection": rule},
+                   {"top_k": 2, "smoothing": 0.7, "rejection": rule}):
         one_by_one = Postprocessor(labels, **kwargs)
-        batched = Postprocessor(labels, **kwargs).batch(logits)
-        assert batched == [one_by_one(row) for row in logits]
+        batched = Postprocessor(labels, **kwargs).answers(logits)
+        assert batched == [one_by_one.answers(row[None])[0] for row in logits]
+        assert any(unknown for _, unknown in batched) == ("rejection" in kwargs)

@@ -3,6 +3,8 @@ model file, not a good model: signature checks, pipeline plumbing, tuning arithm
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgecam.models.labels import imagenet_labels
-from edgecam.models.metadata import ModelMeta
+from edgecam.models.metadata import ModelMeta, write_metadata
+from edgecam.runtime.engine import Engine
 
 
 def tiny_meta(resolution: int = 64, **overrides) -> ModelMeta:
@@ -51,4 +54,16 @@ def tiny_classifier(path: Path, resolution: int = 64, classes: int = 1000,
         helper.set_model_props(model, meta.to_props())
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+    return Path(path)
+
+
+def with_rejection(source: Path, path: Path, threshold: float, score: str = "probability",
+                   **meta_overrides) -> Path:
+    """A copy of the model ``source`` whose metadata carries a rejection rule, as
+    ``edgecam train`` writes it: frames whose top-1 probability is below ``threshold`` are
+    answered "unknown"."""
+    shutil.copyfile(source, path)
+    rule = {"score": score, "threshold": threshold, "keep": 0.95, "val_images": 40}
+    meta = dataclasses.replace(Engine(source, 1).meta, rejection=rule, **meta_overrides)
+    write_metadata(path, meta)
     return Path(path)

@@ -23,6 +23,7 @@ from edgecam.models.store import resolve_model
 from edgecam.pipeline.model import Model
 from edgecam.runtime.batchsize import MEASURED_NOW, choose_batch
 from edgecam.runtime.engine import Engine
+from edgecam.runtime.unknown import rejection_for
 from edgecam.sinks.base import SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.sinks.outputs import Outputs
@@ -107,6 +108,7 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
         return classify_on_cluster(opts, files, units)
     model_file = resolve_model(opts.model)
     engine = Engine(model_file, plan.threads, opts.provider, spin=False)
+    rejection_for(engine.meta, opts.threshold)  # a label it lacks: said before outputs open
     sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name,
                                    model_file=str(model_file)),
                        output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,

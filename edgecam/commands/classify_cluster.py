@@ -31,6 +31,7 @@ from edgecam.commands.options import ClassifyOptions
 from edgecam.models.store import resolve_model
 from edgecam.pipeline.model import Model
 from edgecam.runtime.engine import Engine
+from edgecam.runtime.unknown import rejection_for
 from edgecam.sinks.base import SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.sinks.outputs import Outputs
@@ -54,6 +55,7 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
                            "use --json-out")
     model_path = resolve_model(opts.model)
     engine = Engine(model_path, 1)  # checked here, before any worker sees it
+    rejection_for(engine.meta, opts.threshold)  # as a local run: --threshold's labels too
     sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name,
                                    model_file=str(model_path)),
                        output=opts.output, json_out=opts.json_out, uris=opts.sinks)

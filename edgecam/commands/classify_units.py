@@ -30,8 +30,9 @@ class ClassifySummary:
     seconds: float = 0.0
     model: str = ""
     outputs: list[str] = field(default_factory=list)
-    top1: dict[str, Counter] = field(default_factory=dict)  # per source: top-1 label counts
-    first: dict[str, list[Prediction]] = field(default_factory=dict)  # per source: 1st top-k
+    top1: dict[str, Counter] = field(default_factory=dict)  # per source: answer counts
+    # per source: the first frame's top-k and whether it was answered "unknown"
+    first: dict[str, tuple[list[Prediction], bool]] = field(default_factory=dict)
     pictures: int = 0  # of ``files``
     interrupted: int = 0  # exit code when a signal ended the run
     jobs: int = 1
@@ -112,7 +113,8 @@ def plan_units(files: list[str]) -> list[Unit]:
 
 
 class Tally(Sink):
-    """Top-1 counts per source for the summary, and the progress bar."""
+    """Answer counts per source ("unknown" among them) for the summary, and the progress
+    bar."""
 
     def __init__(self, summary: ClassifySummary, bar: Progress) -> None:
         super().__init__()
@@ -122,9 +124,10 @@ class Tally(Sink):
 
     def write(self, result: Result) -> None:
         with self.lock:
-            if result.top:
+            if result.label is not None:
                 counts = self.summary.top1.setdefault(result.frame.source, Counter())
-                counts[result.top[0].label] += 1
-                self.summary.first.setdefault(result.frame.source, result.top)
+                counts[result.label] += 1
+                self.summary.first.setdefault(result.frame.source,
+                                              (result.top, result.unknown))
             self.summary.frames += 1
             self.bar.update(1)

@@ -16,6 +16,7 @@ from edgecam.pipeline.cameras import camera_results
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Result
 from edgecam.runtime.engine import Engine
+from edgecam.runtime.unknown import rejection_for
 from edgecam.sinks.base import Sink, SinkOptions
 from edgecam.sinks.factory import flag_sinks
 from edgecam.sinks.outputs import Outputs
@@ -59,8 +60,8 @@ class LiveSummary:
 
 
 class LabelChanges(Sink):
-    """Print the (smoothed) top-1 whenever it changes: what a headless run with no outputs
-    shows."""
+    """Print the (smoothed) answer whenever it changes, also to and from "unknown" (then with
+    the best guess): what a headless run with no outputs shows."""
 
     def __init__(self, echo: Callable[[str], None]) -> None:
         super().__init__()
@@ -68,10 +69,13 @@ class LabelChanges(Sink):
         self.last: str | None = None
 
     def write(self, result: Result) -> None:
-        if result.top and result.top[0].label != self.last:
+        label = result.label
+        if label is not None and label != self.last:
             top = result.top[0]
-            self.last = top.label
-            self.echo(f"frame {result.frame.index}: {top.label} ({top.score:.2f})")
+            self.last = label
+            self.echo(f"frame {result.frame.index}: "
+                      + (f"{label} (best: {top.label} {top.score:.2f})" if result.unknown
+                         else f"{label} ({top.score:.2f})"))
 
 
 def _headless(opts: LiveOptions) -> tuple[bool, str]:
@@ -102,6 +106,7 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     headless, why = _headless(opts)
     model_file = resolve_model(opts.model)
     engine = Engine(model_file, opts.threads, opts.provider)
+    rejection_for(engine.meta, opts.threshold)  # a label it lacks: said before outputs open
     reads = [u for u in uris if os.path.isfile(u)]  # never written over
     sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps,
                                    model=engine.meta.name, model_file=str(model_file),
@@ -121,8 +126,8 @@ def run_live(opts: LiveOptions) -> LiveSummary:
         if why:  # said once the sources are open, so a bad option is the only line
             log.info("%s: running headless", why)
         if quiet:
-            log.info("no window and no outputs: printing top-1 when it changes (add "
-                     "--json-out, --output or --serve for more)")
+            log.info("no window and no outputs: printing the top-1 label (or unknown) when it "
+                     "changes (add --json-out, --output or --serve for more)")
         pipelines = [outputs.pipeline(Model(engine, opts.top_k, opts.threshold, opts.smoothing),
                                       controller=opts.controller, status=opts.notes,
                                       overlay=True) for _ in sources]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgecam.runtime.unknown import ThresholdLike, Thresholds
 from edgecam.util.device import check_threads
 from edgecam.util.errors import EdgecamError
 
@@ -64,7 +65,9 @@ class ClassifyOptions:
     json_out: str | None = None
     sinks: list[str] = field(default_factory=list)  # --sink URIs
     top_k: int = 5
-    threshold: float = 0.0
+    # --threshold (texts as given; a Thresholds once made): None answers "unknown" by the
+    # model's own rule, if it has one
+    threshold: ThresholdLike = None
     threads: int | None = None
     mqtt: str | None = None
     progress: bool | None = None  # None: on a terminal
@@ -87,6 +90,7 @@ class ClassifyOptions:
         within("--chunk", self.chunk, MAX_CHUNK)
         check_threads(self.threads)
         self.cluster = cluster_address(self.cluster)
+        self.threshold = Thresholds.parse(self.threshold)
 
     @property
     def max_pixels(self) -> int | None:
@@ -111,7 +115,7 @@ class LiveOptions:
     max_frames: int | None = None
     threads: int | None = None
     top_k: int = 3
-    threshold: float = 0.0
+    threshold: ThresholdLike = None  # as ClassifyOptions.threshold
     smoothing: float = 0.6
     width: int | None = None
     height: int | None = None
@@ -129,6 +133,7 @@ class LiveOptions:
     def __post_init__(self) -> None:
         at_least_one("--max-frames", self.max_frames)
         check_threads(self.threads)
+        self.threshold = Thresholds.parse(self.threshold)
         if self.serve_token_file is not None:
             if self.serve_token:
                 raise EdgecamError("--serve-token and --serve-token-file both give the token; "

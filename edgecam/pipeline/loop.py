@@ -139,12 +139,12 @@ class Pipeline:
         shared out per frame."""
         model = self.model
         t1 = time.perf_counter()
-        tops = model.post.batch(logits)
+        answers = model.post.answers(logits)
         n = len(frames)
         per_frame = {stage: value / n for stage, value in ms.items()}
         per_frame["postprocess"] = (time.perf_counter() - t1) * 1e3 / n
-        for i, (frame, top) in enumerate(zip(frames, tops)):
-            result = self._result(frame, top, dict(per_frame))
+        for i, (frame, (top, unknown)) in enumerate(zip(frames, answers)):
+            result = self._result(frame, top, unknown, dict(per_frame))
             yield result
             if self._taken(result, model) and i + 1 < n:
                 # the controller swapped the model: the rest of the batch runs on the new one
@@ -152,18 +152,19 @@ class Pipeline:
                 yield from self.deliver(*self.infer(rest))
                 return
 
-    def _result(self, frame: Frame, top: list[Prediction], ms: dict[str, float]) -> Result:
+    def _result(self, frame: Frame, top: list[Prediction], unknown: bool,
+                ms: dict[str, float]) -> Result:
         self.frames += 1
         self.model_frames += 1
         self.rate.tick()
-        result = Result(frame, top, ms, self.snapshot(), self._stream)
+        result = Result(frame, top, ms, self.snapshot(), self._stream, unknown=unknown)
         if self.keep_raw:
             # copied only when the overlay will draw on the frame
             result.raw = frame.image.copy() if self.overlay else frame.image
         if self.overlay:
             t0 = time.perf_counter()
             draw_overlay(frame.image, top, fps=result.stats.fps or None,
-                         infer_ms=ms["infer"], status=result.stats.status)
+                         infer_ms=ms["infer"], status=result.stats.status, unknown=unknown)
             ms["overlay"] = (time.perf_counter() - t0) * 1e3
         return result
 

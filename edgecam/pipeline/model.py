@@ -9,18 +9,24 @@ from edgecam.pipeline.result import Stats
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor
 from edgecam.runtime.preprocess import Preprocessor
+from edgecam.runtime.unknown import ThresholdLike, rejection_for
 
 
 class Model:
     """An engine with its pre- and postprocessing: what the loop needs to turn a frame into
-    predictions (swapped as a whole when the run adapts to a slower device)."""
+    predictions (swapped as a whole when the run adapts to a slower device).
 
-    def __init__(self, engine: Engine, top_k: int = 5, threshold: float = 0.0,
+    ``threshold`` is ``--threshold`` (``edgecam.runtime.unknown.Thresholds`` or what it
+    parses): None answers "unknown" by the model's own calibrated rule, if it has one."""
+
+    def __init__(self, engine: Engine, top_k: int = 5, threshold: ThresholdLike = None,
                  smoothing: float = 0.0) -> None:
         self.engine = engine
         self.meta = engine.meta
         self.pre = Preprocessor(engine.meta)
-        self.post = Postprocessor(engine.meta.labels, top_k, threshold, smoothing)
+        self.rejection = rejection_for(engine.meta, threshold)
+        self.post = Postprocessor(engine.meta.labels, top_k, smoothing,
+                                  rejection=self.rejection)
 
     @property
     def name(self) -> str:

@@ -12,11 +12,13 @@ import cv2
 import numpy as np
 
 from edgecam.runtime.postprocess import Prediction
+from edgecam.runtime.unknown import UNKNOWN
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 TOP1 = (80, 255, 80)  # BGR
 TEXT = (255, 255, 255)
 WARN = (0, 200, 255)
+UNSURE = (0, 150, 255)  # "unknown": orange
 
 
 def text_scale(height: int) -> tuple[float, int]:
@@ -77,18 +79,29 @@ def draw_lines(image: np.ndarray, lines: Sequence[Line], corner: str = "top") ->
         cv2.putText(image, text, (m.pad, y), FONT, m.scale, color, m.thick, cv2.LINE_AA)
 
 
+def answer_lines(top: Sequence[Prediction], unknown: bool, width: int, height: int
+                 ) -> list[Line]:
+    """The answer's lines for a frame of ``width`` x ``height``: the top-1 (green) and the
+    other labels with their scores; when the answer is unknown, "unknown" (orange) first and
+    every label of the top-k after it, the best guess first."""
+    m = _Metrics(height)
+    lines = [(m.clip(p.label[:40], width, f" {p.score * 100:.0f}%"),
+              TOP1 if i == 0 and not unknown else TEXT) for i, p in enumerate(top)]
+    return [(m.clip(UNKNOWN, width), UNSURE)] + lines if unknown else lines
+
+
 def draw_overlay(image: np.ndarray, top: Sequence[Prediction], fps: float | None = None,
-                 infer_ms: float | None = None, status: Sequence[str] = ()) -> np.ndarray:
-    """Annotate ``image`` in place (and return it): top-k labels with scores at the top,
+                 infer_ms: float | None = None, status: Sequence[str] = (),
+                 unknown: bool = False) -> np.ndarray:
+    """Annotate ``image`` in place (and return it): the answer (``answer_lines``) at the top,
     FPS / inference ms and any status lines (e.g. "reconnecting", the running config) below.
 
     On a small frame (a 64x48 video) the text keeps a readable size: labels are cut to the
-    width, and the lines that do not fit are left out, least important first (the top-1,
+    width, and the lines that do not fit are left out, least important first (the answer,
     then status, then the FPS, then the other labels)."""
     h, w = image.shape[:2]
     m = _Metrics(h)
-    labels = [(m.clip(p.label[:40], w, f" {p.score * 100:.0f}%"), TOP1 if i == 0 else TEXT)
-              for i, p in enumerate(top)] or [(m.clip("(no label above threshold)", w), TEXT)]
+    labels = answer_lines(top, unknown, w, h)
     parts = []
     if fps is not None:
         parts.append(f"{fps:.1f} FPS")

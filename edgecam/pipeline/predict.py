@@ -7,8 +7,9 @@ jetson-inference loop)::
     for result in edgecam.predict("clip.mp4"):
         print(result.frame.index, result.label, result.top[0].score, result.stats.fps)
 
-Each ``Result`` is what every sink gets: the frame, its top-k, its stage times and the run's
-stats. Leaving the loop early closes the source and stops the decode thread.
+Each ``Result`` is what every sink gets: the frame, its top-k, its answer (``label``: the top-1
+or "unknown"), its stage times and the run's stats. Leaving the loop early closes the source
+and stops the decode thread.
 """
 
 from __future__ import annotations
@@ -22,19 +23,23 @@ from edgecam.pipeline.loop import Pipeline
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Result
 from edgecam.runtime.engine import Engine
+from edgecam.runtime.unknown import ThresholdLike
 from edgecam.sources.factory import open_source
 from edgecam.sources.frames import Source
 
 
 def predict(source: str | int | Path | Source, model: str | Path | Engine | None = None, *,
-            top_k: int = 5, threshold: float = 0.0, smoothing: float = 0.0,
+            top_k: int = 5, threshold: ThresholdLike = None, smoothing: float = 0.0,
             threads: int | None = None, provider: str | None = None,
             max_frames: int | None = None, overlay: bool = False, batch: int = 1,
             workers: int = 1) -> Iterator[Result]:
     """Classify ``source`` (a URI as ``live --source`` takes it, a file, or a ``Source``) with
     ``model`` (an .onnx file, a model name, a ready ``Engine``, or the default pretrained one)
     and yield one ``Result`` per frame: every frame of a file in order, the newest frame of a
-    camera. ``overlay`` draws the labels on ``result.frame.image``; ``batch`` and ``workers``
+    camera. ``result.label`` is the answer: the top-1, or "unknown" when the model's calibrated
+    rule (models made by ``edgecam train``) rejects the frame; ``threshold`` overrides the rule
+    as ``--threshold`` does (0.8, ``"gate open=0.8"``, ``{"gate open": 0.8}``, 0 = never
+    unknown). ``overlay`` draws the labels on ``result.frame.image``; ``batch`` and ``workers``
     speed up files as in ``classify``."""
     engine = model if isinstance(model, Engine) else Engine(
         resolve_model(None if model is None else str(model)), threads, provider)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgecam.runtime.postprocess import Prediction
+from edgecam.runtime.unknown import UNKNOWN
 from edgecam.sources.frames import Frame, Stream
 
 STATS_WINDOW = 30  # frames the stage-time means cover
@@ -34,19 +35,21 @@ class Stats:
     rss_mb: float = 0.0
     status: tuple[str, ...] = ()  # overlay lines: reconnecting, the running config...
 
-    def to_dict(self, top: Sequence[Prediction] = ()) -> dict:
-        """The JSON the preview's /stats.json and the MQTT heartbeat publish."""
-        return {"fps": self.fps, "top": [p.to_dict() for p in top], "model": self.model,
-                "frames": self.frames, "dropped": self.dropped, "state": self.state,
-                "latency_ms": self.latency_ms, "stages_ms": self.stages_ms,
-                "rss_mb": self.rss_mb}
+    def to_dict(self, top: Sequence[Prediction] = (), label: str | None = None) -> dict:
+        """The JSON the preview's /stats.json and the MQTT heartbeat publish: ``label`` is the
+        frame's answer (``Result.label``: the top-1 or "unknown")."""
+        return {"fps": self.fps, "label": label, "top": [p.to_dict() for p in top],
+                "model": self.model, "frames": self.frames, "dropped": self.dropped,
+                "state": self.state, "latency_ms": self.latency_ms,
+                "stages_ms": self.stages_ms, "rss_mb": self.rss_mb}
 
 
 @dataclass
 class Result:
     """One classified frame: the frame (annotated when the run draws the overlay), its top-k,
-    this frame's stage times in ms, the run's stats, the stream it belongs to, and ``raw``, the
-    frame before the overlay when the run was asked to keep it."""
+    this frame's stage times in ms, the run's stats, the stream it belongs to, ``raw``, the
+    frame before the overlay when the run was asked to keep it, and ``unknown``: the model's
+    rejection rule (or ``--threshold``) answered "unknown" (the top-k is kept whole)."""
 
     frame: Frame
     top: list[Prediction]
@@ -54,19 +57,24 @@ class Result:
     stats: Stats = field(default_factory=Stats)
     stream: Stream | None = None
     raw: np.ndarray | None = None
+    unknown: bool = False
 
     @property
     def label(self) -> str | None:
-        """The top-1 label, or None when the threshold left nothing."""
-        return self.top[0].label if self.top else None
+        """The answer: the top-1 label, or "unknown" (None only without predictions)."""
+        if not self.top:
+            return None
+        return UNKNOWN if self.unknown else self.top[0].label
 
     def record(self) -> dict:
         """The JSON line every command writes: frame, source, its time in a video file
         (``time_ms``, kept as the file has it, so a variable frame rate survives), the model
-        that made it (a run may switch models), top-k."""
+        that made it (a run may switch models), the answer (``label``: the top-1 or
+        "unknown", the best classes still in ``top``) and the top-k."""
         record: dict = {"frame": self.frame.index, "source": self.frame.source}
         if self.frame.time_ms is not None:
             record["time_ms"] = self.frame.time_ms
         record["model"] = self.stats.model
+        record["label"] = self.label
         record["top"] = [p.to_dict() for p in self.top]
         return record

@@ -1,7 +1,9 @@
-"""Logits -> predictions: softmax, optional temporal smoothing, top-k and a score threshold.
+"""Logits -> predictions: softmax, optional temporal smoothing, top-k, and whether the answer
+is "unknown" (``edgecam.runtime.unknown``: the model's calibrated rule or ``--threshold``).
 
 Smoothing is an exponential moving average over probabilities, so a label on a live picture
-changes only when the evidence does, not with every noisy frame.
+changes only when the evidence does, not with every noisy frame; the rule judges the smoothed
+top-1.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgecam.runtime.unknown import Rejection
 from edgecam.util.errors import EdgecamError
 
 
@@ -31,29 +34,28 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
-def check_options(top_k: int, threshold: float, smoothing: float) -> None:
+def check_options(top_k: int, smoothing: float) -> None:
     """Reject nonsense early, with the option's name."""
     if top_k < 1:
         raise EdgecamError(f"--top-k must be >= 1, got {top_k}")
-    if not 0.0 <= threshold <= 1.0:
-        raise EdgecamError(f"--threshold must be in [0, 1], got {threshold}")
     if not 0.0 <= smoothing < 1.0:
         raise EdgecamError(f"--smoothing must be in [0, 1), got {smoothing}")
 
 
 class Postprocessor:
-    """``Postprocessor(labels, top_k, threshold, smoothing)(logits_row) -> [Prediction]``.
+    """``Postprocessor(labels, top_k, smoothing, rejection)(logits_row) -> [Prediction]``, and
+    ``answers(logits)``: each row's top-k with whether it is "unknown" under ``rejection``.
 
     ``smoothing`` is the weight of the past (0 = every frame on its own, 0.8 = slow and calm).
     """
 
-    def __init__(self, labels: list[str], top_k: int = 5, threshold: float = 0.0,
-                 smoothing: float = 0.0) -> None:
-        check_options(top_k, threshold, smoothing)
+    def __init__(self, labels: list[str], top_k: int = 5, smoothing: float = 0.0, *,
+                 rejection: Rejection | None = None) -> None:
+        check_options(top_k, smoothing)
         self.labels = labels
         self.top_k = min(top_k, len(labels))
-        self.threshold = threshold
         self.smoothing = smoothing
+        self.rejection = rejection
         self._ema: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -86,9 +88,16 @@ class Postprocessor:
         order = np.argsort(-scores, axis=1, kind="stable")
         idx = np.take_along_axis(idx, order, axis=1).tolist()
         scores = np.take_along_axis(scores, order, axis=1).tolist()
-        labels, threshold = self.labels, self.threshold
-        return [[Prediction(labels[i], i, s) for i, s in zip(row_i, row_s) if s >= threshold]
+        labels = self.labels
+        return [[Prediction(labels[i], i, s) for i, s in zip(row_i, row_s)]
                 for row_i, row_s in zip(idx, scores)]
+
+    def answers(self, logits: np.ndarray) -> list[tuple[list[Prediction], bool]]:
+        """Each row's top-k and whether its answer is "unknown": its top-1 probability (after
+        smoothing) is below the rule's threshold for that class."""
+        rule = self.rejection
+        return [(top, rule is not None and rule.rejects(top[0].index, top[0].score))
+                for top in self.batch(logits)]
 
     def __call__(self, logits: np.ndarray) -> list[Prediction]:
         """Predictions of one frame's logits."""

@@ -1,4 +1,5 @@
-"""MQTT events for home automation: a message when the top-1 label changes, plus a heartbeat.
+"""MQTT events for home automation: a message when the answer changes (the top-1 label, or to
+and from "unknown"), plus a heartbeat.
 
 paho-mqtt runs its own network thread (connect_async + loop_start), so a slow or absent
 broker never stalls the camera: publishing only appends to paho's bounded queue, and paho
@@ -184,20 +185,26 @@ class MqttPublisher:
 
     # -- pipeline side -----------------------------------------------------------------------
 
-    def prediction(self, top: list[dict], frame: int, camera: str | None = None) -> bool:
-        """Publish when the top-1 label differs from the last one sent (for this camera);
-        True if it did."""
+    def prediction(self, top: list[dict], frame: int, camera: str | None = None,
+                   label: str | None = None) -> bool:
+        """Publish when the answer (``label``, by default the top-1's) differs from the last
+        one sent (for this camera); True if it did. ``index`` and ``score`` are the top-1's;
+        when the answer is not the top-1 ("unknown") the top-1's label goes along as
+        ``best``."""
         if not top or self._client is None or self._closed:
             return False
         best = top[0]
-        label = str(best.get("label"))
+        label = str(best.get("label")) if label is None else label
         if label != self._last_seen.get(camera):
             self._last_seen[camera] = label
             self.events += 1
         if label == self._last_label.get(camera):
             return False
-        payload = {"label": label, "index": best.get("index"), "score": best.get("score"),
-                   "frame": frame, "time": round(time.time(), 3), "model": self.name}
+        payload: dict[str, Any] = {"label": label}
+        if label != best.get("label"):
+            payload["best"] = best.get("label")
+        payload.update(index=best.get("index"), score=best.get("score"), frame=frame,
+                       time=round(time.time(), 3), model=self.name)
         leaf = "prediction" if camera is None else f"{topic_name(camera)}/prediction"
         if self._publish(leaf, payload, qos=1, prediction=True) is not None:
             self._last_label[camera] = label

@@ -57,7 +57,8 @@ class PreviewSink(Sink):
         camera = camera_of(result.stream)
         self._images[camera] = result.frame.image
         self.server.publish(result.frame.image, stats_of(result.stats, result.top,
-                                                         result.stream), camera, raw=result.raw)
+                                                         result.stream, result.label),
+                            camera, raw=result.raw)
 
     def idle(self, stats: Stats, stream: Stream | None = None) -> None:
         camera = camera_of(stream)
@@ -77,8 +78,9 @@ class PreviewSink(Sink):
 
 
 class MqttSink(Sink):
-    """Prediction events when top-1 changes, plus a rate-limited stats heartbeat; with
-    several cameras each has its own topics (``PREFIX/<model>/camera<N>/...``)."""
+    """Prediction events when the answer changes (the top-1, or to and from "unknown"), plus
+    a rate-limited stats heartbeat; with several cameras each has its own topics
+    (``PREFIX/<model>/camera<N>/...``)."""
 
     def __init__(self, uri: str, model: str) -> None:
         from edgecam.sinks.mqtt import MqttPublisher
@@ -98,8 +100,9 @@ class MqttSink(Sink):
     def write(self, result: Result) -> None:
         camera = self._camera(result.stream)
         self.publisher.prediction([p.to_dict() for p in result.top], result.frame.index,
-                                  camera)
-        self.publisher.stats(stats_of(result.stats, result.top, result.stream), camera)
+                                  camera, label=result.label)
+        self.publisher.stats(stats_of(result.stats, result.top, result.stream, result.label),
+                             camera)
 
     def idle(self, stats: Stats, stream: Stream | None = None) -> None:
         self.publisher.stats(stats_of(stats, (), stream), self._camera(stream))
@@ -114,12 +117,12 @@ def camera_of(stream: Stream | None) -> int:
     return stream.index if stream is not None else 0
 
 
-def stats_of(stats: Stats, top, stream: Stream | None) -> dict:
-    """What /stats.json and the heartbeat say: the run's stats, which source they are and the
-    model's name for people."""
+def stats_of(stats: Stats, top, stream: Stream | None, label: str | None = None) -> dict:
+    """What /stats.json and the heartbeat say: the run's stats with the frame's answer
+    (``label``) and top-k, which source they are and the model's name for people."""
     from edgecam.models.catalog import model_title
 
-    data = stats.to_dict(top)
+    data = stats.to_dict(top, label)
     data["title"] = model_title(stats.model)
     if stream is not None:
         data["source"] = stream.uri

@@ -46,7 +46,8 @@ FRAME_WAIT_S = 2.0  # a page's frame request waits this long for a new frame
 LINGER_S = 1.5  # after the run, a page that is watching gets this long to see it ended
 
 STATS_DEFAULTS: dict[str, Any] = {
-    "fps": 0.0, "latency_ms": 0.0, "top": [], "model": "", "frames": 0, "dropped": 0,
+    "fps": 0.0, "latency_ms": 0.0, "label": None, "top": [], "model": "", "frames": 0,
+    "dropped": 0,
     "state": "starting",
 }
 

@@ -1,6 +1,10 @@
 """Accuracy on the user's own pictures: top-1 on labelled ``--data`` (one folder per class,
 named by the model's labels) and top-1 agreement on unlabelled ``--sample`` footage.
 
+A model with a rejection rule (made by ``edgecam train``) may answer "unknown": that counts as
+wrong for a picture of one of its classes and right for a picture of an ``unknown`` folder
+(``answer_scores``).
+
 Pictures go through the very pipeline ``classify`` runs (decode, the model's preprocessing from
 its metadata, onnxruntime, postprocessing), so a figure here is what ``classify`` gives on the
 same folder. Pictures are decoded once and kept; predictions are kept per model file (thread
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgecam.runtime.unknown import UNKNOWN
 from edgecam.sources.frames import Frame, Source
 from edgecam.sources.media import is_image_path, is_video_path, read_image
 from edgecam.util.errors import EdgecamError
@@ -80,9 +85,38 @@ class LabelledData:
                 f"{model} (folders must be named by the model's labels, e.g. {example})")
 
     def top1(self, predicted: list[str]) -> float:
-        """Percent of pictures whose top-1 label is their folder's name."""
-        hits = sum(p == want for p, want in zip(predicted, self.labels))
-        return round(100.0 * hits / len(self.labels), 2)
+        """Percent of pictures whose answer is their folder's name ("unknown" is wrong)."""
+        return answer_scores(predicted, self.labels).top1
+
+
+@dataclass(frozen=True)
+class AnswerScores:
+    """How a model's answers (labels or "unknown") fare against the pictures' folders."""
+
+    known: int  # pictures of the model's classes
+    correct: int  # of those, answered with their own label ("unknown" is wrong)
+    unknown: int  # pictures of an ``unknown`` folder (none of the model's classes)
+    rejected: int  # of those, answered "unknown"
+
+    @property
+    def top1(self) -> float:
+        """Percent of known pictures on their own label."""
+        return round(100.0 * self.correct / self.known, 2) if self.known else 0.0
+
+    @property
+    def rejected_share(self) -> float | None:
+        """Percent of ``unknown`` pictures answered "unknown" (None: there were none)."""
+        return round(100.0 * self.rejected / self.unknown, 2) if self.unknown else None
+
+
+def answer_scores(answers: list[str], truth: list[str]) -> AnswerScores:
+    """Score answers (``Result.label``: a label or "unknown") against each picture's folder
+    name: known pictures count when answered with their own label, pictures of a folder named
+    ``unknown`` when answered "unknown"."""
+    pairs = list(zip(answers, truth))
+    known = [answer == want for answer, want in pairs if want != UNKNOWN]
+    rejected = [answer == UNKNOWN for answer, want in pairs if want == UNKNOWN]
+    return AnswerScores(len(known), sum(known), len(rejected), sum(rejected))
 
 
 def load_sample(path: Path, count: int = SAMPLE_FRAMES) -> PictureSource:
@@ -110,11 +144,12 @@ def load_sample(path: Path, count: int = SAMPLE_FRAMES) -> PictureSource:
 
 
 def predictions(path: Path, source: PictureSource, threads: int) -> list[tuple[int, str]]:
-    """(index, label) of the top-1 for every picture, through the classify pipeline."""
+    """(top-1 class index, answer) for every picture, through the classify pipeline: the
+    answer is what classify says, "unknown" when the model's rule rejects the picture."""
     from edgecam.pipeline.predict import predict
     from edgecam.runtime.engine import Engine
 
-    return [(r.top[0].index, r.top[0].label)
+    return [(r.top[0].index, str(r.label))
             for r in predict(source, Engine(path, threads), top_k=1)]
 
 

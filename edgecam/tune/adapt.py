@@ -22,6 +22,7 @@ from pathlib import Path
 
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Stats
+from edgecam.runtime.unknown import ThresholdLike
 from edgecam.tune.profiles import Rung
 from edgecam.util.errors import EdgecamError
 
@@ -174,9 +175,10 @@ class Adapter:
         return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.usage)
 
 
-def model_builder(weights: str | None, provider: str | None, top_k: int, threshold: float,
-                  smoothing: float) -> Callable[[Rung], Model]:
-    """Builds a pipeline Model for a ladder rung (exported on first use via the store)."""
+def model_builder(weights: str | None, provider: str | None, top_k: int,
+                  threshold: ThresholdLike, smoothing: float) -> Callable[[Rung], Model]:
+    """Builds a pipeline Model for a ladder rung (exported on first use via the store), each
+    with its own rejection rule under the same ``--threshold``."""
 
     def build(rung: Rung) -> Model:
         from edgecam.runtime.engine import Engine
