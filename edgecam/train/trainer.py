@@ -41,8 +41,8 @@ from edgecam.train.evaluation import evaluate
 from edgecam.train.features import Interrupted, ViewMaker, extract
 from edgecam.train.finetune import FinetuneConfig, finetune
 from edgecam.train.head import Epoch, HeadConfig, train_heads
-from edgecam.train.tapped import Tapped
 from edgecam.train.rejection import KEEP, answers, calibrate
+from edgecam.train.tapped import Tapped
 from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
 from edgecam.util.safewrite import check_writable, refuse_inputs
