@@ -20,7 +20,7 @@ from edgecam.tune.space import prior_top1, resolve_families, zoo_candidates
 from edgecam.util.errors import EdgecamError
 
 from conftest import ROOT, assert_one_line_error, needs_torch, run_cli
-from tiny_models import tiny_classifier
+from tiny_models import tiny_classifier, with_rejection
 
 LITE = "imagenet:pypi/efficientnet-lite0"
 
@@ -301,6 +301,54 @@ def _classify_top1(path: Path, folder: Path, env: dict) -> float:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     hits = sum(Path(r["source"]).parent.name == r["top"][0]["label"] for r in rows)
     return round(100.0 * hits / len(rows), 2)
+
+
+@pytest.mark.slow
+def test_data_with_an_unknown_folder_ranks_on_answers_right_as_classify_gives_them(
+        tmp_path: Path) -> None:
+    """A model with a rule to answer unknown, --data with an unknown/ folder: tune's figure is
+    the share of pictures classify answers right (known ones on their label, unknown/ ones
+    "unknown"), and the table and JSON say which figure it is."""
+    from edgecam.runtime.engine import Engine
+    from edgecam.runtime.postprocess import softmax
+    from edgecam.sources.media import read_image
+
+    labels = ["blue thing", "green thing", "red thing"]
+    plain = tiny_classifier(tmp_path / "plain.onnx", 32, classes=3, labels=labels, seed=3)
+    data = _solid_dir(tmp_path / "val", {"blue thing": (200, 30, 30),
+                                         "green thing": (30, 200, 30),
+                                         "red thing": (30, 30, 200),
+                                         "unknown": (120, 120, 120)})
+    engine = Engine(plain, 1)
+    top = {p: float(softmax(engine.run(_engine_input(engine, read_image(str(p))))).max())
+           for p in data.glob("*/*.png")}
+    known = sorted(v for p, v in top.items() if p.parent.name != "unknown")
+    threshold = known[len(known) // 2]  # half the known pictures kept: both kinds of answer
+    with_rejection(plain, tmp_path / "m-rule.onnx", threshold, labels=labels)
+    out = tmp_path / "t.json"
+    proc = run_cli("tune", "--target-fps", "5", "--models", str(tmp_path / "m-*.onnx"),
+                   "--data", str(data), "--threads", "1", "--budget-s", "60",
+                   "--no-save-profile", "--json-out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["data"]["unknown_pictures"] == 3 and result["data"]["pictures"] == 9
+    assert result["data"]["figure"].startswith("answered right")
+    assert "and 3 of anything else (unknown/)" in proc.stdout
+    jsonl = tmp_path / "c.jsonl"
+    classify = run_cli("classify", str(data / "*" / "*.png"), "--model",
+                       str(tmp_path / "m-rule.onnx"), "--json-out", str(jsonl))
+    assert classify.returncode == 0, classify.stderr
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    right = sum(Path(r["source"]).parent.name == r["label"] for r in rows)
+    assert 0 < right < len(rows)
+    (c,) = result["candidates"]
+    assert c["top1"] == round(100.0 * right / len(rows), 2)
+
+
+def _engine_input(engine, image: np.ndarray) -> np.ndarray:
+    from edgecam.runtime.preprocess import Preprocessor
+
+    return Preprocessor(engine.meta)(image)
 
 
 @pytest.mark.slow

@@ -74,9 +74,24 @@ class LabelledData:
     def classes(self) -> list[str]:
         return sorted(set(self.labels))
 
+    @property
+    def unknown(self) -> int:
+        """Pictures of a folder named ``unknown``: none of the model's classes."""
+        return sum(label == UNKNOWN for label in self.labels)
+
+    @property
+    def figure(self) -> str:
+        """What ``top1`` measures on these pictures (the tune table and JSON say it)."""
+        if self.unknown:
+            return ("answered right: % of the pictures answered with their folder's label, "
+                    "those of unknown/ answered 'unknown' (what train reports as known recall "
+                    "and unknown rejected, in one figure)")
+        return "top-1: % of the pictures answered with their folder's label"
+
     def check_labels(self, model_labels: list[str], model: str) -> None:
-        """Every class folder must name one of the model's labels (else nothing could match)."""
-        known = set(model_labels)
+        """Every class folder must name one of the model's labels (else nothing could match);
+        ``unknown`` holds pictures of none of them."""
+        known = set(model_labels) | {UNKNOWN}
         missing = [c for c in self.classes if c not in known]
         if missing:
             example = ", ".join(repr(x) for x in list(model_labels)[:3])
@@ -85,8 +100,10 @@ class LabelledData:
                 f"{model} (folders must be named by the model's labels, e.g. {example})")
 
     def top1(self, predicted: list[str]) -> float:
-        """Percent of pictures whose answer is their folder's name ("unknown" is wrong)."""
-        return answer_scores(predicted, self.labels).top1
+        """The figure tune ranks on: percent of pictures whose answer is their folder's name
+        ("unknown" is wrong for a known picture, right for one of unknown/)."""
+        scores = answer_scores(predicted, self.labels)
+        return scores.answered_right if self.unknown else scores.top1
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,13 @@ class AnswerScores:
     def top1(self) -> float:
         """Percent of known pictures on their own label."""
         return round(100.0 * self.correct / self.known, 2) if self.known else 0.0
+
+    @property
+    def answered_right(self) -> float:
+        """Percent of all pictures answered right: known ones on their label, unknown ones
+        as "unknown"."""
+        total = self.known + self.unknown
+        return round(100.0 * (self.correct + self.rejected) / total, 2) if total else 0.0
 
     @property
     def rejected_share(self) -> float | None:

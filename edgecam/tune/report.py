@@ -174,8 +174,10 @@ def render(result: TuneResult, all_rows: bool = False) -> str:
     if result.data:
         d = result.data
         scored = len({c.file for c in result.candidates if c.measured_top1 is not None})
-        lines.append(f"--data {d['dir']}: {d['pictures']} pictures in {d['classes']} classes; "
-                     f"top-1 measured for {scored} model files")
+        unknown = (f" and {d['unknown_pictures']} of anything else (unknown/)"
+                   if d.get("unknown_pictures") else "")
+        lines.append(f"--data {d['dir']}: {d['pictures']} pictures in {d['classes']} classes"
+                     f"{unknown}; measured for {scored} model files: {d['figure']}")
     if result.sample:
         s = result.sample
         lines.append(f"agreement: % of {s['frames']} frames of {s['path']} with the same top-1 "
