@@ -602,8 +602,9 @@ def train(
              "classifier (default 40), or with --finetune of the fine-tuning (default 8).")
     ] = None,
     patience: Annotated[int | None, typer.Option(
-        help="Epochs without a better validation accuracy before stopping (default 8; 3 "
-             "with --finetune).")] = None,
+        help="Epochs without a better validation accuracy before stopping (default 8; with "
+             "--finetune every epoch runs, the learning rate rising then falling, and the "
+             "best is kept).")] = None,
     finetune: Annotated[bool, typer.Option(
         help="Also train the backbone's last stage (slower; for classes far from ImageNet's "
              "pictures).")] = False,

@@ -18,11 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgecam.runtime.unknown import UNKNOWN as UNKNOWN_ANSWER
 from edgecam.sources.media import is_image_path, max_pixels, picture_size
 from edgecam.util.errors import EdgecamError
 
 UNKNOWN = -1  # the label of the unknown folder's pictures
-UNKNOWN_FOLDER = "unknown"
+UNKNOWN_FOLDER = UNKNOWN_ANSWER  # the folder is named like the answer its pictures should get
 
 
 @dataclass(frozen=True)

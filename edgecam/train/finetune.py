@@ -30,13 +30,16 @@ from edgecam.util.signals import StopFlag
 @dataclass(frozen=True)
 class FinetuneConfig:
     epochs: int = 8
-    patience: int = 3
-    lr: float = 3e-4
+    # one cycle: the first epochs, at the highest rates, score low by design; stopping early
+    # would stop there
+    patience: int = 8
+    lr: float = 1e-3  # the peak; 3e-4 without warm-up had moved digits 94.4% -> 94.4%
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     batch: int = 16
     unknown_weight: float = 0.5
     warmup: float = 0.2  # share of the steps the learning rate rises over
+    clip: float = 1.0  # largest gradient norm of a step
 
 
 def tail_start(net: EdgeNet) -> int:
@@ -122,6 +125,7 @@ def finetune(model: Tapped, data: DataSet, maker: ViewMaker, config: FinetuneCon
             loss = unknown_loss(split.after_front(mid), y, loss_fn, config.unknown_weight)
             opt.zero_grad()
             loss.backward()
+            nn.utils.clip_grad_norm_(params, config.clip)  # one odd batch must not undo the head
             opt.step()
             sched.step()
             total += loss.item() * len(picks)
