@@ -4,7 +4,9 @@ rate through the pipeline ``live`` and ``bench`` run, one short pass at a time.
 A pass is a fraction of a second of 640x480 frames (decode-ahead thread, preprocess, infer,
 postprocess, overlay) after a few warm-up frames. The run interleaves passes of the configs it
 compares, so a slow stretch of a shared machine hits them alike, and keeps every pass: the
-report gives the median and the spread, the choice the lower quartile.
+report gives the median and the spread, the choice the lower quartile. A pass during which
+other processes kept more than a quarter of the CPUs busy is measured again (twice at most,
+then the least disturbed one counts): it measured the other process as much as the model.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from typing import TYPE_CHECKING
 from edgecam.models.catalog import model_name, models_dir
 from edgecam.sources.files import SyntheticSource
 from edgecam.tune.space import Candidate
+from edgecam.util.cpushare import OthersShare
 from edgecam.util.errors import EdgecamError
 
 if TYPE_CHECKING:
     from edgecam.pipeline.model import Model
 
 FRAME_SIZE = (640, 480)
+DISTURBED = 0.25  # share of all CPUs other processes used that makes a pass measured again
+RETRIES = 2
 KEEP_SESSIONS = 6  # the configs being compared keep their sessions; older ones are dropped
 
 
@@ -110,9 +115,29 @@ class Bench:
         self.pattern = sample_source()
         self.min_frames, self.min_s, self.max_s, self.warmup = min_frames, min_s, max_s, warmup
         self._models: OrderedDict[tuple[Path, int, str | None], Model] = OrderedDict()
+        self.passes = 0  # passes that counted
+        self.reruns = 0  # passes measured again because other processes were busy
+        self.disturbed = 0  # passes that counted although still disturbed after the retries
 
     def pass_fps(self, path: Path, threads: int, provider: str | None = None) -> float:
-        """Frames per second of one pass: results delivered over the time they took."""
+        """Frames per second of one pass: results delivered over the time they took, measured
+        again while other processes disturb it (see the module's docstring)."""
+        tries: list[tuple[float, float]] = []
+        for attempt in range(RETRIES + 1):
+            with OthersShare() as others:
+                fps = self._one_pass(path, threads, provider)
+            share = others.share if others.share is not None else 0.0
+            tries.append((share, fps))
+            if share <= DISTURBED:
+                break
+            if attempt < RETRIES:
+                self.reruns += 1
+        share, fps = min(tries, key=lambda t: t[0])
+        self.passes += 1
+        self.disturbed += share > DISTURBED
+        return fps
+
+    def _one_pass(self, path: Path, threads: int, provider: str | None) -> float:
         from edgecam.pipeline.loop import Pipeline
         from edgecam.pipeline.model import Model
         from edgecam.runtime.engine import Engine

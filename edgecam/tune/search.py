@@ -34,7 +34,7 @@ from edgecam.tune.choose import (
     prediction_error,
     rank_key,
 )
-from edgecam.tune.measure import Bench, is_ready, model_file
+from edgecam.tune.measure import DISTURBED, RETRIES, Bench, is_ready, model_file
 from edgecam.tune.request import TuneOptions, check_options, required_fps
 from edgecam.tune.space import Candidate, candidates
 from edgecam.util.errors import EdgecamError
@@ -231,6 +231,12 @@ def tune_device(opts: TuneOptions, say: Callable[[str], None] | None = None) -> 
             f"the budget of {opts.budget_s:g} s measured nothing (a first export or pass "
             f"costs ~{run.guess('export'):.0f} s here); give a larger --budget-s")
     chosen = run.choice(cands)
+    if run.bench.reruns:
+        still = (f"; {run.bench.disturbed} still disturbed after {RETRIES} retries counted "
+                 "as measured" if run.bench.disturbed else "")
+        notes.append(f"{run.bench.reruns} of the passes were measured again: other processes "
+                     f"kept more than {DISTURBED:.0%} of the CPUs busy during them{still}")
+        say(notes[-1])
     sample = _agreement(run, cands, chosen) if opts.sample is not None else None
     run.bench.release()
     added = _files() - before
