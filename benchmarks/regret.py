@@ -160,15 +160,25 @@ def cpu_seconds() -> tuple[float, float]:
 
 
 def bench(path: Path, threads: int, frames: int) -> tuple[float, float]:
-    """The pass's FPS, and the share of the CPUs other processes used during it."""
-    b0, c0 = cpu_seconds()
-    t0 = time.monotonic()
-    out = edgecam("bench", str(path), "--threads", str(threads), "--frames", str(frames),
-                  "--json")
-    b1, c1 = cpu_seconds()
-    cores = len(os.sched_getaffinity(0))
-    others = max(0.0, (b1 - b0) - (c1 - c0)) / (cores * max(1e-9, time.monotonic() - t0))
-    return float(json.loads(out)["fps"]), round(others, 2)
+    """The pass's FPS, and the share of the CPUs other processes used during it; a pass during
+    which they used more than tune's limit is run again (twice at most) as tune does, and the
+    least disturbed one counts."""
+    from edgecam.tune.measure import DISTURBED, RETRIES
+
+    tries = []
+    for _ in range(RETRIES + 1):
+        b0, c0 = cpu_seconds()
+        t0 = time.monotonic()
+        out = edgecam("bench", str(path), "--threads", str(threads), "--frames", str(frames),
+                      "--json")
+        b1, c1 = cpu_seconds()
+        cores = len(os.sched_getaffinity(0))
+        others = max(0.0, (b1 - b0) - (c1 - c0)) / (cores * max(1e-9, time.monotonic() - t0))
+        tries.append((round(others, 2), float(json.loads(out)["fps"])))
+        if others <= DISTURBED:
+            break
+    others, fps = min(tries)
+    return fps, others
 
 
 def summary(passes: list[float]) -> dict:
