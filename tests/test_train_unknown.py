@@ -80,6 +80,13 @@ def test_an_unusable_unknown_folder_says_so(tmp_path: Path, make, message) -> No
         read_dataset(tmp_path / "d", unknown=tmp_path / "u")
 
 
+def test_one_class_and_an_unknown_folder_is_one_class_too_few(tmp_path: Path) -> None:
+    _pictures(tmp_path / "d" / "gate", 4)
+    _pictures(tmp_path / "d" / "unknown", 4, start=20)
+    with pytest.raises(EdgecamError, match="1 class folder.s. besides unknown/"):
+        read_dataset(tmp_path / "d")
+
+
 # --- the rule ---------------------------------------------------------------------------------
 
 

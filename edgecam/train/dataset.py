@@ -183,8 +183,10 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
             raise EdgecamError(
                 f"{where} holds pictures, not class folders: give the folder above it (one "
                 "sub-folder of pictures per class, named by its label)")
+        besides = f" besides {UNKNOWN_FOLDER}/ (pictures of anything else)" if (
+            (root / "train" if split_dirs else root) / UNKNOWN_FOLDER).is_dir() else ""
         raise EdgecamError(
-            f"{where} has {len(classes)} class folder(s); training needs at least two "
+            f"{where} has {len(classes)} class folder(s){besides}; training needs at least two "
             "(one sub-folder of pictures per class, named by its label)")
 
     shas: dict[Path, str] = {}  # the fingerprint's per-file hashes
