@@ -283,4 +283,4 @@ def test_report_says_where_the_time_went(monkeypatch: pytest.MonkeyPatch) -> Non
     text = render(result)
     assert f"exports {COST['export'] * len(device.exported):.0f} s ({len(device.exported)})" \
         in text
-    assert f"top-1 measured for {len(device.scored)} model files" in text
+    assert f"measured for {len(device.scored)} model files: top-1" in text

@@ -3,9 +3,9 @@ on validation accuracy, whose best state survives Ctrl-C.
 
 Pictures of the unknown folder (label ``UNKNOWN``) are trained toward the uniform answer
 (outlier exposure, Hendrycks et al. 2019): the classifier learns to be unsure of "anything
-else", which the rejection rule then reads as a low top-1 probability. On digits this kept the
-same share of known pictures as an extra "unknown" class and rejected as many never-seen ones,
-and it leaves the model's labels its real classes only.
+else", which the rejection rule then reads as a low top-1 probability, and the model's outputs
+stay its real classes. Whether an extra "unknown" class would reject more never-seen pictures,
+two measurements on digits disagreed (benchmarks/README.md, "Which score").
 
 The vectors are standardized (so one learning rate suits every backbone and every stage's
 scale) and the standardization stays a fixed first step of the classifier: folded into the

@@ -177,7 +177,9 @@ def render(result: TuneResult, all_rows: bool = False) -> str:
         unknown = (f" and {d['unknown_pictures']} of anything else (unknown/)"
                    if d.get("unknown_pictures") else "")
         lines.append(f"--data {d['dir']}: {d['pictures']} pictures in {d['classes']} classes"
-                     f"{unknown}; measured for {scored} model files: {d['figure']}")
+                     f"{unknown}; measured for {scored} model files: "
+                     + d.get("figure", "top-1: % of the pictures answered with their folder's "
+                                       "label"))
     if result.sample:
         s = result.sample
         lines.append(f"agreement: % of {s['frames']} frames of {s['path']} with the same top-1 "
