@@ -603,8 +603,8 @@ def train(
     ] = None,
     patience: Annotated[int | None, typer.Option(
         help="Epochs without a better validation accuracy before stopping (default 8; with "
-             "--finetune every epoch runs, the learning rate rising then falling, and the "
-             "best is kept).")] = None,
+             "--finetune every epoch runs unless this is given, the learning rate rising then "
+             "falling, and the best is kept).")] = None,
     finetune: Annotated[bool, typer.Option(
         help="Also train the backbone's last stage (slower; for classes far from ImageNet's "
              "pictures).")] = False,

@@ -63,7 +63,10 @@ def test_unknown_option_takes_a_folder_from_elsewhere_and_the_users_split_keeps_
     assert (data.count_unknown(data.train), data.count_unknown(data.val)) == (4, 2)
 
     _pictures(tmp_path / "elsewhere" / "deep", 6, start=70)
-    other = read_dataset(tmp_path / "d", unknown=tmp_path / "elsewhere")
+    for side, n in (("train", 4), ("val", 2)):
+        for name in ("a", "b"):
+            _pictures(tmp_path / "d2" / side / name, n)
+    other = read_dataset(tmp_path / "d2", unknown=tmp_path / "elsewhere")
     assert other.unknown == tmp_path / "elsewhere"
     assert other.count_unknown(other.train) + other.count_unknown(other.val) == 6
 
@@ -85,6 +88,63 @@ def test_one_class_and_an_unknown_folder_is_one_class_too_few(tmp_path: Path) ->
     _pictures(tmp_path / "d" / "unknown", 4, start=20)
     with pytest.raises(EdgecamError, match="1 class folder.s. besides unknown/"):
         read_dataset(tmp_path / "d")
+
+
+def test_unknown_option_written_another_way_than_the_data_set(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    for name in ("a", "b"):
+        _pictures(tmp_path / "d" / name, 4)
+    _pictures(tmp_path / "d" / "unknown", 4, start=20)
+    monkeypatch.chdir(tmp_path)
+    data = read_dataset(Path("d"), unknown=(tmp_path / "d" / "unknown"))
+    assert data.classes == ["a", "b"] and data.count_unknown(data.train + data.val) == 4
+
+
+@pytest.mark.parametrize("where, message", [
+    ("d/a", "inside the data set"),
+    ("d/others", "inside the data set"),
+    ("d", "holds the data set"),
+    (".", "holds the data set"),
+    ("elsewhere", "give one"),  # and d/unknown too
+])
+def test_an_unknown_folder_that_would_also_be_a_class_is_refused(
+        tmp_path: Path, where: str, message: str) -> None:
+    for name in ("a", "b", "others"):
+        _pictures(tmp_path / "d" / name, 4)
+    _pictures(tmp_path / "elsewhere", 4, start=20)
+    if where == "elsewhere":
+        _pictures(tmp_path / "d" / "unknown", 4, start=40)
+    with pytest.raises(EdgecamError, match=message):
+        read_dataset(tmp_path / "d", unknown=tmp_path / where)
+
+
+def test_unknown_pictures_for_validation_only(tmp_path: Path) -> None:
+    for side, n in (("train", 3), ("val", 1)):
+        for name in ("a", "b"):
+            _pictures(tmp_path / "d" / side / name, n)
+    _pictures(tmp_path / "d" / "val" / "unknown", 3, start=30)
+    data = read_dataset(tmp_path / "d")
+    assert data.classes == ["a", "b"]
+    assert (data.count_unknown(data.train), data.count_unknown(data.val)) == (0, 3)
+    assert data.describe()["val_images"] == 2  # the known ones; unknown ones apart
+
+
+@needs_torch
+def test_the_fine_tuning_schedule_builds_for_any_number_of_steps() -> None:
+    import torch
+
+    from edgecam.train.finetune import one_cycle
+
+    for steps in range(1, 41):  # 5 steps with a 0.2 warm-up divided by zero inside torch
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.AdamW([p], lr=1e-3)
+        sched = one_cycle(opt, 1e-3, steps, 0.2)
+        rates = []
+        for _ in range(steps):
+            opt.step()
+            sched.step()
+            rates.append(opt.param_groups[0]["lr"])
+        assert max(rates) <= 1e-3 + 1e-12
 
 
 # --- the rule ---------------------------------------------------------------------------------

@@ -59,8 +59,10 @@ class DataSet:
         """The JSON block a report and the model metadata carry."""
         return {
             "name": self.name, "path": str(self.root), "layout": self.layout,
-            "classes": len(self.classes), "train_images": len(self.train),
-            "val_images": len(self.val), "fingerprint": self.fingerprint,
+            "classes": len(self.classes),
+            "train_images": len(self.train) - self.count_unknown(self.train),
+            "val_images": len(self.val) - self.count_unknown(self.val),
+            "fingerprint": self.fingerprint,
             "unknown": str(self.unknown) if self.unknown else None,
             "unknown_train_images": self.count_unknown(self.train),
             "unknown_val_images": self.count_unknown(self.val),
@@ -104,7 +106,7 @@ def _collect(folders: dict[str, Path], root: Path, digest: hashlib._Hash, skippe
     for name, folder in folders.items():
         good = []
         for path in _pictures(folder):
-            rel = path.relative_to(root).as_posix()
+            rel = relative(path, root)
             sha = _readable(path)
             if sha is None:
                 skipped.append(rel)
@@ -139,18 +141,32 @@ def check_folder(root: str | Path) -> Path:
 def _unknown_dirs(root: Path, split_dirs: bool, unknown: Path | None
                   ) -> tuple[Path | None, dict[str, Path], dict[str, Path]]:
     """(the unknown pictures' folder, its train side, its val side); the val side is empty
-    when the split is drawn here."""
+    when the split is drawn here, the train side may be (pictures to check the rule against
+    only)."""
+    own = [root / side / UNKNOWN_FOLDER for side in ("train", "val")] if split_dirs else [
+        root / UNKNOWN_FOLDER]
     if unknown is not None:
         if not unknown.is_dir():
             raise EdgecamError(f"--unknown folder not found: {unknown}")
-        return unknown, {UNKNOWN_FOLDER: unknown}, {}
-    if split_dirs:
-        tr, va = root / "train" / UNKNOWN_FOLDER, root / "val" / UNKNOWN_FOLDER
-        if tr.is_dir():
-            return tr, {UNKNOWN_FOLDER: tr}, ({UNKNOWN_FOLDER: va} if va.is_dir() else {})
-        return None, {}, {}
-    folder = root / UNKNOWN_FOLDER
-    return (folder, {UNKNOWN_FOLDER: folder}, {}) if folder.is_dir() else (None, {}, {})
+        given, data = unknown.resolve(), root.resolve()
+        if given == data or data.is_relative_to(given):
+            raise EdgecamError(f"--unknown {unknown} holds the data set {root}; give a folder "
+                               "of pictures of anything else beside it")
+        inside = [p for p in own if p.is_dir() and p.resolve() == given]
+        if given.is_relative_to(data) and not inside:
+            raise EdgecamError(
+                f"--unknown {unknown} is inside the data set {root}, where its pictures would "
+                f"also be a class: move it out, or name it {UNKNOWN_FOLDER}/ there")
+        others = [p for p in own if p.is_dir() and p.resolve() != given]
+        if others:
+            raise EdgecamError(f"both --unknown {unknown} and {others[0]} hold pictures of "
+                               "anything else; give one")
+        return given, {UNKNOWN_FOLDER: given}, {}
+    tr, va = (own[0], own[1]) if split_dirs else (own[0], None)
+    train = {UNKNOWN_FOLDER: tr} if tr.is_dir() else {}
+    val = {UNKNOWN_FOLDER: va} if va is not None and va.is_dir() else {}
+    folder = tr if tr.is_dir() else va if val else None
+    return folder, train, val
 
 
 def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
@@ -168,14 +184,14 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
     if split_dirs:
         train_dirs = {p.name: p for p in _class_dirs(root / "train")}
         val_dirs = {p.name: p for p in _class_dirs(root / "val")}
+        train_dirs.pop(UNKNOWN_FOLDER, None)
+        val_dirs.pop(UNKNOWN_FOLDER, None)
         extra = sorted(set(val_dirs) - set(train_dirs))
         if extra:
             raise EdgecamError(f"{root}/val has class {extra[0]!r} that {root}/train lacks")
     else:
         train_dirs = {p.name: p for p in _class_dirs(root)}
-    train_dirs.pop(UNKNOWN_FOLDER, None)
-    if split_dirs:
-        val_dirs.pop(UNKNOWN_FOLDER, None)
+        train_dirs.pop(UNKNOWN_FOLDER, None)
     classes = sorted(train_dirs)
     if len(classes) < 2:
         where = f"{root}/train" if split_dirs else str(root)
@@ -227,12 +243,11 @@ def _unknown_split(folder: Path, train_dirs: dict[str, Path], val_dirs: dict[str
                    root: Path, digest: hashlib._Hash, skipped: list[str],
                    shas: dict[Path, str], val_split: float, rng: np.random.Generator
                    ) -> tuple[list[Path], list[Path]]:
-    """The unknown pictures' train and validation sides (a folder outside the data set is
-    named by its absolute path in the fingerprint)."""
-    base = root if folder.resolve().is_relative_to(root.resolve()) else folder
-    tr = _collect(train_dirs, base, digest, skipped, shas)[UNKNOWN_FOLDER]
+    """The unknown pictures' train and validation sides (named below the data set when they
+    are in it, else by their absolute path)."""
+    tr = _collect(train_dirs, root, digest, skipped, shas).get(UNKNOWN_FOLDER, [])
     if val_dirs:
-        return tr, _collect(val_dirs, base, digest, skipped, shas)[UNKNOWN_FOLDER]
+        return tr, _collect(val_dirs, root, digest, skipped, shas)[UNKNOWN_FOLDER]
     if len(tr) < 2:
         raise EdgecamError(
             f"the unknown folder {folder} has {len(tr)} readable picture(s); it needs at least "

@@ -42,6 +42,16 @@ class FinetuneConfig:
     clip: float = 1.0  # largest gradient norm of a step
 
 
+def one_cycle(opt: torch.optim.Optimizer, peak: float, steps: int, warmup: float
+              ) -> torch.optim.lr_scheduler.OneCycleLR:
+    """torch's one-cycle schedule over ``steps``; a warm-up that would end exactly at the first
+    step (0.2 of 5 steps) divides by zero inside torch, so it is moved half a step later."""
+    if abs(warmup * steps - 1.0) < 1e-9:
+        warmup += 0.5 / steps
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peak, total_steps=steps,
+                                               pct_start=warmup)
+
+
 def tail_start(net: EdgeNet) -> int:
     """Index of the first trainable block: the last one that halves the resolution."""
     strides = [b.stride for b in net.spec.blocks]
@@ -86,8 +96,7 @@ def finetune(model: Tapped, data: DataSet, maker: ViewMaker, config: FinetuneCon
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * max(1, -(-len(data.train) // config.batch))
     # warm up, then anneal: the first full-size steps on a new tail knocked the classifier off
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps,
-                                                pct_start=config.warmup)
+    sched = one_cycle(opt, config.lr, steps, config.warmup)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
     known_val = [s for s in data.val if s.label != UNKNOWN]

@@ -233,7 +233,8 @@ def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None
                                functools.partial(_start_bar, bars, res, head_cfg.epochs))
             model.classifier = head.layer()
             history: list[Epoch] = head.history
-            best_epoch, stopped = head.best_epoch, head.interrupted
+            # Ctrl-C during the second classifier leaves the first one, not interrupted itself
+            best_epoch, stopped = head.best_epoch, head.interrupted or stop.is_set()
             mode = "features"
             maker = ViewMaker(meta, augment, opts.seed)
             logits = head.logits(feats.val)
