@@ -40,8 +40,12 @@ def _distributed():
     except ImportError:
         raise MissingExtraError(f"--cluster needs Dask distributed: {INSTALL_HINT}") from None
     # edgecam says what went wrong in one line of its own; Dask's warnings about the same
-    # event ("Couldn't gather 1 keys" when a worker dies) would only add lines of noise
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    # event ("Couldn't gather 1 keys" when a worker dies) would only add lines of noise. Dask
+    # gives some of its loggers ("distributed.client") a level of their own when it imports,
+    # so the parent's level alone does not reach them.
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.ERROR)
     return distributed
 
 
