@@ -117,6 +117,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def finish(proc: subprocess.Popen, timeout: float, what: str) -> tuple[str, str]:
+    """(stdout, stderr) of a started process once it ends; one still running after
+    ``timeout`` is killed and fails the test with ``what`` (a bound, never a speed check)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"{what} (killed after {timeout:g} s): {err}")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    """A Dask scheduler on 127.0.0.1 (add workers with ``cluster.worker()``), stopped after."""
+    pytest.importorskip("distributed")
+    from dask_cluster import Cluster
+
+    c = Cluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
 def wait_for(predicate, timeout: float, every: float = 0.05):
     """Poll ``predicate`` until it returns something truthy and return that (None when
     ``timeout`` passes first): a generous bound on waiting, never a speed assertion."""

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, needs_torch, run_cli
+from conftest import assert_one_line_error, finish, needs_torch, run_cli
 from tiny_models import tiny_classifier
 
 
@@ -150,12 +150,7 @@ def run_bounded(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """The CLI with a bound on waiting: a run that hangs is killed and fails the test."""
     proc = subprocess.Popen([sys.executable, "-m", "edgecam", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"edgecam {' '.join(args)} hung (killed after {timeout} s): {err}")
+    out, err = finish(proc, timeout, f"edgecam {' '.join(args)} hung")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 

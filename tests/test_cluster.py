@@ -6,12 +6,9 @@ without edgecam."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -27,8 +24,6 @@ from conftest import assert_one_line_error, free_port, run_cli, wait_for
 from tiny_models import tiny_classifier, with_rejection
 
 distributed = pytest.importorskip("distributed")
-DASK = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-WORKER = [sys.executable, "-m", "distributed.cli.dask_worker"]
 NO_EDGECAM = [sys.executable, "-c",
               "import sys; sys.modules['edgecam'] = None; "
               "from distributed.cli.dask_worker import main; sys.argv[0] = 'dask-worker'; main()"]
@@ -58,54 +53,6 @@ def write_video(path: Path, frames: int, size=(96, 72)) -> Path:
         writer.write(img)
     writer.release()
     return path
-
-
-class Cluster:
-    """A scheduler and workers as separate processes, as on real machines."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        self.procs: list[subprocess.Popen] = []
-        self.scheduler = self._start(DASK + ["--host", "127.0.0.1", "--port", str(self.port),
-                                             "--no-dashboard"], "scheduler")
-
-    def _start(self, cmd: list[str], name: str) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}-{len(self.procs)}.log", "w")  # noqa: SIM115
-        env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=self.tmp)
-        self.procs.append(proc)
-        return proc
-
-    def worker(self, cmd: list[str] | None = None) -> subprocess.Popen:
-        """A worker without a nanny: killing it is a machine going away, not a restart."""
-        return self._start((cmd or WORKER) + [self.address, "--nthreads", "1", "--no-nanny",
-                                              "--host", "127.0.0.1", "--no-dashboard"], "worker")
-
-    def wait_workers(self, n: int) -> None:
-        with distributed.Client(self.address, timeout=60) as client:
-            client.wait_for_workers(n, timeout=60)
-
-    def close(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def same_labels(a: np.ndarray, b: np.ndarray) -> bool:

@@ -12,26 +12,17 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cluster import WORKER, Cluster, lines_of, write_video
 
-from conftest import assert_one_line_error, run_cli, wait_for
+from conftest import assert_one_line_error, finish, run_cli, wait_for
+from dask_cluster import WORKER, Cluster
+from test_cluster import lines_of, write_video
 from tiny_models import tiny_classifier
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture
@@ -82,11 +73,7 @@ def test_a_port_that_does_not_speak_dask_is_one_line_and_ctrl_c_ends_it(tiny, tm
         proc = cli("classify", str(video), "--model", tiny, "--cluster", address)
         assert wait_for(lambda: len(mute.accepted) > seen, 60), "the run never connected"
         proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            pytest.fail("Ctrl-C did not end the run")
+        _, err = finish(proc, 60, "Ctrl-C did not end the run")
         assert proc.returncode == 130, err
         assert "Traceback" not in err and "interrupted" in err
     finally:
@@ -202,11 +189,7 @@ def test_the_last_worker_dying_says_no_workers_are_left_and_what_was_written(
                "--json-out", str(jl), "--chunk", "10")
     assert wait_for(lambda: tasks_done() >= 60, 120, every=0.01), "the run ended first"
     worker.send_signal(signal.SIGKILL)
-    try:
-        _, err = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("the run did not end after its last worker died")
+    _, err = finish(proc, 180, "the run did not end after its last worker died")
     lines = [line for line in err.splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines) == 1, err
     assert "no Dask workers are left" in lines[0] and "FutureCancelledError" not in err
