@@ -119,8 +119,8 @@ def train_head(feats: Features, classes: int, config: HeadConfig, seed: int, sto
     x_all = feats.train.reshape(views * n, dim)
     mean = x_all.mean(0)
     # a feature that never varies on the training pictures must not get a huge weight: floor
-    # its scale, and start every weight at zero (the
-    # gradient of a constant input is zero, so it stays there)
+    # its scale, and start every weight at zero (the gradient of a constant input is zero, so
+    # it stays there)
     std = x_all.std(0)
     std = np.maximum(std, 0.1 * float(np.median(std)) + 1e-6)
     x = torch.from_numpy((x_all - mean) / std)

@@ -240,8 +240,7 @@ def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None
             logits = head.logits(feats.val)
             if opts.finetune and not stopped:
                 mode = "finetune"
-                head_acc = evaluate(logits.argmax(1), feats.val_labels, data.classes
-                                    )["val_accuracy"]
+                head_acc = head.best[0]  # the kept classifier's validation accuracy
                 bars.start(f"{res}px fine-tune", tune_cfg.epochs, "epochs")
                 with torch_threads(default_threads()):
                     history, best_epoch, stopped = finetune(
