@@ -75,16 +75,11 @@ def shown(args: list[str]) -> str:
 
 def cpu_busy(seconds: float = 3.0) -> float:
     """Share of all CPUs busy over ``seconds`` while this script waits (other processes)."""
-    def snap() -> tuple[int, int]:
-        with open("/proc/stat") as fh:
-            v = [int(x) for x in fh.readline().split()[1:]]
-        idle = v[3] + v[4]
-        return sum(v) - idle, sum(v)
+    from edgecam.util.cpushare import OthersShare
 
-    b0, t0 = snap()
-    time.sleep(seconds)
-    b1, t1 = snap()
-    return (b1 - b0) / max(1, t1 - t0)
+    with OthersShare() as others:
+        time.sleep(seconds)
+    return others.share or 0.0
 
 
 def wait_load(max_load: float, limit_s: float) -> list[float]:
@@ -152,11 +147,10 @@ def cpu_seconds() -> tuple[float, float]:
     """(CPU seconds all processes were busy, this script's children's CPU seconds) so far."""
     import resource
 
-    with open("/proc/stat") as fh:
-        v = [int(x) for x in fh.readline().split()[1:]]
-    busy = (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    from edgecam.util.cpushare import busy_seconds
+
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return busy, ru.ru_utime + ru.ru_stime
+    return busy_seconds() or 0.0, ru.ru_utime + ru.ru_stime
 
 
 def bench(path: Path, threads: int, frames: int) -> tuple[float, float]:

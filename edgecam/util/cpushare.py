@@ -11,7 +11,7 @@ import os
 import time
 
 
-def _busy_seconds() -> float | None:
+def busy_seconds() -> float | None:
     """CPU seconds every CPU spent not idle since boot, or None without ``/proc/stat``."""
     try:
         with open("/proc/stat") as fh:
@@ -35,11 +35,11 @@ class OthersShare:
         self.share: float | None = None
 
     def __enter__(self) -> OthersShare:
-        self._busy, self._own, self._t = _busy_seconds(), _own_seconds(), time.monotonic()
+        self._busy, self._own, self._t = busy_seconds(), _own_seconds(), time.monotonic()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        busy, own = _busy_seconds(), _own_seconds()
+        busy, own = busy_seconds(), _own_seconds()
         elapsed = time.monotonic() - self._t
         if busy is None or self._busy is None or elapsed <= 0:
             return
