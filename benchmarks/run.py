@@ -165,15 +165,14 @@ def bare_pass_factory(model_path: Path, video: Path, threads: int):
 
 
 def pipeline_pass_factory(engine, video: Path, prefetch: int = 3, output: Path | None = None):
-    from edgecam.pipeline.model import Model
-    from edgecam.sinks.outputs import Outputs
+    from edgecam.run.driver import ModelSpec, OutputSpec, Run
     from edgecam.sources.factory import open_source
 
     def run_pass(n: int):
-        with Outputs([str(output)] if output is not None else []) as outputs, \
-                open_source(str(video)) as source:
-            pipeline = outputs.pipeline(Model(engine, top_k=5))
-            done = outputs.stream(source, pipeline, max_frames=n, prefetch=prefetch)
+        outputs = OutputSpec(uris=[str(output)] if output is not None else [])
+        with Run(ModelSpec(model=engine), outputs) as run, open_source(str(video)) as source:
+            pipeline = run.pipeline()
+            done = run.feed(source, pipeline=pipeline, max_frames=n, prefetch=prefetch)
         return done, {k: round(v, 3) for k, v in pipeline.times.means().items()}
 
     return run_pass

@@ -56,11 +56,10 @@ def main() -> None:
     args = ap.parse_args()
     warm = args.warmup or (1000 if args.frames >= 2000 else max(1, args.frames // 5))
 
-    from edgecam.pipeline.model import Model
+    from edgecam.run.driver import ModelSpec, OutputSpec, Run
     from edgecam.runtime.engine import Engine
     from edgecam.sinks.base import Sink, SinkOptions
     from edgecam.sinks.factory import open_sink
-    from edgecam.sinks.outputs import Outputs
     from edgecam.sources.factory import open_source
 
     label, arch, alpha, res, weights = common.MODELS[common.KEYS[args.model]]
@@ -73,7 +72,7 @@ def main() -> None:
     stop = threading.Event()
     counts = {"bytes": 0}
     t0 = time.monotonic()
-    model = Model(Engine(path, args.threads), top_k=3, smoothing=0.6)
+    model = ModelSpec(model=Engine(path, args.threads), top_k=3, smoothing=0.6)
     uri = f"synthetic://640x480?fps={args.fps:g}"
     sinks = [open_sink(jsonl_path, SinkOptions(live=True))]
     if has_preview:
@@ -97,13 +96,13 @@ def main() -> None:
                     common.log(f"{n}/{args.frames} frames, RSS {samples[-1][2]:.1f} MB, "
                         f"{result.stats.fps:.1f} fps")
 
-    with Outputs([*sinks, Sample()]) as outputs:
-        source = outputs.enter(open_source(uri))
-        pipeline = outputs.pipeline(model, overlay=True)
+    with Run(model, OutputSpec(extra=[*sinks, Sample()])) as run:
+        source = run.enter(open_source(uri))
+        pipeline = run.pipeline(overlay=True)
         common.log(f"{label}: {args.frames} frames from {uri}, overlay + JSON lines"
             + (" + preview (1 viewer)" if has_preview else ""))
         try:
-            done = outputs.stream(source, pipeline, max_frames=args.frames)
+            done = run.feed(source, pipeline=pipeline, max_frames=args.frames)
         finally:
             stop.set()
             for client in viewers:

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -127,8 +128,8 @@ def test_every_rung_is_exported_before_the_run(tmp_path: Path,
     profile.write_text(json.dumps({
         "format": profiles.FORMAT, "device": {}, "target_fps": 100.0, "weights": "random",
         "chosen": rungs[-1], "frontier": rungs}))
-    opts = LiveOptions(source="synthetic://320x240", headless=True)
-    use_profile(opts, str(profile), lambda _m: None)
+    opts, _ = use_profile(LiveOptions(source="synthetic://320x240", headless=True),
+                          str(profile), lambda _m: None)
     assert sorted(p.name for p in store.glob("*.onnx")) == [
         "mobilenet_v2-0.35-96.onnx", "mobilenet_v2-0.5-128.onnx", "mobilenet_v2-1.0-96.onnx"]
     assert Path(opts.model).name == "mobilenet_v2-1.0-96.onnx"
@@ -175,7 +176,7 @@ def test_real_load_steps_down_then_back_up(ladder: list[dict], tmp_path: Path) -
     said: list[str] = []
     jsonl = tmp_path / "out.jsonl"
     opts = LiveOptions(source="synthetic://320x240", headless=True, json_out=str(jsonl))
-    adapter = use_profile(opts, str(profile), said.append)
+    opts, adapter = use_profile(opts, str(profile), said.append)
     adapter.down_s, adapter.dwell_s, adapter.probe_s = 2.0, 4.0, 2.0
     done = threading.Event()
 
@@ -184,7 +185,7 @@ def test_real_load_steps_down_then_back_up(ladder: list[dict], tmp_path: Path) -
             raise EndOfRun
         return adapter(stats, model)
 
-    opts.controller = controller
+    opts = replace(opts, controller=controller)
     summary: list = []
     thread = threading.Thread(target=lambda: summary.append(run_live(opts)))
     thread.start()

@@ -18,7 +18,7 @@ import pytest
 from edgecam.cluster.tasks import plan_tasks
 from edgecam.commands.classify import classify_inputs
 from edgecam.commands.options import ClassifyOptions
-from edgecam.pipeline.predict import predict
+from edgecam.run.predict import predict
 
 from conftest import assert_one_line_error, free_port, run_cli, wait_for
 from tiny_models import tiny_classifier, with_rejection

@@ -21,6 +21,7 @@ LAYERS = [
     {"runtime"},
     {"pipeline"},
     {"sinks"},
+    {"run"},
     {"tune", "train", "cluster"},
     {"commands"},
     {"cli"},

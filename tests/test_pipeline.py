@@ -13,9 +13,9 @@ import edgecam
 from edgecam.pipeline.loop import Pipeline
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Result, Stats
+from edgecam.run.driver import ModelSpec, OutputSpec, Run
 from edgecam.runtime.engine import Engine
 from edgecam.sinks.base import Sink
-from edgecam.sinks.outputs import Outputs
 from edgecam.sources.files import SyntheticSource
 
 from tiny_models import tiny_classifier
@@ -62,8 +62,8 @@ def test_predict_yields_what_sinks_get(tmp_path: Path):
     path = tiny_classifier(tmp_path / "a.onnx", resolution=32)
     got = list(edgecam.predict(Frames(12), path, threads=1, top_k=3))
     sink = Collect()
-    with Outputs([sink]) as outputs:
-        assert outputs.stream(Frames(12), outputs.pipeline(Model(Engine(path, 1), 3))) == 12
+    with Run(ModelSpec(model=Engine(path, 1), top_k=3), OutputSpec(extra=[sink])) as run:
+        assert run.feed(Frames(12)) == 12
     assert [r.frame.index for r in got] == [r.frame.index for r in sink.results]
     assert [[p.index for p in r.top] for r in got] == [[p.index for p in r.top]
                                                        for r in sink.results]
@@ -169,12 +169,13 @@ def test_parallel_file_run_stops_and_raises(tmp_path: Path):
                 raise self.error("stop here")
 
     sink = StopAt(7, EndOfRun)
-    with Outputs([sink]) as outputs:
-        done = outputs.stream(Frames(40), outputs.pipeline(model), workers=2)
+    with Run(ModelSpec(model=model.engine), OutputSpec(extra=[sink])) as run:
+        done = run.feed(Frames(40), workers=2)
     assert done == len(sink.results) == 7
     assert [r.frame.index for r in sink.results] == list(range(7))
     sink = StopAt(5, RuntimeError)
-    with pytest.raises(RuntimeError, match="stop here"), Outputs([sink]) as outputs:
-        outputs.stream(Frames(40), outputs.pipeline(model), workers=2)
+    with pytest.raises(RuntimeError, match="stop here"), \
+            Run(ModelSpec(model=model.engine), OutputSpec(extra=[sink])) as run:
+        run.feed(Frames(40), workers=2)
     assert len(sink.results) == 5
 

@@ -276,12 +276,12 @@ def test_bad_requests_to_a_live_preview_are_400_without_a_traceback(tmp_path: Pa
     assert not (tmp_path / "yard").exists()  # none of them saved a picture
 
 
-def test_other_methods_are_404_as_the_readme_says(capturing: PreviewServer) -> None:
+def test_other_methods_are_404_as_the_reference_says(capturing: PreviewServer) -> None:
     for method in ("OPTIONS", "PUT", "DELETE", "PATCH", "PROPFIND"):
         code, headers, _ = request(capturing.port, method, "/stats.json")
         assert code == 404, method
-    readme = (ROOT / "README.md").read_text()
-    assert "Any other path or method (`PUT`, `OPTIONS`, ...) is 404" in readme
+    reference = (ROOT / "docs" / "commands.md").read_text()
+    assert "Any other path or method (`PUT`, `OPTIONS`, ...) is 404" in reference
 
 
 # --- 30: a capture folder that is a file -------------------------------------------------------

@@ -145,7 +145,7 @@ def run_task(model: bytes, task: Task, settings: TaskSettings) -> TaskResult:
         for batch in batches:
             done, out, times = pipeline.infer(batch)
             frames += [(f.index, f.source, f.time_ms) for f in done]
-            logits.append(np.array(out, np.float32))
+            logits.append(np.array(out[0], np.float32))  # one engine: the whole frame
             for stage, value in times.items():
                 ms[stage] += value
     classes = len(pipeline.model.meta.labels)

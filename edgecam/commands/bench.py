@@ -9,15 +9,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgecam.commands.options import BenchOptions
-from edgecam.models.store import resolve_model
-from edgecam.pipeline.loop import Pipeline
 from edgecam.pipeline.metrics import STAGES, rss_mb
-from edgecam.pipeline.model import Model
-from edgecam.runtime.engine import Engine
+from edgecam.run.driver import ModelSpec, Run
 from edgecam.sources.factory import check_source_options, open_source
 from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
-from edgecam.util.signals import StopFlag
 
 __all__ = ["BenchOptions", "BenchReport", "run_bench"]
 
@@ -40,19 +36,26 @@ class BenchReport:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        stages = "  ".join(f"{k} {v:.2f}" for k, v in self.stages_ms.items())
+        return [f"{self.model} on {self.source}, {self.provider}, {self.threads} threads: "
+                f"{self.fps:.1f} FPS, latency p50 {self.latency_ms['p50']:.2f} ms "
+                f"p90 {self.latency_ms['p90']:.2f} ms, RSS {self.rss_mb:.0f} MB",
+                f"stages (ms): {stages}"]
+
 
 def run_bench(opts: BenchOptions) -> BenchReport:
     """Measure ``frames`` frames after ``warmup``; the source loops if it is shorter."""
     uri = opts.source or SYNTHETIC
     check_source_options(uri)
-    engine = Engine(resolve_model(opts.model), opts.threads, opts.provider)
+    run = Run(ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider))
+    engine = run.engine
     wanted = opts.warmup + opts.frames
     frames: list[tuple[dict[str, float], float]] = []  # each result's stage ms, wall s since
-    with Progress(wanted, "frames", desc="bench", enabled=opts.progress) as bar, \
-            StopFlag() as stop:
-        pipeline = Pipeline(Model(engine, top_k=5), stop=stop, overlay=opts.overlay)
+    with Progress(wanted, "frames", desc="bench", enabled=opts.progress) as bar, run:
+        pipeline = run.pipeline(overlay=opts.overlay)
         last = time.perf_counter()
-        while len(frames) < wanted and not stop.is_set():  # a short source loops
+        while len(frames) < wanted and not run.stop.is_set():  # a short source loops
             with open_source(uri) as source:
                 before = len(frames)
                 for result in pipeline.results(source, wanted - len(frames),

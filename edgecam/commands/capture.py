@@ -15,16 +15,25 @@ from edgecam.util.errors import EdgecamError
 from edgecam.util.signals import StopFlag
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CaptureOptions:
+    """What ``capture`` takes, checked when made (the discipline of
+    ``edgecam.commands.options``)."""
+
     source: str
     label: str
     out: Path
-    count: int | None = 50  # None: until the source ends or Ctrl-C
+    count: int | None = 50  # None (or 0 on the command line): until the source ends or Ctrl-C
     every: float = 0.5  # seconds between saved frames (of the video's own time for files)
     width: int | None = None
     height: int | None = None
     fps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.count is not None and self.count < 1:
+            raise EdgecamError(f"--count must be at least 1, got {self.count}")
+        if self.every < 0:
+            raise EdgecamError(f"--every must be 0 or more seconds, got {self.every}")
 
 
 @dataclass
@@ -34,6 +43,13 @@ class CaptureSummary:
     in_folder: int
     seconds: float
     interrupted: int = 0
+    wanted: int | None = None
+
+    def lines(self) -> list[str]:
+        short = (f"; the source ended before {self.wanted}"
+                 if self.wanted and self.saved < self.wanted and not self.interrupted else "")
+        return [f"saved {self.saved} pictures to {self.folder} in {self.seconds:.1f} s "
+                f"({self.in_folder} there now{short})"]
 
 
 def _clock(src, index: int, timestamp: float, every: float) -> float:
@@ -47,10 +63,6 @@ def _clock(src, index: int, timestamp: float, every: float) -> float:
 def capture_frames(opts: CaptureOptions, advance: Callable[[int], None] = lambda n: None
             ) -> CaptureSummary:
     """Save frames of ``opts.source`` into ``opts.out/opts.label/``."""
-    if opts.count is not None and opts.count < 1:
-        raise EdgecamError(f"--count must be at least 1, got {opts.count}")
-    if opts.every < 0:
-        raise EdgecamError(f"--every must be 0 or more seconds, got {opts.every}")
     folder = LabelFolder(opts.out, opts.label)
     saved, due = 0, None
     start = time.monotonic()
@@ -65,4 +77,4 @@ def capture_frames(opts: CaptureOptions, advance: Callable[[int], None] = lambda
             if stop.is_set() or (opts.count is not None and saved >= opts.count):
                 break
     return CaptureSummary(saved, folder.folder, folder.existing(),
-                          time.monotonic() - start, stop.exit_code)
+                          time.monotonic() - start, stop.exit_code, opts.count)

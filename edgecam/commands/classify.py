@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,19 +18,13 @@ from edgecam.commands.classify_units import (
     total_frames,
 )
 from edgecam.commands.options import ClassifyOptions
-from edgecam.models.store import resolve_model
-from edgecam.pipeline.model import Model
+from edgecam.run.driver import ModelSpec, OutputSpec, Run
 from edgecam.runtime.batchsize import MEASURED_NOW, choose_batch
-from edgecam.runtime.engine import Engine
-from edgecam.runtime.unknown import rejection_for
 from edgecam.sinks.base import SinkOptions
-from edgecam.sinks.factory import flag_sinks
-from edgecam.sinks.outputs import Outputs
 from edgecam.sources.factory import expand_inputs
 from edgecam.sources.files import Skip
 from edgecam.sources.frames import Source
 from edgecam.sources.media import set_max_pixels
-from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
 
@@ -55,25 +48,22 @@ class Plan:
     threads: int
 
 
-def plan_jobs(jobs: int | None, threads: int | None, videos: int,
-              workers: int | None = None) -> Plan:
-    """The default: one inference per thread, spread over the videos first (``threads`` was
-    checked with the options)."""
-    cores = threads or default_threads()
+def plan_jobs(jobs: int | None, threads: int, videos: int, workers: int | None = None) -> Plan:
+    """The default: one inference per thread, spread over the videos first (``threads``: the
+    checked options' count)."""
     if jobs is None:
-        jobs = min(cores, videos) if videos > 1 else 1
+        jobs = min(threads, videos) if videos > 1 else 1
     jobs = max(1, min(jobs, max(videos, 1)))
-    per_job = max(1, cores // jobs)
+    per_job = max(1, threads // jobs)
     workers = min(workers or per_job, per_job)
     return Plan(jobs, workers, max(1, per_job // workers))
 
 
-def classify_unit(outputs: Outputs, new_model: Callable[[], Model], index: int, unit: Unit,
-                  batch: int = 1, workers: int = 1, on_skip: Skip | None = None) -> int:
+def classify_unit(run: Run, index: int, unit: Unit, batch: int = 1, workers: int = 1,
+                  on_skip: Skip | None = None) -> int:
     """One input (a video, or pictures in a row) through its own pipeline (its own buffers
-    and smoothing, the shared session) to the shared sinks: the loop of a classify run.
-    With ``on_skip`` an unreadable file is handed to it and the run goes on."""
-    pipeline = outputs.pipeline(new_model())
+    and smoothing, the shared session) to the run's sinks. With ``on_skip`` an unreadable
+    file is handed to it and the run goes on."""
 
     def open_unit() -> Source | None:
         try:
@@ -84,14 +74,10 @@ def classify_unit(outputs: Outputs, new_model: Callable[[], Model], index: int, 
             on_skip(unit.paths[0], exc)
             return None
 
-    with outputs.opened(open_unit, uri=unit.uri, index=index) as (source, stream):
+    with run.opened(open_unit, uri=unit.uri, index=index) as (source, stream):
         if source is None:
             return 0
-        done = 0
-        for result in pipeline.results(source, stream=stream, batch=batch, workers=workers):
-            outputs.write(result)
-            done += 1
-        return done
+        return run.feed(source, stream=stream, batch=batch, workers=workers)
 
 
 def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
@@ -100,19 +86,18 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
     set_max_pixels(opts.max_pixels)
     files = expand_inputs(opts.inputs)
     units = plan_units(files)
-    videos = [u.paths[0] for u in units if not u.pictures]
-    plan = plan_jobs(opts.jobs, opts.threads, len(videos), opts.workers)
     if opts.cluster:
         from edgecam.commands.classify_cluster import classify_on_cluster
 
         return classify_on_cluster(opts, files, units)
-    model_file = resolve_model(opts.model)
-    engine = Engine(model_file, plan.threads, opts.provider, spin=False)
-    rejection_for(engine.meta, opts.threshold)  # a label it lacks: said before outputs open
-    sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name,
-                                   model_file=str(model_file)),
-                       output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
-                       uris=opts.sinks)
+    videos = [u.paths[0] for u in units if not u.pictures]
+    assert opts.threads is not None  # the options defaulted it (a local run)
+    plan = plan_jobs(opts.jobs, opts.threads, len(videos), opts.workers)
+    run = Run(ModelSpec(model=opts.model, threads=plan.threads, provider=opts.provider,
+                        spin=False, top_k=opts.top_k, threshold=opts.threshold),
+              OutputSpec(output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
+                         uris=opts.sinks, options=SinkOptions(inputs=files)))
+    engine = run.engine
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=plan.jobs,
                               threads=engine.threads,
                               pictures=sum(len(u.paths) for u in units if u.pictures))
@@ -124,23 +109,23 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
             log.info("%s", choice.describe())
         batch = choice.size
     started = time.monotonic()
-    new_model = functools.partial(Model, engine, opts.top_k, opts.threshold)
     counted = "pictures" if summary.pictures == len(files) else "frames"
-    with Progress(total, counted, desc="classify", enabled=opts.progress) as bar, \
-            Outputs([*sinks, Tally(summary, bar)]) as outputs:
-        # in a run over many files an unreadable one is named, counted and passed over
-        skip = Skipped(summary) if len(files) > 1 else None
-        unit_run = functools.partial(classify_unit, outputs, new_model, batch=batch,
-                                     workers=plan.workers, on_skip=skip)
-        if plan.jobs == 1:
-            for index, unit in enumerate(units):
-                unit_run(index, unit)
-        else:
-            with ThreadPoolExecutor(plan.jobs, thread_name_prefix="edgecam-file") as pool:
-                futures = [pool.submit(unit_run, i, u) for i, u in enumerate(units)]
-                for future in futures:
-                    future.result()
+    with Progress(total, counted, desc="classify", enabled=opts.progress) as bar:
+        run.add(Tally(summary, bar))
+        with run:
+            # in a run over many files an unreadable one is named, counted and passed over
+            skip = Skipped(summary) if len(files) > 1 else None
+            unit_run = functools.partial(classify_unit, run, batch=batch,
+                                         workers=plan.workers, on_skip=skip)
+            if plan.jobs == 1:
+                for index, unit in enumerate(units):
+                    unit_run(index, unit)
+            else:
+                with ThreadPoolExecutor(plan.jobs, thread_name_prefix="edgecam-file") as pool:
+                    futures = [pool.submit(unit_run, i, u) for i, u in enumerate(units)]
+                    for future in futures:
+                        future.result()
     summary.seconds = time.monotonic() - started
-    summary.outputs = outputs.written
-    summary.interrupted = outputs.exit_code
+    summary.outputs = run.written
+    summary.interrupted = run.exit_code
     return summary

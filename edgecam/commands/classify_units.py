@@ -13,6 +13,7 @@ import cv2
 
 from edgecam.pipeline.result import Result
 from edgecam.runtime.postprocess import Prediction
+from edgecam.runtime.unknown import UNKNOWN
 from edgecam.sinks.base import Sink
 from edgecam.sources.factory import is_image_path, open_source
 from edgecam.sources.files import FileListSource, Skip
@@ -47,6 +48,46 @@ class ClassifySummary:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def answers(self, scores: bool) -> list[str]:
+        """Each input's answer, one line each ("photo.jpg: tabby"); with ``scores`` (a person
+        reads it) each picture's top-k with its scores."""
+        return [f"{source}: {answer_line(counts, *self.first[source], scores)}"
+                for source, counts in self.top1.items()]
+
+    def closing(self) -> list[str]:
+        """What the run did, for stderr."""
+        lines = [f"classified {self.work()} with {self.model}"
+                 + (f"; skipped {len(self.skipped)} unreadable file(s)" if self.skipped else "")
+                 + (f"; wrote {', '.join(self.outputs)}" if self.outputs else "")]
+        if self.interrupted:
+            lines.append("edgecam: interrupted; outputs were closed cleanly")
+        return lines
+
+    def work(self) -> str:
+        """"3 pictures in 0.2 s (15.0 per second)", "1 picture in 0.05 s" or "240 frames from
+        2 file(s) in 6.0 s (40.0 FPS)": what a run did, in the words that fit its inputs."""
+        if self.files and self.pictures == self.files:
+            n = self.frames
+            what = f"{n} picture{'s' if n != 1 else ''} in {self.seconds:.2f} s"
+            return what + (f" ({self.fps:.1f} per second)" if n > 1 else "")
+        return (f"{self.frames} frames from {self.files} file(s) in {self.seconds:.1f} s "
+                f"({self.fps:.1f} FPS)")
+
+
+def answer_line(counts: Counter, top: list[Prediction], unknown: bool, scores: bool) -> str:
+    """What classify says about one input: "gate open", with ``scores`` "gate open 97.0%, gate
+    closed 2.1%" or "unknown (best: gate open 61.0%, gate closed 30.2%)"; a video's most
+    frequent answer with its count of frames ("gate open (40/45 frames; 5 unknown)")."""
+    label, n = counts.most_common(1)[0]
+    total = sum(counts.values())
+    if total > 1:
+        also = f"; {counts[UNKNOWN]} {UNKNOWN}" if label != UNKNOWN and counts[UNKNOWN] else ""
+        return f"{label} ({n}/{total} frames{also})"
+    if not scores:
+        return label
+    best = ", ".join(f"{p.label} {p.score:.1%}" for p in top)
+    return f"{UNKNOWN} (best: {best})" if unknown else best
 
 
 def video_frame_count(path: str) -> int | None:

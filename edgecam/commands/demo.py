@@ -33,6 +33,19 @@ class DemoReport:
     summary: ClassifySummary
     photos: list[PhotoScore] = field(default_factory=list)
 
+    def lines(self) -> list[str]:
+        """Each photo's frames and answer, then the run."""
+        out = [f"{'photo':<24} {'frames':>6}  {'top-1 (most frames)':<28} accepted"]
+        for p in self.photos:
+            share = f"{p.accepted * 100:5.1f}%" if p.accepted is not None else "     -"
+            out.append(f"{p.photo:<24} {p.frames:>6}  {p.top1[:28]:<28} {share}")
+        s = self.summary
+        out.append("accepted: the share of the photo's frames whose top-1 is one of the ImageNet "
+                   "classes that fit it (calibration/labels.json: a tabby is also a 'tiger cat')")
+        out.append(f"\n{s.frames} frames with {s.model} in {s.seconds:.1f} s ({s.fps:.1f} FPS)\n"
+                   f"annotated video: {self.output}\nJSON lines:      {self.json_out}")
+        return out
+
 
 def load_accepted(labels_file: Path) -> dict[str, set[int]]:
     """``calibration/labels.json``: photo name -> accepted ImageNet indices."""

@@ -3,27 +3,20 @@ a video, JSON lines and MQTT, until q/Esc, Ctrl-C, SIGTERM or ``--max-frames``."
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from edgecam.commands.options import LiveOptions
-from edgecam.models.store import resolve_model
-from edgecam.pipeline.cameras import camera_results
-from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Result
-from edgecam.runtime.engine import Engine
-from edgecam.runtime.unknown import rejection_for
+from edgecam.run.driver import ModelSpec, OutputSpec, Run
 from edgecam.sinks.base import Sink, SinkOptions
-from edgecam.sinks.factory import flag_sinks
-from edgecam.sinks.outputs import Outputs
 from edgecam.sources.factory import check_source_options, open_source
-from edgecam.sources.frames import Stream
 from edgecam.tune.adapt import Adapter, model_builder, rung_model
 from edgecam.tune.profiles import choose_profile
+from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
 
 log = logging.getLogger(__name__)
@@ -48,15 +41,27 @@ class LiveSummary:
     reconnects: int = 0
     model: str = ""
     headless: bool = True
-    serve_url: str | None = None
     interrupted: int = 0
     switches: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     cameras: list[CameraSummary] = field(default_factory=list)
+    models_used: str | None = None  # with --profile: each model and how long it ran
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        """What the run did, for stderr: each camera of several, then the whole run."""
+        out = [f"{cam.source}: {cam.frames} frames ({cam.fps:.1f} FPS), {cam.dropped} dropped"
+               for cam in self.cameras] if len(self.cameras) > 1 else []
+        out.append(f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS) with "
+                   f"{self.model}, {self.dropped} dropped"
+                   + (f", {self.reconnects} reconnects" if self.reconnects else "")
+                   + (f"; wrote {', '.join(self.written)}" if self.written else ""))
+        if self.models_used is not None:
+            out.append(f"models used: {self.models_used}")
+        return out
 
 
 class LabelChanges(Sink):
@@ -91,7 +96,54 @@ def _headless(opts: LiveOptions) -> tuple[bool, str]:
 def run_live(opts: LiveOptions) -> LiveSummary:
     """Run until stopped; the few lines a user should see (headless, URL...) go to the
     ``edgecam`` logger."""
-    uris = opts.sources or [opts.source]
+    adapter = None
+    if opts.profile is not None:
+        opts, adapter = use_profile(opts, opts.profile)
+    uris = opts.sources
+    _check(opts)
+    headless, why = _headless(opts)
+    reads = [u for u in uris if os.path.isfile(u)]  # never written over
+    spec = ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
+                     top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing)
+    outputs = OutputSpec(output=opts.output, json_out=opts.json_out, serve=opts.serve,
+                         mqtt=opts.mqtt, display=not headless and len(uris) == 1,
+                         uris=opts.sinks,
+                         options=SinkOptions(inputs=reads, live=True, fps=opts.fps,
+                                             serve_token=opts.serve_token,
+                                             serve_names=opts.serve_names,
+                                             capture_dir=opts.capture_dir))
+    run = Run(spec, outputs, controller=opts.controller, status=opts.notes)
+    quiet = not run.sinks
+    if quiet:
+        run.add(LabelChanges(opts.echo))
+    with run:
+        sources = [run.enter(open_source(uri, width=opts.width, height=opts.height,
+                                         fps=opts.fps, playback=not opts.fast,
+                                         loop=opts.loop)) for uri in uris]
+        if why:  # said once the sources are open, so a bad option is the only line
+            log.info("%s: running headless", why)
+        if quiet:
+            log.info("no window and no outputs: printing the top-1 label (or unknown) when it "
+                     "changes (add --json-out, --output or --serve for more)")
+        frames, pipelines = run.feed_cameras(sources, max_frames=opts.max_frames,
+                                             together=opts.batch_cameras, overlay=True)
+    now = time.monotonic()
+    first = pipelines[0]
+    return LiveSummary(frames=sum(frames), seconds=now - first.started,
+                       dropped=sum(s.dropped for s in sources),
+                       reconnects=sum(s.reconnects for s in sources),
+                       model=first.model.name, headless=headless,
+                       interrupted=run.exit_code, switches=first.switches,
+                       written=[w for w in run.written if not w.startswith("http")],
+                       cameras=[CameraSummary(s.uri, n, s.dropped, s.reconnects,
+                                              p.frames / max(1e-9, now - p.started))
+                                for s, n, p in zip(sources, frames, pipelines)],
+                       models_used=adapter.summary() if adapter is not None else None)
+
+
+def _check(opts: LiveOptions) -> None:
+    """What the options cannot say alone: combinations, and each source's own options."""
+    uris = opts.sources
     if len(uris) > 1 and opts.controller is not None:
         raise EdgecamError("--profile switches the model of one camera; run one process per "
                            "camera to adapt each, or give one --source")
@@ -103,74 +155,14 @@ def run_live(opts: LiveOptions) -> LiveSummary:
                            "give --serve [HOST:]PORT too")
     for uri in uris:
         check_source_options(uri, opts.width, opts.height, opts.fps)
-    headless, why = _headless(opts)
-    model_file = resolve_model(opts.model)
-    engine = Engine(model_file, opts.threads, opts.provider)
-    rejection_for(engine.meta, opts.threshold)  # a label it lacks: said before outputs open
-    reads = [u for u in uris if os.path.isfile(u)]  # never written over
-    sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps,
-                                   model=engine.meta.name, model_file=str(model_file),
-                                   serve_token=opts.serve_token,
-                                   serve_names=opts.serve_names,
-                                   capture_dir=opts.capture_dir),
-                       output=opts.output, json_out=opts.json_out, serve=opts.serve,
-                       mqtt=opts.mqtt, display=not headless and len(uris) == 1,
-                       uris=opts.sinks)
-    quiet = not sinks
-    if quiet:
-        sinks.append(LabelChanges(opts.echo))
-    with Outputs(sinks) as outputs:
-        sources = [outputs.enter(open_source(uri, width=opts.width, height=opts.height,
-                                             fps=opts.fps, playback=not opts.fast,
-                                             loop=opts.loop)) for uri in uris]
-        if why:  # said once the sources are open, so a bad option is the only line
-            log.info("%s: running headless", why)
-        if quiet:
-            log.info("no window and no outputs: printing the top-1 label (or unknown) when it "
-                     "changes (add --json-out, --output or --serve for more)")
-        pipelines = [outputs.pipeline(Model(engine, opts.top_k, opts.threshold, opts.smoothing),
-                                      controller=opts.controller, status=opts.notes,
-                                      overlay=True) for _ in sources]
-        frames = [0] * len(sources)
-        with contextlib.ExitStack() as streams:
-            for index, (source, pipeline) in enumerate(zip(sources, pipelines)):
-                stream = streams.enter_context(outputs.streaming(Stream.of(source, index)))
-                pipeline.attach(stream, source)
-            for result in _results(opts, pipelines, sources, frames):
-                outputs.write(result)
-    pipeline = pipelines[0]
-    return LiveSummary(frames=sum(frames), seconds=time.monotonic() - pipeline.started,
-                       dropped=sum(s.dropped for s in sources),
-                       reconnects=sum(s.reconnects for s in sources),
-                       model=pipeline.model.name, headless=headless,
-                       serve_url=next((w for w in outputs.written if w.startswith("http")), None),
-                       interrupted=outputs.exit_code,
-                       switches=pipeline.switches,
-                       written=[w for w in outputs.written if not w.startswith("http")],
-                       cameras=[CameraSummary(s.uri, n, s.dropped, s.reconnects,
-                                              p.frames / max(1e-9, time.monotonic() - p.started))
-                                for s, n, p in zip(sources, frames, pipelines)])
-
-
-def _results(opts: LiveOptions, pipelines: list, sources: list, frames: list[int]
-             ) -> Iterator[Result]:
-    """One camera's newest frames, or several cameras' in one loop (their ready frames
-    inferred together); ``frames`` counts each camera's."""
-    if len(sources) == 1:
-        for result in pipelines[0].results(sources[0], opts.max_frames,
-                                           stream=pipelines[0].stream):
-            frames[0] += 1
-            yield result
-        return
-    yield from camera_results(pipelines, sources, opts.max_frames, opts.batch_cameras, done=frames)
 
 
 def use_profile(opts: LiveOptions, profile: str, say: Callable[[str], None] = log.info
-                ) -> Adapter:
+                ) -> tuple[LiveOptions, Adapter]:
     """``--profile auto`` (this device's newest profile), ``--profile NAME`` (its profile of
-    that candidate set) or ``--profile FILE``: set the model,
-    threads and provider to the chosen config, show it, and install the adapter that steps
-    along the profile's ladder."""
+    that candidate set) or ``--profile FILE``: new options running the chosen config (its
+    model, and its threads and provider unless given), shown, with the adapter that steps
+    along the profile's ladder as their controller."""
     if opts.model is not None:
         raise EdgecamError("--model and --profile both choose the model; give only one")
     path, prof, why = choose_profile(profile)
@@ -182,17 +174,15 @@ def use_profile(opts: LiveOptions, profile: str, say: Callable[[str], None] = lo
     rung = prof.frontier[index]
     # every rung exported now, if missing, so a step down never waits for torch
     files = [rung_model(r, prof.weights) for r in prof.frontier]
-    opts.model = str(files[index])
-    if opts.threads is None:
-        opts.threads = rung.threads
-    if opts.provider is None:
-        opts.provider = rung.provider
+    provider = opts.provider if opts.provider is not None else rung.provider
     adapter = Adapter(prof.frontier, index, prof.target_fps,
-                      model_builder(prof.weights, opts.provider, opts.top_k, opts.threshold,
+                      model_builder(prof.weights, provider, opts.top_k, opts.threshold,
                                     opts.smoothing), notes=opts.notes, say=say)
     say(f"profile {path.name}: running {rung.describe()}"
         + (f" ({rung.fps:.1f} FPS when tuned" if rung.fps else "")
         + (f", top-1 {rung.top1})" if rung.fps and rung.top1 else ")" if rung.fps else "")
         + f", target {prof.target_fps:g} FPS, {len(prof.frontier) - 1} faster fallback(s)")
-    opts.controller = adapter
-    return adapter
+    # a profile made on a larger machine asks for more threads than this one has
+    threads = opts.threads if opts.threads is not None else min(rung.threads, default_threads())
+    return replace(opts, profile=None, model=str(files[index]), threads=threads,
+                   provider=provider, controller=adapter), adapter

@@ -1,6 +1,9 @@
 """What each run command takes, built by keyword; each default lives here once (the CLI's
-option defaults read them) and each value is checked here once, when the options are made, so
-the code below takes them as given. Light on purpose: the CLI imports it before anything heavy.
+option defaults read them) and each value is checked and defaulted here once, when the options
+are made, so the code below takes them as given. A change (a profile's model and threads) makes
+a new options object (``dataclasses.replace``), checked again. Light on purpose: the CLI imports
+it before anything heavy. ``tune``, ``train`` and ``capture`` follow the same discipline in
+``edgecam.tune.request``, ``edgecam.train.settings`` and ``edgecam.commands.capture``.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class ClassifyOptions:
     # --threshold (texts as given; a Thresholds once made): None answers "unknown" by the
     # model's own rule, if it has one
     threshold: ThresholdLike = None
+    # onnxruntime threads of this machine (None: one per usable CPU, filled in when made); with
+    # --cluster, None stays None: each worker uses its own CPUs
     threads: int | None = None
     mqtt: str | None = None
     progress: bool | None = None  # None: on a terminal
@@ -88,8 +93,11 @@ class ClassifyOptions:
         within("--workers", self.workers, MAX_PARALLEL)
         within("--batch", self.batch, MAX_BATCH)
         within("--chunk", self.chunk, MAX_CHUNK)
-        check_threads(self.threads)
         self.cluster = cluster_address(self.cluster)
+        given = self.threads
+        self.threads = check_threads(given)
+        if self.cluster is not None:
+            self.threads = given
         self.threshold = Thresholds.parse(self.threshold)
 
     @property
@@ -103,6 +111,9 @@ class LiveOptions:
     sources: list[str] = field(default_factory=list)  # several cameras (replaces ``source``)
     batch_cameras: bool = True  # infer the frames several cameras have ready in one call
     model: str | None = None
+    # a tuned profile ('auto', a name or a file): its model, threads and provider unless given;
+    # ``edgecam.commands.live.use_profile`` turns it into new options with the adapter
+    profile: str | None = None
     headless: bool = False
     serve: str | None = None
     serve_token: str | None = None
@@ -113,7 +124,7 @@ class LiveOptions:
     json_out: str | None = None
     sinks: list[str] = field(default_factory=list)  # --sink URIs
     max_frames: int | None = None
-    threads: int | None = None
+    threads: int | None = None  # None: the profile's, else one per usable CPU
     top_k: int = 3
     threshold: ThresholdLike = None  # as ClassifyOptions.threshold
     smoothing: float = 0.6
@@ -132,13 +143,18 @@ class LiveOptions:
 
     def __post_init__(self) -> None:
         at_least_one("--max-frames", self.max_frames)
-        check_threads(self.threads)
+        if self.profile is not None and self.model is not None:
+            raise EdgecamError("--model and --profile both choose the model; give only one")
+        if self.profile is None or self.threads is not None:
+            self.threads = check_threads(self.threads)
         self.threshold = Thresholds.parse(self.threshold)
         if self.serve_token_file is not None:
             if self.serve_token:
                 raise EdgecamError("--serve-token and --serve-token-file both give the token; "
                                    "give one")
             self.serve_token = read_token(self.serve_token_file)
+            self.serve_token_file = None  # read once: a replaced copy keeps the token
+        self.sources = self.sources or [self.source]  # the cameras, in order
 
 
 def read_token(path: str) -> str:
@@ -168,4 +184,4 @@ class BenchOptions:
 
     def __post_init__(self) -> None:
         at_least_one("--frames", self.frames)
-        check_threads(self.threads)
+        self.threads = check_threads(self.threads)

@@ -80,7 +80,6 @@ class ArchInfo:
     alphas: tuple[float, ...]  # published width multipliers
     description: str
     weights: dict[float, WeightSource] = field(default_factory=dict)
-    scalable: bool = True  # accepts any alpha
 
 
 # --- published figures ------------------------------------------------------------------------
@@ -100,7 +99,6 @@ class Published:
     macs_m: float
     params_m: float | None
     source: str
-    top1_int8: float | None = None
 
 
 def _grid(arch, source, params, rows, resolutions) -> list[Published]:
@@ -143,11 +141,11 @@ PUBLISHED: tuple[Published, ...] = tuple(
         Published("mixnet_s", 1.0, 224, 75.8, 256, 4.1, SRC_MIX),
         Published("mixnet_m", 1.0, 224, 77.0, 360, 5.0, SRC_MIX),
         Published("mixnet_l", 1.0, 224, 78.9, 565, 7.3, SRC_MIX),
-        Published("efficientnet_lite0", 1.0, 224, 75.1, 407, 4.7, SRC_LITE, 74.4),
-        Published("efficientnet_lite1", 1.0, 240, 76.7, 631, 5.4, SRC_LITE, 75.9),
-        Published("efficientnet_lite2", 1.0, 260, 77.6, 899, 6.1, SRC_LITE, 77.0),
-        Published("efficientnet_lite3", 1.0, 280, 79.8, 1440, 8.2, SRC_LITE, 79.0),
-        Published("efficientnet_lite4", 1.0, 300, 81.5, 2640, 13.0, SRC_LITE, 80.2),
+        Published("efficientnet_lite0", 1.0, 224, 75.1, 407, 4.7, SRC_LITE),
+        Published("efficientnet_lite1", 1.0, 240, 76.7, 631, 5.4, SRC_LITE),
+        Published("efficientnet_lite2", 1.0, 260, 77.6, 899, 6.1, SRC_LITE),
+        Published("efficientnet_lite3", 1.0, 280, 79.8, 1440, 8.2, SRC_LITE),
+        Published("efficientnet_lite4", 1.0, 300, 81.5, 2640, 13.0, SRC_LITE),
     ]
 )
 
@@ -381,31 +379,6 @@ def published(arch: str, alpha: float, resolution: int) -> Published | None:
         if row.arch == arch and math.isclose(row.alpha, alpha) and row.resolution == resolution:
             return row
     return None
-
-
-def estimate_top1(arch: str, alpha: float, resolution: int) -> tuple[float | None, bool]:
-    """Published top-1 for (alpha, rho), else interpolated linearly in resolution between the
-    nearest published resolutions of the same alpha (capped). Returns (top1, estimated)."""
-    row = published(arch, alpha, resolution)
-    if row is not None:
-        return row.top1, False
-    rows = sorted(
-        (r for r in PUBLISHED if r.arch == arch and math.isclose(r.alpha, alpha)),
-        key=lambda r: r.resolution,
-    )
-    if not rows:
-        return None, True
-    if len(rows) == 1:
-        return rows[0].top1, True
-    lo = [r for r in rows if r.resolution <= resolution]
-    hi = [r for r in rows if r.resolution >= resolution]
-    a = lo[-1] if lo else rows[0]
-    b = hi[0] if hi else rows[-1]
-    if a is b:
-        a, b = (rows[0], rows[1]) if not lo else (rows[-2], rows[-1])
-    slope = (b.top1 - a.top1) / (b.resolution - a.resolution)
-    est = a.top1 + slope * (resolution - a.resolution)
-    return round(min(est, max(r.top1 for r in rows) + 1.0), 1), True
 
 
 # --- model names ------------------------------------------------------------------------------

@@ -43,6 +43,17 @@ class ModelMeta:
     color: str = "RGB"
     layout: str = "NCHW"
     format: str = FORMAT
+    # how the model saw its pictures: "centre" (the centred square of ``crop_pct`` of the
+    # shorter side, as ImageNet weights are evaluated) or "whole" (the whole picture resized
+    # to R x R, as ``edgecam train`` teaches it, so nothing at a picture's edge is cut off)
+    crop: str = "centre"
+
+    @property
+    def trained_with_centre_crop(self) -> bool:
+        """Whether the classes were taught on centre crops (``edgecam train`` before it
+        recorded its policy): then a region's crop is centre-cropped too, like its pictures
+        were; ImageNet weights classify a region's crop whole."""
+        return self.crop == "centre" and self.training is not None
 
     @property
     def name(self) -> str:
@@ -57,7 +68,8 @@ class ModelMeta:
         """Flatten to ONNX metadata_props (string -> string)."""
         out = {}
         for key, value in asdict(self).items():
-            if key in ("dataset", "training", "rejection") and not value:
+            if key in ("dataset", "training", "rejection") and not value or (
+                    key == "crop" and value == "centre"):
                 continue  # ImageNet models keep exactly the keys they always had
             if isinstance(value, str):
                 out[key] = value
@@ -98,6 +110,7 @@ class ModelMeta:
                 rejection=json.loads(props["rejection"]) if "rejection" in props else None,
                 color=props.get("color", "RGB"),
                 layout=props.get("layout", "NCHW"),
+                crop=props.get("crop", "centre"),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise EdgecamError(f"{source} has broken edgecam metadata ({exc})") from None

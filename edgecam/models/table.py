@@ -29,7 +29,7 @@ def _configs(all_rows: bool) -> list[tuple[str, float, int]]:
 
 
 def model_rows(all_rows: bool = False) -> list[dict]:
-    """One dict per (arch, alpha, rho) with the contract's keys (see DESIGN.md)."""
+    """One dict per (arch, alpha, rho) with the contract's keys (docs/commands.md)."""
     from edgecam.models.zoo import model_size
 
     rows = []

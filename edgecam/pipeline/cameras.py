@@ -4,7 +4,8 @@ Each camera keeps what a single-camera run has: its own newest-frame capture wit
 (its source), and its own smoothing and stats (its own ``Pipeline`` on a ``Model`` sharing the
 engine). One loop waits for any camera's next frame; the frames ready at that moment are
 preprocessed into one tensor and inferred in one call (``batch``), which on a small CPU costs
-less than one call per camera, and each camera's pipeline then delivers its own result.
+less than one call per camera, and each camera's pipeline then delivers its own result (cameras
+watching regions classify their regions in one call per frame of their own).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def camera_results(pipelines: Sequence[Pipeline], sources: Sequence[Source],
                 pipelines[i].idle()
         if not ready:
             continue
-        if batch and len(ready) > 1:
+        if batch and len(ready) > 1 and not any(p.model.regions for p in pipelines):
             yield from _infer_together(pipelines, ready)
         else:
             for i, frame, read_ms in ready:
@@ -70,11 +71,11 @@ def _infer_together(pipelines: Sequence[Pipeline], ready: list[tuple[int, Frame,
     first = pipelines[ready[0][0]]
     engine = first.model.engine
     tensor = first.model.pre.new_buffer(len(ready))
-    prepared = [pipelines[i].prepare([frame], read_ms, out=tensor[row:row + 1])
+    prepared = [pipelines[i].prepare([frame], read_ms, out=[tensor[row:row + 1]])
                 for row, (i, frame, read_ms) in enumerate(ready)]
     t0 = time.perf_counter()
     logits = engine.run(tensor)
     infer_ms = (time.perf_counter() - t0) * 1e3 / len(ready)
     for row, ((i, frame, _), batch) in enumerate(zip(ready, prepared)):
-        yield from pipelines[i].deliver([frame], logits[row:row + 1], {
+        yield from pipelines[i].deliver([frame], [logits[row:row + 1]], {
             "decode": batch.decode_ms, "preprocess": batch.preprocess_ms, "infer": infer_ms})

@@ -22,18 +22,17 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgecam.pipeline.metrics import RateMeter, StageTimes, rss_mb
-from edgecam.pipeline.model import Controller, Model
+from edgecam.pipeline.model import Answer, Controller, Model
 from edgecam.pipeline.overlay import draw_overlay
 from edgecam.pipeline.result import STATS_WINDOW, Result, Stats
-from edgecam.runtime.postprocess import Prediction
-from edgecam.runtime.preprocess import Preprocessor
+from edgecam.pipeline.states import RegionStates
 from edgecam.sources.frames import Frame, Source, Stream
 from edgecam.util.signals import EndOfRun, StopFlag
 
@@ -42,16 +41,13 @@ Idle = Callable[[Stats, "Stream | None"], None]
 
 @dataclass
 class _Batch:
-    """Frames preprocessed into the first rows of one input tensor, to run in one call."""
+    """Frames preprocessed into the first rows of the model's input tensors (one per engine,
+    a row per region per frame), to run in one call per engine."""
 
     frames: list[Frame]
-    tensor: np.ndarray  # [capacity, 3, R, R]; rows beyond len(frames) are unused
+    tensors: list[np.ndarray]  # [capacity x views, 3, R, R]; rows beyond the frames' unused
     decode_ms: float  # the whole batch's
     preprocess_ms: float
-
-    @property
-    def inputs(self) -> np.ndarray:
-        return self.tensor[:len(self.frames)]
 
 
 _END = object()
@@ -84,6 +80,7 @@ class Pipeline:
         self.rate = RateMeter()
         self.frames = 0
         self.model_frames = 0  # frames of the current model
+        self.states = RegionStates()  # each region's state, kept across model swaps
         self.switches: list[str] = []  # models the controller switched to, in order
         self.started = time.monotonic()
         self.first_result_s: float | None = None
@@ -115,15 +112,16 @@ class Pipeline:
 
     # -- per batch (a live frame is a batch of one) -------------------------------------------
 
-    def infer(self, batch: _Batch) -> tuple[list[Frame], np.ndarray, dict[str, float]]:
-        """(frames, logits, the batch's stage times) of a prepared batch."""
+    def infer(self, batch: _Batch) -> tuple[list[Frame], list[np.ndarray], dict[str, float]]:
+        """(frames, each engine's logits, the batch's stage times) of a prepared batch."""
         model = self.model
-        if batch.tensor.shape[-1] != model.pre.resolution:
+        if not model.fits(batch.tensors, len(batch.frames)):
             # prepared ahead for a model swapped out since; the decode thread may be using
-            # model.pre (and its scratch buffers) right now, so this thread uses its own
-            batch = self.prepare(batch.frames, batch.decode_ms, Preprocessor(model.meta))
+            # the model's preprocessors (and their scratch buffers) right now, so this
+            # thread uses its own
+            batch = self.prepare(batch.frames, batch.decode_ms, fresh=True)
         t0 = time.perf_counter()
-        logits = model.engine.run(batch.inputs)
+        logits = model.run(batch.tensors, len(batch.frames))
         return batch.frames, logits, {"decode": batch.decode_ms,
                                       "preprocess": batch.preprocess_ms,
                                       "infer": (time.perf_counter() - t0) * 1e3}
@@ -132,39 +130,45 @@ class Pipeline:
         """One frame from preprocessing to its result."""
         return self.deliver(*self.infer(self.prepare([frame], read_ms)))
 
-    def deliver(self, frames: list[Frame], logits: np.ndarray, ms: dict[str, float]
-                ) -> Iterator[Result]:
-        """Postprocess the logits of ``frames`` (inferred here, with other cameras' frames or
-        on a cluster) and yield each result, in order. ``ms`` are the batch's stage times,
-        shared out per frame."""
+    def deliver(self, frames: list[Frame], logits: Sequence[np.ndarray],
+                ms: dict[str, float]) -> Iterator[Result]:
+        """Postprocess the logits of ``frames`` (each engine's, inferred here, with other
+        cameras' frames or on a cluster) and yield each result, in order. ``ms`` are the
+        batch's stage times, shared out per frame."""
         model = self.model
         t1 = time.perf_counter()
-        answers = model.post.answers(logits)
+        answers = model.answers(logits, len(frames))
         n = len(frames)
         per_frame = {stage: value / n for stage, value in ms.items()}
         per_frame["postprocess"] = (time.perf_counter() - t1) * 1e3 / n
-        for i, (frame, (top, unknown)) in enumerate(zip(frames, answers)):
-            result = self._result(frame, top, unknown, dict(per_frame))
+        for i, (frame, views) in enumerate(zip(frames, answers)):
+            result = self._result(frame, views, dict(per_frame))
             yield result
             if self._taken(result, model) and i + 1 < n:
                 # the controller swapped the model: the rest of the batch runs on the new one
-                rest = self.prepare(frames[i + 1:], 0.0, Preprocessor(self.model.meta))
+                rest = self.prepare(frames[i + 1:], 0.0, fresh=True)
                 yield from self.deliver(*self.infer(rest))
                 return
 
-    def _result(self, frame: Frame, top: list[Prediction], unknown: bool,
-                ms: dict[str, float]) -> Result:
+    def _result(self, frame: Frame, answers: dict[str, Answer], ms: dict[str, float]
+                ) -> Result:
         self.frames += 1
         self.model_frames += 1
         self.rate.tick()
-        result = Result(frame, top, ms, self.snapshot(), self._stream, unknown=unknown)
+        regions = self.states.update(self.model.views, answers, frame, self._stream)
+        first = regions[0]
+        result = Result(frame, first.top, ms, self.snapshot(), self._stream,
+                        unknown=first.unknown, regions=regions,
+                        whole=not self.model.regions)
         if self.keep_raw:
             # copied only when the overlay will draw on the frame
             result.raw = frame.image.copy() if self.overlay else frame.image
         if self.overlay:
             t0 = time.perf_counter()
-            draw_overlay(frame.image, top, fps=result.stats.fps or None,
-                         infer_ms=ms["infer"], status=result.stats.status, unknown=unknown)
+            draw_overlay(frame.image, first.top, fps=result.stats.fps or None,
+                         infer_ms=ms["infer"], status=result.stats.status,
+                         unknown=first.unknown,
+                         regions=() if result.whole else result.regions)
             ms["overlay"] = (time.perf_counter() - t0) * 1e3
         return result
 
@@ -192,15 +196,17 @@ class Pipeline:
         self._slow = None  # stage means of the old model must not reach the new one
         return True
 
-    def prepare(self, frames: list[Frame], decode_ms: float, pre: Preprocessor | None = None,
-                out: np.ndarray | None = None) -> _Batch:
-        """Preprocess frames into the rows of ``out`` (a new tensor if it does not fit)."""
+    def prepare(self, frames: list[Frame], decode_ms: float,
+                out: list[np.ndarray] | None = None, fresh: bool = False) -> _Batch:
+        """Preprocess frames into the rows of ``out`` (new tensors if they do not fit);
+        ``fresh``: with preprocessors of this call's own (another thread may be using the
+        model's)."""
         t0 = time.perf_counter()
-        pre = pre or self.model.pre
-        if out is None or out.shape[-1] != pre.resolution or out.shape[0] < len(frames):
-            out = pre.new_buffer(len(frames))
+        model = self.model
+        if out is None or not model.fits(out, len(frames)):
+            out = model.new_buffers(len(frames))
         for i, frame in enumerate(frames):
-            pre(frame.image, out[i:i + 1])
+            model.fill(frame.image, i, out, fresh=fresh)
         return _Batch(frames, out, decode_ms, (time.perf_counter() - t0) * 1e3)
 
     # -- files: every frame, decode ahead in a thread, ``batch`` frames per inference ---------
@@ -212,9 +218,9 @@ class Pipeline:
         inferring when it asks for the next one)."""
         ready: queue.Queue = queue.Queue(maxsize=depth)
         free: queue.Queue = queue.Queue()
-        held: deque[np.ndarray] = deque()
+        held: deque[list[np.ndarray]] = deque()
         for _ in range(depth + hold + 2):
-            free.put(self.model.pre.new_buffer(size))
+            free.put(self.model.new_buffers(size))
         error: list[BaseException] = []
         quit_ = threading.Event()
 
@@ -246,7 +252,7 @@ class Pipeline:
                 if item is _END:
                     break
                 yield item
-                held.append(item.tensor)
+                held.append(item.tensors)
                 if len(held) > hold:
                     free.put(held.popleft())
         finally:
@@ -307,7 +313,7 @@ class Pipeline:
 
     def _sequential(self, source: Source, size: int, limit: int | None
                     ) -> Generator[_Batch, None, None]:
-        buf = self.model.pre.new_buffer(size)
+        buf = self.model.new_buffers(size)
         for frames, decode_ms in self._decoded(source, size, limit):
             yield self.prepare(frames, decode_ms, out=buf)
 
@@ -339,7 +345,7 @@ class Pipeline:
         """The newest frame whenever one arrives; while the source has nothing (reconnecting)
         ``on_idle`` gets the stats alone, so a preview keeps saying so."""
         done = 0
-        buf = self.model.pre.new_buffer()
+        buf = self.model.new_buffers(1)
         while not self.stop.is_set():
             t0 = time.perf_counter()
             frame = source.read(poll_s)
@@ -350,7 +356,7 @@ class Pipeline:
                 self.idle()
                 continue
             batch = self.prepare([frame], decode_ms, out=buf)
-            buf = batch.tensor  # a new one when the model was swapped
+            buf = batch.tensors  # new ones when the model was swapped
             yield from self.deliver(*self.infer(batch))
             done += 1
             if max_frames is not None and done >= max_frames:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from edgecam.pipeline.result import RegionResult
 from edgecam.runtime.postprocess import Prediction
 from edgecam.runtime.unknown import UNKNOWN
 
@@ -90,18 +91,52 @@ def answer_lines(top: Sequence[Prediction], unknown: bool, width: int, height: i
     return [(m.clip(UNKNOWN, width), UNSURE)] + lines if unknown else lines
 
 
+def region_tag(region: RegionResult) -> str:
+    """"gate: open", with this frame's answer when it is not (yet) the state: "gate: open
+    (closed 91%)"; "gate: ... (open 80%)" before the first state."""
+    best = region.top[0]
+    now = f"{region.label} {best.score * 100:.0f}%" if not region.unknown else UNKNOWN
+    if region.state == region.label:
+        return f"{region.name}: {region.state}"
+    return f"{region.name}: {region.state or '...'} ({now})"
+
+
+def draw_regions(image: np.ndarray, regions: Sequence[RegionResult]) -> None:
+    """Each region's box, and its name and state on a tag above it (below when it touches
+    the top): green when the state is a label, orange when it is "unknown" or not yet known."""
+    h, w = image.shape[:2]
+    m = _Metrics(h)
+    for region in regions:
+        if region.box is None:
+            continue
+        x, y, bw, bh = region.box
+        settled = region.state is not None and region.state != UNKNOWN
+        color = TOP1 if settled else UNSURE
+        cv2.rectangle(image, (x, y), (x + bw - 1, y + bh - 1), color, m.thick, cv2.LINE_AA)
+        text = m.clip(region_tag(region), w - x if w - x > 4 * m.pad else w)
+        tw = m.width(text) + 2 * m.pad
+        tx = max(0, min(x, w - tw))
+        ty = y - m.step if y >= m.step else min(h - m.step, y + bh)
+        _panel(image, tx, ty, tx + tw, ty + m.step)
+        cv2.putText(image, text, (tx + m.pad, ty + m.pad + m.th), FONT, m.scale, color,
+                    m.thick, cv2.LINE_AA)
+
+
 def draw_overlay(image: np.ndarray, top: Sequence[Prediction], fps: float | None = None,
                  infer_ms: float | None = None, status: Sequence[str] = (),
-                 unknown: bool = False) -> np.ndarray:
+                 unknown: bool = False, regions: Sequence[RegionResult] = ()) -> np.ndarray:
     """Annotate ``image`` in place (and return it): the answer (``answer_lines``) at the top,
-    FPS / inference ms and any status lines (e.g. "reconnecting", the running config) below.
+    or each region's box with its state; FPS / inference ms and any status lines (e.g.
+    "reconnecting", the running config) below.
 
     On a small frame (a 64x48 video) the text keeps a readable size: labels are cut to the
     width, and the lines that do not fit are left out, least important first (the answer,
     then status, then the FPS, then the other labels)."""
     h, w = image.shape[:2]
     m = _Metrics(h)
-    labels = answer_lines(top, unknown, w, h)
+    if regions:
+        draw_regions(image, regions)
+    labels = answer_lines(top, unknown, w, h) if not regions else []
     parts = []
     if fps is not None:
         parts.append(f"{fps:.1f} FPS")

@@ -44,6 +44,41 @@ class Stats:
                 "stages_ms": self.stages_ms, "rss_mb": self.rss_mb}
 
 
+@dataclass(frozen=True)
+class Change:
+    """A region's state change: ``before`` is None for its first state; ``since`` is the
+    source time the new label first appeared (it held from then on)."""
+
+    before: str | None
+    after: str
+    since: float
+
+
+@dataclass
+class RegionResult:
+    """One region's answer on one frame (the whole frame's, named "frame", when the run has
+    no regions): its box in pixels (None: the whole frame as the model crops it), top-k, whether
+    it is "unknown", and its state (the label that held for the hold time; None until one has),
+    since when (the source's time, seconds) and the change this frame made, if any."""
+
+    name: str
+    box: tuple[int, int, int, int] | None
+    top: list[Prediction]
+    unknown: bool = False
+    state: str | None = None
+    since: float | None = None
+    change: Change | None = None
+
+    @property
+    def label(self) -> str:
+        return UNKNOWN if self.unknown else self.top[0].label
+
+    def record(self) -> dict:
+        return {"label": self.label, "top": [p.to_dict() for p in self.top],
+                "state": self.state,
+                "since": round(self.since, 3) if self.since is not None else None}
+
+
 @dataclass
 class Result:
     """One classified frame: the frame (annotated when the run draws the overlay), its top-k,
@@ -58,6 +93,16 @@ class Result:
     stream: Stream | None = None
     raw: np.ndarray | None = None
     unknown: bool = False
+    # each region's answer and state, in the order given; the whole frame's alone when
+    # ``whole`` (the run has no regions: then ``top`` and ``unknown`` are its answer, and
+    # with regions the first region's)
+    regions: list[RegionResult] = field(default_factory=list)
+    whole: bool = True
+
+    @property
+    def changes(self) -> list[RegionResult]:
+        """The regions whose state changed with this frame."""
+        return [r for r in self.regions if r.change is not None]
 
     @property
     def label(self) -> str | None:
@@ -75,6 +120,9 @@ class Result:
         if self.frame.time_ms is not None:
             record["time_ms"] = self.frame.time_ms
         record["model"] = self.stats.model
+        if not self.whole:  # a run of regions has no answer for the whole frame
+            record["regions"] = {r.name: r.record() for r in self.regions}
+            return record
         record["label"] = self.label
         record["top"] = [p.to_dict() for p in self.top]
         return record

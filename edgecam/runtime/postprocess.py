@@ -58,10 +58,6 @@ class Postprocessor:
         self.rejection = rejection
         self._ema: np.ndarray | None = None
 
-    def reset(self) -> None:
-        """Forget the history (a new file or a new scene)."""
-        self._ema = None
-
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities [N, classes] for logits [N, classes] (or one row), smoothed in row
         order when ``smoothing`` is set: a batch of frames is one stretch of the stream."""

@@ -1,8 +1,11 @@
-"""Frame -> input tensor, exactly as the model's metadata says (resize, center crop,
-mean/std or the Lite rule, RGB), vectorized and into reusable buffers.
+"""Frame -> input tensor, exactly as the model's metadata says (resize, center crop or the
+whole picture, mean/std or the Lite rule, RGB), vectorized and into reusable buffers.
 
 The center crop is cut from the frame first and then resized, which is what "resize the shorter
-side to R / crop_pct, then crop R" amounts to, at a fraction of the cost on large frames.
+side to R / crop_pct, then crop R" amounts to, at a fraction of the cost on large frames. A
+"whole" preprocessor resizes the whole picture (or a region's box of it) to R x R instead,
+so nothing at its edges is cut off: what a region's crop and a model taught by ``edgecam
+train`` get.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ class Preprocessor:
     resized pixels into the output tensor, which also swaps BGR to RGB.
     """
 
-    def __init__(self, meta: ModelMeta) -> None:
+    def __init__(self, meta: ModelMeta, whole: bool | None = None) -> None:
+        self.meta = meta
         self.resolution = meta.resolution
+        self.whole = meta.crop == "whole" if whole is None else whole
         self.crop_pct = meta.crop_pct
         self.upscale = _UPSCALE.get(meta.interpolation, BILINEAR)
         mean = np.asarray(meta.mean, np.float64) * 255.0
@@ -54,6 +59,10 @@ class Preprocessor:
         self._resized = np.empty((r, r, 3), np.uint8)
         self._mid: np.ndarray | None = None
         self._plan: tuple | None = None
+
+    def copy(self) -> Preprocessor:
+        """The same preprocessing with scratch buffers of its own (for another thread)."""
+        return Preprocessor(self.meta, self.whole)
 
     def new_buffer(self, batch: int = 1) -> np.ndarray:
         r = self.resolution
@@ -74,8 +83,11 @@ class Preprocessor:
         return self._plan[2:]
 
     def resize(self, frame: np.ndarray) -> np.ndarray:
-        """The center crop at R x R, uint8 BGR (also what the overlay's tests look at)."""
+        """The center crop (or the whole picture) at R x R, uint8 BGR (also what the overlay's
+        tests look at)."""
         h, w = frame.shape[:2]
+        if self.whole:
+            return self._squash(frame, w, h)
         x, y, side, factor = self.plan(w, h)
         r = self.resolution
         crop = frame[y:y + side, x:x + side]
@@ -92,7 +104,24 @@ class Preprocessor:
             cv2.resize(crop, (r, r), dst=self._resized, interpolation=interp)
         return self._resized
 
-    def __call__(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def _squash(self, picture: np.ndarray, w: int, h: int) -> np.ndarray:
+        r = self.resolution
+        if w == r and h == r:
+            return picture
+        if w >= r and h >= r:
+            interp = cv2.INTER_AREA  # averages the pixels, as downscaling in training does
+        else:
+            interp = self.upscale if w <= r and h <= r else BILINEAR
+        cv2.resize(picture, (r, r), dst=self._resized, interpolation=interp)
+        return self._resized
+
+    def __call__(self, frame: np.ndarray, out: np.ndarray | None = None,
+                 box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """``frame`` (or its ``box``, x, y, w, h in pixels) as the model's input, written
+        into ``out`` (a new [1, 3, R, R] buffer when None)."""
+        if box is not None:
+            x, y, w, h = box
+            frame = frame[y:y + h, x:x + w]
         pixels = self.resize(frame)
         if out is None:
             out = self.new_buffer()

@@ -13,21 +13,13 @@ import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgecam.models.catalog import (
-    ARCHS,
-    arch_info,
-    check_alpha_resolution,
-    format_alpha,
-    models_dir,
-    preprocess_for,
-    weight_source,
-)
+from edgecam.models.catalog import models_dir, preprocess_for, weight_source
 from edgecam.models.export import write_checked
 from edgecam.models.metadata import ModelMeta
 from edgecam.models.zoo import create_model
@@ -41,31 +33,12 @@ from edgecam.train.evaluation import evaluate
 from edgecam.train.features import Interrupted, ViewMaker, extract
 from edgecam.train.finetune import FinetuneConfig, finetune
 from edgecam.train.head import Epoch, HeadConfig, train_heads
-from edgecam.train.rejection import KEEP, answers, calibrate
+from edgecam.train.rejection import answers, calibrate
+from edgecam.train.settings import TrainOptions
 from edgecam.train.tapped import Tapped
 from edgecam.util.device import default_threads
-from edgecam.util.errors import EdgecamError
 from edgecam.util.safewrite import check_writable, refuse_inputs
 from edgecam.util.signals import StopFlag
-
-
-@dataclass
-class TrainOptions:
-    data: Path
-    arch: str = "efficientnet_lite0"
-    alpha: float = 1.0
-    resolutions: list[int] = field(default_factory=list)  # empty: the arch's native size
-    epochs: int | None = None  # classifier epochs, or fine-tuning epochs with finetune
-    patience: int | None = None  # epochs without a better validation score before stopping
-    finetune: bool = False
-    val_split: float = 0.2
-    output: Path | None = None
-    json_out: Path | None = None  # the report (written by the caller; checked here, up front)
-    views: int = 3  # training views per picture: the plain one + augmented ones
-    augment: bool = True
-    seed: int = 0
-    unknown: Path | None = None  # "anything else" pictures (default: DATA/unknown if present)
-    keep: float = KEEP  # share of known validation pictures the rejection rule keeps
 
 
 def output_paths(opts: TrainOptions, stem_name: Callable[[int], str]) -> dict[int, Path]:
@@ -80,27 +53,6 @@ def output_paths(opts: TrainOptions, stem_name: Callable[[int], str]) -> dict[in
         else:
             out[res] = opts.output.with_name(f"{opts.output.stem}-{res}{opts.output.suffix}")
     return out
-
-
-def _check_options(opts: TrainOptions) -> None:
-    arch_info(opts.arch)
-    if weight_source(opts.arch, opts.alpha) is None:
-        have = ", ".join(f"{a} {format_alpha(al)}" for a, info in ARCHS.items()
-                         for al in info.weights)
-        raise EdgecamError(
-            f"no ImageNet weights for {opts.arch} alpha {format_alpha(opts.alpha)} to start "
-            f"from; train starts from one of: {have}")
-    if not opts.resolutions:
-        opts.resolutions = [ARCHS[opts.arch].resolution]
-    opts.resolutions = sorted(set(opts.resolutions))
-    for res in opts.resolutions:
-        check_alpha_resolution(opts.alpha, res)
-    if not 0.5 <= opts.keep <= 1.0:
-        raise EdgecamError(f"--keep must be between 0.5 and 1, got {opts.keep}")
-    for name, value in (("--epochs", opts.epochs), ("--patience", opts.patience),
-                        ("--views", opts.views)):
-        if value is not None and value < 1:
-            raise EdgecamError(f"{name} must be at least 1, got {value}")
 
 
 def check_outputs(data: Path, outputs: list[Path], unknown: Path | None = None) -> None:
@@ -174,7 +126,6 @@ def train_models(opts: TrainOptions, bars: TrainBars | None = None,
 
 
 def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None]) -> dict:
-    _check_options(opts)
     started = time.monotonic()
     if opts.output is not None or opts.json_out is not None:  # before reading the pictures
         named = output_paths(opts, str) if opts.output is not None else {}
@@ -182,11 +133,32 @@ def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None
                       opts.unknown)
     data = read_dataset(opts.data, opts.val_split, opts.seed, opts.unknown)
     src = weight_source(opts.arch, opts.alpha)
-    assert src is not None  # _check_options() made sure
+    assert src is not None  # the options made sure
     metas = {r: _meta(opts, data, r, f"imagenet:{src.origin}/{src.model}")
              for r in opts.resolutions}
     outputs = output_paths(opts, lambda r: metas[r].name)
     check_outputs(opts.data, list(outputs.values()), opts.unknown)
+    _describe(data, say)
+    reports: list[dict] = []
+    interrupted = False
+    with StopFlag() as stop:
+        sizes = Sizes(opts, data, stop, bars or TrainBars(enabled=False), say)
+        for res in opts.resolutions:
+            report = sizes.train(metas[res], outputs[res])
+            if report is None:  # stopped while reading the features: nothing to keep
+                interrupted = True
+                break
+            reports.append(report)
+            if report["interrupted"] or stop.is_set():  # the model is whole: stop here
+                interrupted = True
+                break
+    return {"dataset": data.describe(), "arch": opts.arch, "alpha": float(opts.alpha),
+            "models": reports, "interrupted": interrupted,
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+def _describe(data: DataSet, say: Callable[[str], None]) -> None:
+    """What was read: the counts, and what would make the validation accuracy mislead."""
     if data.skipped:
         shown = ", ".join(data.skipped[:5]) + (" ..." if len(data.skipped) > 5 else "")
         say(f"skipped {len(data.skipped)} unreadable picture(s): {shown}")
@@ -200,86 +172,107 @@ def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None
         f"and {len(data.val) - unknown_val} validation pictures ({data.layout})"
         + (f"; {unknown_train} + {unknown_val} pictures of anything else from {data.unknown}"
            if data.unknown else ""))
-    backbone = create_model(opts.arch, opts.alpha)
-    loaded = load_imagenet(backbone, opts.arch, opts.alpha)
-    for meta in metas.values():
-        meta.weights_sha256 = loaded.sha256
-    model = Tapped(backbone, len(data.classes)).eval()  # batch-norm statistics stay ImageNet's
-    # each resolution starts from the ImageNet backbone (fine-tuning changes it)
-    pretrained = {k: v.clone() for k, v in model.net.state_dict().items()}
 
-    views = max(1, opts.views) if opts.augment else 1
-    augment = Augment()
-    head_cfg = _configured(HeadConfig(), None if opts.finetune else opts.epochs, opts.patience)
-    tune_cfg = _configured(FinetuneConfig(), opts.epochs, opts.patience)
-    reports: list[dict] = []
-    interrupted = False
-    bars = bars or TrainBars(enabled=False)
-    with StopFlag() as stop:
-        for res in opts.resolutions:
-            t0 = time.monotonic()
-            meta = metas[res]
-            model.net.load_state_dict(pretrained)
-            bars.start(f"{res}px features", len(data.train) + len(data.val), "pictures")
-            try:
-                feats = extract(model, meta, data, views, augment, opts.seed, stop, bars.advance)
-            except Interrupted:
-                interrupted = True
-                break
-            t_feat = time.monotonic() - t0
-            say(f"{res} px: features of {len(data.train) + len(data.val)} pictures in "
-                f"{t_feat:.1f} s{' (cached)' if feats.cached else ''}; training the classifier")
-            head = train_heads(feats, len(data.classes), head_cfg, opts.seed, stop, bars.epoch,
-                               functools.partial(_start_bar, bars, res, head_cfg.epochs))
-            model.classifier = head.layer()
-            history: list[Epoch] = head.history
-            # Ctrl-C during the second classifier leaves the first one, not interrupted itself
-            best_epoch, stopped = head.best_epoch, head.interrupted or stop.is_set()
-            mode = "features"
-            maker = ViewMaker(meta, augment, opts.seed)
-            logits = head.logits(feats.val)
-            if opts.finetune and not stopped:
-                mode = "finetune"
-                head_acc = head.best[0]  # the kept classifier's validation accuracy
-                bars.start(f"{res}px fine-tune", tune_cfg.epochs, "epochs")
-                with torch_threads(default_threads()):
-                    history, best_epoch, stopped = finetune(
-                        model, data, maker, tune_cfg, opts.seed, stop, head.views > 1,
-                        bars.epoch)
-                logits = _val_logits(model, maker, data)
-            rule = calibrate(logits, feats.val_labels, opts.keep)
-            evaluation = evaluate(logits.argmax(1), feats.val_labels, data.classes,
-                                  answers(logits, rule["threshold"]))
-            if mode == "finetune":
-                say(f"{res} px: " + _finetune_verdict(head_acc, best_epoch,
-                                                      evaluation["val_accuracy"]))
-            meta.rejection = {**rule, "calibrated_on":
-                              f"validation pictures of {data.name}"}
-            meta.top1 = round(evaluation["val_accuracy"] * 100, 2)
-            meta.top1_source = f"validation: {evaluation['val_images']} pictures of {data.name}"
-            meta.params, meta.macs = count_params(model), count_macs(model, res)
-            dataset_info = {k: v for k, v in data.describe().items() if k != "skipped_files"}
-            meta.training = {
-                "mode": mode, **evaluation, "dataset": dataset_info,
-                "best_epoch": best_epoch, "epochs_run": len(history), "views": views,
-                "views_used": head.views,
-                "seed": opts.seed, "interrupted": stopped, "backbone": loaded.source,
-                "features": f"pooled outputs of blocks {model.taps} and the final vector",
-            }
-            parity = write_checked(model, meta, outputs[res])
-            reports.append({
-                "output": str(outputs[res]), "name": meta.name, "resolution": res,
-                **evaluation, "rejection": meta.rejection, "mode": mode,
-                "best_epoch": best_epoch,
-                "epochs_run": len(history), "cached_features": feats.cached,
-                "feature_seconds": round(t_feat, 2), "views_used": head.views,
-                "seconds": round(time.monotonic() - t0, 2), "parity": parity,
-                "params": meta.params, "macs": meta.macs, "interrupted": stopped,
-                "history": [vars(e) for e in history],
-            })
-            if stopped or stop.is_set():  # Ctrl-C during the export: the model is whole, stop
-                interrupted = True
-                break
-    return {"dataset": data.describe(), "arch": opts.arch, "alpha": float(opts.alpha),
-            "models": reports, "interrupted": interrupted,
-            "seconds": round(time.monotonic() - started, 2)}
+
+@dataclass
+class Fit:
+    """What training at one size gave: validation logits and how training went."""
+
+    logits: np.ndarray
+    labels: np.ndarray  # the validation pictures' classes
+    history: list[Epoch]
+    best_epoch: int
+    stopped: bool
+    mode: str  # "features" (the classifier alone) or "finetune"
+    views_used: int
+    cached: bool
+    feature_seconds: float
+    head_accuracy: float  # the kept classifier's validation accuracy, before fine-tuning
+
+
+class Sizes:
+    """One data set taught to the backbone at each size in turn, each size from the ImageNet
+    weights (fine-tuning changes them)."""
+
+    def __init__(self, opts: TrainOptions, data: DataSet, stop: StopFlag, bars: TrainBars,
+                 say: Callable[[str], None]) -> None:
+        self.opts, self.data, self.stop, self.bars, self.say = opts, data, stop, bars, say
+        backbone = create_model(opts.arch, opts.alpha)
+        self.loaded = load_imagenet(backbone, opts.arch, opts.alpha)
+        self.model = Tapped(backbone, len(data.classes)).eval()  # batch-norm stays ImageNet's
+        self.pretrained = {k: v.clone() for k, v in self.model.net.state_dict().items()}
+        self.views = max(1, opts.views) if opts.augment else 1
+        self.augment = Augment()
+        self.head_cfg = _configured(HeadConfig(), None if opts.finetune else opts.epochs,
+                                    opts.patience)
+        self.tune_cfg = _configured(FinetuneConfig(), opts.epochs, opts.patience)
+
+    def train(self, meta: ModelMeta, output: Path) -> dict | None:
+        """Train at ``meta.resolution``, calibrate the rule, write the checked model; its
+        report (None when stopped before the features were read)."""
+        t0 = time.monotonic()
+        meta.weights_sha256 = self.loaded.sha256
+        self.model.net.load_state_dict(self.pretrained)
+        fit = self.fit(meta)
+        if fit is None:
+            return None
+        data, model = self.data, self.model
+        rule = calibrate(fit.logits, fit.labels, self.opts.keep)
+        evaluation = evaluate(fit.logits.argmax(1), fit.labels, data.classes,
+                              answers(fit.logits, rule["threshold"]))
+        if fit.mode == "finetune":
+            self.say(f"{meta.resolution} px: " + _finetune_verdict(
+                fit.head_accuracy, fit.best_epoch, evaluation["val_accuracy"]))
+        meta.rejection = {**rule, "calibrated_on": f"validation pictures of {data.name}"}
+        meta.top1 = round(evaluation["val_accuracy"] * 100, 2)
+        meta.top1_source = f"validation: {evaluation['val_images']} pictures of {data.name}"
+        meta.params, meta.macs = count_params(model), count_macs(model, meta.resolution)
+        dataset_info = {k: v for k, v in data.describe().items() if k != "skipped_files"}
+        meta.training = {
+            "mode": fit.mode, **evaluation, "dataset": dataset_info,
+            "best_epoch": fit.best_epoch, "epochs_run": len(fit.history), "views": self.views,
+            "views_used": fit.views_used, "seed": self.opts.seed, "interrupted": fit.stopped,
+            "backbone": self.loaded.source,
+            "features": f"pooled outputs of blocks {model.taps} and the final vector",
+        }
+        parity = write_checked(model, meta, output)
+        return {
+            "output": str(output), "name": meta.name, "resolution": meta.resolution,
+            **evaluation, "rejection": meta.rejection, "mode": fit.mode,
+            "best_epoch": fit.best_epoch, "epochs_run": len(fit.history),
+            "cached_features": fit.cached, "feature_seconds": round(fit.feature_seconds, 2),
+            "views_used": fit.views_used, "seconds": round(time.monotonic() - t0, 2),
+            "parity": parity, "params": meta.params, "macs": meta.macs,
+            "interrupted": fit.stopped, "history": [vars(e) for e in fit.history],
+        }
+
+    def fit(self, meta: ModelMeta) -> Fit | None:
+        """The classifier on the cached features, then with --finetune the last stage."""
+        res, data, model, bars = meta.resolution, self.data, self.model, self.bars
+        t0 = time.monotonic()
+        bars.start(f"{res}px features", len(data.train) + len(data.val), "pictures")
+        try:
+            feats = extract(model, meta, data, self.views, self.augment, self.opts.seed,
+                            self.stop, bars.advance)
+        except Interrupted:
+            return None
+        t_feat = time.monotonic() - t0
+        self.say(f"{res} px: features of {len(data.train) + len(data.val)} pictures in "
+                 f"{t_feat:.1f} s{' (cached)' if feats.cached else ''}; training the classifier")
+        head = train_heads(feats, len(data.classes), self.head_cfg, self.opts.seed, self.stop,
+                           bars.epoch,
+                           functools.partial(_start_bar, bars, res, self.head_cfg.epochs))
+        model.classifier = head.layer()
+        # Ctrl-C during the second classifier leaves the first one, not interrupted itself
+        fit = Fit(head.logits(feats.val), feats.val_labels, head.history, head.best_epoch,
+                  head.interrupted or self.stop.is_set(), "features", head.views,
+                  feats.cached, t_feat, head.best[0])
+        if self.opts.finetune and not fit.stopped:
+            maker = ViewMaker(meta, self.augment, self.opts.seed)
+            bars.start(f"{res}px fine-tune", self.tune_cfg.epochs, "epochs")
+            with torch_threads(default_threads()):
+                fit.history, fit.best_epoch, fit.stopped = finetune(
+                    model, data, maker, self.tune_cfg, self.opts.seed, self.stop,
+                    head.views > 1, bars.epoch)
+            fit.logits, fit.mode = _val_logits(model, maker, data), "finetune"
+        return fit

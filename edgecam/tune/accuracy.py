@@ -170,7 +170,7 @@ def load_sample(path: Path, count: int = SAMPLE_FRAMES) -> PictureSource:
 def predictions(path: Path, source: PictureSource, threads: int) -> list[tuple[int, str]]:
     """(top-1 class index, answer) for every picture, through the classify pipeline: the
     answer is what classify says, "unknown" when the model's rule rejects the picture."""
-    from edgecam.pipeline.predict import predict
+    from edgecam.run.predict import predict
     from edgecam.runtime.engine import Engine
 
     return [(r.top[0].index, str(r.label))

@@ -14,7 +14,6 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from edgecam.tune.request import required_fps
 from edgecam.util.device import cpu_model, default_threads
 from edgecam.util.errors import EdgecamError
 from edgecam.util.paths import working_dir
@@ -135,10 +134,6 @@ class Profile:
         self.frontier = sorted(self.frontier, key=lambda c: -(c.fps or 0.0))
 
     @property
-    def need(self) -> float:
-        return required_fps(self.target_fps, self.margin)
-
-    @property
     def chosen_index(self) -> int:
         """The chosen config's rung (the fastest when none reached the target)."""
         if self.chosen is None:
@@ -149,7 +144,7 @@ class Profile:
 
     @classmethod
     def from_tune(cls, tune_json: dict, name: str = "imagenet") -> Profile:
-        """The profile of a tune run (its JSON, the contract in DESIGN.md) over the candidate
+        """The profile of a tune run (its JSON, the contract in docs/commands.md) over the candidate
         set ``name``."""
         return cls.from_json({**tune_json, "format": FORMAT, "name": name,
                               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})

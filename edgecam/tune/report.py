@@ -1,4 +1,4 @@
-"""What a tune run tells: the JSON (the contract in DESIGN.md) and the table people read.
+"""What a tune run tells: the JSON (the contract in docs/commands.md) and the table people read.
 
 Both are made from the same candidates, so the table's error column and the summary line are
 the same numbers."""

@@ -1,5 +1,6 @@
-"""What a tune run is asked to do: one options object, checked in one place, so a new knob
-(an execution provider, a frame size) is one field here and one option in the CLI."""
+"""What a tune run is asked to do: one options object, checked and defaulted when made (the
+discipline of ``edgecam.commands.options``), so a new knob (an execution provider, a frame
+size) is one field here and one option in the CLI."""
 
 from __future__ import annotations
 
@@ -36,6 +37,19 @@ class TuneOptions:
     progress: bool | None = None
     providers: list[str] = field(default_factory=list)  # measured like threads; [] = auto
     precision_note: str | None = None  # why the default search left INT8 out
+    # what the tune command does with the result
+    json_out: Path | None = None
+    plot: Path | None = None  # a PNG
+    save_profile: bool = True
+    profile_name: str | None = None  # default: the candidate set's name
+    all_rows: bool = False  # every config in the table
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.plot is not None and self.plot.suffix.lower() != ".png":
+            raise EdgecamError(f"--plot writes a PNG; give a file name ending in .png, got "
+                               f"{self.plot}")
+        check_outputs(self, [p for p in (self.json_out, self.plot) if p is not None])
 
     @property
     def need(self) -> float:
@@ -66,7 +80,8 @@ def parse_list(text: str | None, kind: type = str) -> list:
 
 
 def check_options(opts: TuneOptions) -> None:
-    """User errors in one line, before any time is spent; fills the default thread counts."""
+    """User errors in one line, before any time is spent; fills the default precisions and
+    thread counts."""
     from edgecam.runtime.providers import parse_provider, session_providers
     from edgecam.util.device import check_threads, default_threads
 

@@ -35,7 +35,7 @@ from edgecam.tune.choose import (
     rank_key,
 )
 from edgecam.tune.measure import DISTURBED, RETRIES, Bench, is_ready, model_file
-from edgecam.tune.request import TuneOptions, check_options, required_fps
+from edgecam.tune.request import TuneOptions, required_fps
 from edgecam.tune.space import Candidate, candidates
 from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
@@ -210,7 +210,6 @@ def _files() -> set[Path]:
 def tune_device(opts: TuneOptions, say: Callable[[str], None] | None = None) -> TuneResult:
     """Measure, choose, confirm; raises when the budget measured nothing."""
     say = say or (lambda _m: None)
-    check_options(opts)
     run = Search(opts, say)
     cands = candidates(opts)
     notes: list[str] = []

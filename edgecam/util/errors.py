@@ -9,3 +9,10 @@ class EdgecamError(Exception):
 
 class MissingExtraError(EdgecamError):
     """An optional dependency (torch, the pretrained weight packages...) is not installed."""
+
+
+class UsageError(EdgecamError):
+    """An option's text that cannot be read at all: exit code 2, like the command line's own
+    usage errors."""
+
+    exit_code = 2

@@ -1,6 +1,6 @@
 """Params and multiply-adds from the stage tables alone (no torch).
 
-The same count as ``profile.py``'s forward hooks on the built model (conv + linear layers, SE
+The same count as ``complexity.py``'s forward hooks on the built model (conv + linear layers, SE
 convs included, BN params counted as weights), computed layer by layer from the ``NetSpec``, so
 ``edgecam models`` and ``edgecam tune`` get exact figures in microseconds on a device without
 torch. ``tests/test_zoo.py`` checks the two counts agree.

@@ -9,7 +9,8 @@ jetson-inference loop)::
 
 Each ``Result`` is what every sink gets: the frame, its top-k, its answer (``label``: the top-1
 or "unknown"), its stage times and the run's stats. Leaving the loop early closes the source
-and stops the decode thread.
+and stops the decode thread. It is a run like any command's (``edgecam.run.driver.Run``) with no
+sinks, and it leaves the script's signal handlers alone.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgecam.models.store import resolve_model
-from edgecam.pipeline.loop import Pipeline
-from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Result
+from edgecam.run.driver import ModelSpec, Run
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.unknown import ThresholdLike
 from edgecam.sources.factory import open_source
@@ -41,10 +40,10 @@ def predict(source: str | int | Path | Source, model: str | Path | Engine | None
     as ``--threshold`` does (0.8, ``"gate open=0.8"``, ``{"gate open": 0.8}``, 0 = never
     unknown). ``overlay`` draws the labels on ``result.frame.image``; ``batch`` and ``workers``
     speed up files as in ``classify``."""
-    engine = model if isinstance(model, Engine) else Engine(
-        resolve_model(None if model is None else str(model)), threads, provider)
-    pipeline = Pipeline(Model(engine, top_k, threshold, smoothing), overlay=overlay)
+    spec = ModelSpec(model=model, threads=threads, provider=provider, top_k=top_k,
+                     threshold=threshold, smoothing=smoothing)
     opened = (contextlib.nullcontext(source) if isinstance(source, Source)
               else open_source(str(source)))
-    with opened as frames:
-        yield from pipeline.results(frames, max_frames, batch=batch, workers=workers)
+    with Run(spec, signals=False) as run, opened as frames:
+        yield from run.results(frames, max_frames=max_frames, overlay=overlay, batch=batch,
+                               workers=workers)
