@@ -97,6 +97,10 @@ def classify(
     chunk: f.ClassifyChunk = None,
     provider: f.ProviderOpt = None,
     max_megapixels: f.ClassifyMaxMegapixels = None,
+    region: f.RegionOpt = None,
+    hold: f.HoldOpt = ClassifyOptions.hold,
+    events: f.EventsOpt = None,
+    events_keep: f.EventsKeepOpt = ClassifyOptions.events_keep,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
     from edgecam.commands.classify import classify_inputs
@@ -105,7 +109,9 @@ def classify(
     opts = ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
                            sinks=sinks, top_k=top_k, threshold=threshold, threads=threads,
                            mqtt=mqtt, jobs=jobs, batch=batch, workers=workers, cluster=cluster,
-                           chunk=chunk, provider=provider, max_megapixels=max_megapixels)
+                           chunk=chunk, provider=provider, max_megapixels=max_megapixels,
+                           regions=list(region or []), hold=hold, events=events,
+                           events_keep=events_keep)
     summary = classify_inputs(opts)
     if not output and not json_out and not sinks:
         # each input's answer; a person reading it also gets each picture's top-k with scores
@@ -143,6 +149,10 @@ def live(
     mqtt: f.MqttOpt = None,
     batch_cameras: f.LiveBatchCameras = LiveOptions.batch_cameras,
     provider: f.ProviderOpt = None,
+    region: f.RegionOpt = None,
+    hold: f.HoldOpt = LiveOptions.hold,
+    events: f.EventsOpt = None,
+    events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
     from edgecam.commands.live import run_live
@@ -158,7 +168,9 @@ def live(
                        output=output, json_out=json_out, sinks=sinks, max_frames=max_frames,
                        threads=threads, top_k=top_k, threshold=threshold, smoothing=smoothing,
                        width=width, height=height, fps=fps, fast=fast, loop=loop, mqtt=mqtt,
-                       provider=provider, echo=lambda text: typer.echo(text, err=taken))
+                       provider=provider, regions=list(region or []), hold=hold,
+                       events=events, events_keep=events_keep,
+                       echo=lambda text: typer.echo(text, err=taken))
     summary = run_live(opts)
     say(summary.lines(), err=True)
     if summary.interrupted:
@@ -313,6 +325,7 @@ def capture(
     width: f.Width = None,
     height: f.Height = None,
     fps: f.Fps = None,
+    region: f.CaptureRegion = None,
 ) -> None:
     """Save frames of a camera or stream as pictures of one class, headless.
 
@@ -323,7 +336,7 @@ def capture(
     from edgecam.util.progress import Progress
 
     opts = CaptureOptions(source=source, label=label, out=out, count=count or None,
-                          every=every, width=width, height=height, fps=fps)
+                          every=every, width=width, height=height, fps=fps, region=region)
     with Progress(opts.count, "pictures", desc=f"capture {label}") as bar:
         summary = capture_frames(opts, bar.update)
     say(summary.lines())

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from edgecam.pipeline.regions import Region, parse_region, place
 from edgecam.sinks.labelled import LabelFolder
 from edgecam.sources.factory import open_source
 from edgecam.util.errors import EdgecamError
@@ -28,8 +31,13 @@ class CaptureOptions:
     width: int | None = None
     height: int | None = None
     fps: float | None = None
+    # --region NAME=X,Y,W,H: save that place of each frame, exactly as `live --region` will
+    # crop it, so `train` learns what `live` sees
+    region: Region | str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.region, str):
+            self.region = parse_region(self.region)
         if self.count is not None and self.count < 1:
             raise EdgecamError(f"--count must be at least 1, got {self.count}")
         if self.every < 0:
@@ -60,17 +68,27 @@ def _clock(src, index: int, timestamp: float, every: float) -> float:
     return index / src.fps if src.fps else index * every
 
 
+def _crop(image: np.ndarray, region: Region | None) -> np.ndarray:
+    if region is None:
+        return image
+    x, y, w, h = place([region], (image.shape[1], image.shape[0]))[0]
+    return image[y:y + h, x:x + w]
+
+
 def capture_frames(opts: CaptureOptions, advance: Callable[[int], None] = lambda n: None
             ) -> CaptureSummary:
     """Save frames of ``opts.source`` into ``opts.out/opts.label/``."""
     folder = LabelFolder(opts.out, opts.label)
     saved, due = 0, None
     start = time.monotonic()
+    region = opts.region if isinstance(opts.region, Region) else None
     with StopFlag() as stop, open_source(opts.source, opts.width, opts.height, opts.fps) as src:
+        if region is not None and src.size:  # a box that leaves the frame: said at once
+            place([region], src.size)
         for frame in src:
             t = _clock(src, frame.index, frame.timestamp, opts.every)
             if due is None or t >= due:
-                folder.save(frame.image)
+                folder.save(_crop(frame.image, region))
                 saved += 1
                 advance(1)
                 due = t + opts.every

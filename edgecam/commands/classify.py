@@ -94,9 +94,11 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
     assert opts.threads is not None  # the options defaulted it (a local run)
     plan = plan_jobs(opts.jobs, opts.threads, len(videos), opts.workers)
     run = Run(ModelSpec(model=opts.model, threads=plan.threads, provider=opts.provider,
-                        spin=False, top_k=opts.top_k, threshold=opts.threshold),
+                        spin=False, top_k=opts.top_k, threshold=opts.threshold,
+                        regions=tuple(opts.regions), hold=opts.hold),
               OutputSpec(output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
-                         uris=opts.sinks, options=SinkOptions(inputs=files)))
+                         events=opts.events, uris=opts.sinks,
+                         options=SinkOptions(inputs=files, events_keep=opts.events_keep)))
     engine = run.engine
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=plan.jobs,
                               threads=engine.threads,

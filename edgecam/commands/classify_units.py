@@ -165,10 +165,13 @@ class Tally(Sink):
 
     def write(self, result: Result) -> None:
         with self.lock:
-            if result.label is not None:
-                counts = self.summary.top1.setdefault(result.frame.source, Counter())
-                counts[result.label] += 1
-                self.summary.first.setdefault(result.frame.source,
-                                              (result.top, result.unknown))
+            # a run of regions answers per region: "clip.mp4 gate: open (40/45 frames)"
+            answers = ([(result.frame.source, r.top, r.unknown, r.label)
+                        for r in result.regions if r.top] if result.whole else
+                       [(f"{result.frame.source} {r.name}", r.top, r.unknown, r.label)
+                        for r in result.regions])
+            for key, top, unknown, label in answers:
+                self.summary.top1.setdefault(key, Counter())[label] += 1
+                self.summary.first.setdefault(key, (top, unknown))
             self.summary.frames += 1
             self.bar.update(1)

@@ -330,3 +330,31 @@ CaptureCount = Annotated[int | None, typer.Option(
 
 CaptureEvery = Annotated[float, typer.Option(
         help="Seconds between saved frames (of the video's own time for files).")]
+
+RegionOpt = Annotated[list[str] | None, typer.Option(
+    "--region", metavar="NAME=X,Y,W,H[:MODEL]",
+    help="Classify this place of the frame instead of the whole frame (repeat for several): "
+         "a box in pixels of the source frame, or fractions of its width and height when all "
+         "four are <= 1; :MODEL gives it its own model (an .onnx file or a name). Each region "
+         "has its own state, smoothing and unknown rule; all regions of a frame that share a "
+         "model go through it in one call.", show_default=False)]
+
+HoldOpt = Annotated[float, typer.Option(
+    help="Seconds of the source's own time a new label (unknown included) must hold before "
+         "a region's state changes (a file's timestamps, so a file gives the same states at "
+         "any speed).")]
+
+EventsOpt = Annotated[str | None, typer.Option(
+    help="Folder for events: every state change appends a line to DIR/events.jsonl (region, "
+         "from, to, score, frame, time, snapshot) and saves a JPEG snapshot (the frame with "
+         "the region's box, and the region's crop).", show_default=False)]
+
+EventsKeepOpt = Annotated[int, typer.Option(
+    help="Snapshots kept in --events (the oldest go first; never below 5% free disk); the "
+         "JSON lines are kept whole.")]
+
+CaptureRegion = Annotated[str | None, typer.Option(
+    "--region", metavar="NAME=X,Y,W,H",
+    help="Save only this place of each frame (pixels, or fractions <= 1), cropped exactly as "
+         "`live --region` crops it, so `train` learns what `live` will see.",
+    show_default=False)]

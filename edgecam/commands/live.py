@@ -74,6 +74,12 @@ class LabelChanges(Sink):
         self.last: str | None = None
 
     def write(self, result: Result) -> None:
+        if not result.whole:  # regions: their state changes
+            for region in result.changes:
+                assert region.change is not None  # result.changes holds changes only
+                self.echo(f"frame {result.frame.index}: {region.name}: "
+                          f"{region.change.before or '(start)'} -> {region.change.after}")
+            return
         label = result.label
         if label is not None and label != self.last:
             top = result.top[0]
@@ -104,14 +110,16 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     headless, why = _headless(opts)
     reads = [u for u in uris if os.path.isfile(u)]  # never written over
     spec = ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
-                     top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing)
+                     top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing,
+                     regions=tuple(opts.regions), hold=opts.hold)
     outputs = OutputSpec(output=opts.output, json_out=opts.json_out, serve=opts.serve,
                          mqtt=opts.mqtt, display=not headless and len(uris) == 1,
-                         uris=opts.sinks,
+                         events=opts.events, uris=opts.sinks,
                          options=SinkOptions(inputs=reads, live=True, fps=opts.fps,
                                              serve_token=opts.serve_token,
                                              serve_names=opts.serve_names,
-                                             capture_dir=opts.capture_dir))
+                                             capture_dir=opts.capture_dir,
+                                             events_keep=opts.events_keep))
     run = Run(spec, outputs, controller=opts.controller, status=opts.notes)
     quiet = not run.sinks
     if quiet:

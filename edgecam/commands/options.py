@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgecam.pipeline.regions import Region, check_regions, parse_region
 from edgecam.runtime.unknown import ThresholdLike, Thresholds
 from edgecam.util.device import check_threads
 from edgecam.util.errors import EdgecamError
@@ -42,6 +43,24 @@ def within(flag: str, value: int | None, most: int) -> None:
     at_least_one(flag, value)
     if value is not None and value > most:
         raise EdgecamError(f"{flag} must be at most {most}, got {value}")
+
+
+def regions_of(texts: list[str] | tuple[Region, ...]) -> tuple[Region, ...]:
+    """``--region`` as given (texts, or regions a site file made) as checked regions."""
+    return check_regions(t if isinstance(t, Region) else parse_region(t) for t in texts)
+
+
+def check_hold(hold: float) -> float:
+    if not (math.isfinite(hold) and hold >= 0):
+        raise EdgecamError(f"--hold must be 0 or more seconds, got {hold:g}")
+    return hold
+
+
+def check_events(events: str | None, keep: int) -> None:
+    if keep < 1:
+        raise EdgecamError(f"--events-keep must be at least 1, got {keep}")
+    if events is not None and not events.strip():
+        raise EdgecamError("--events takes a folder, got an empty name")
 
 
 def cluster_address(text: str | None) -> str | None:
@@ -83,6 +102,12 @@ class ClassifyOptions:
     chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)
     provider: str | None = None  # --provider (None: auto)
     max_megapixels: float | None = None  # pictures above are refused (None: the default)
+    # --region texts (NAME=X,Y,W,H[:MODEL]; Regions once made): classify these places of
+    # every frame instead of the whole frame
+    regions: tuple[Region, ...] | list = ()
+    hold: float = 1.0  # seconds a new label must last before a region's state changes
+    events: str | None = None  # folder for events.jsonl and snapshots of state changes
+    events_keep: int = 1000  # snapshots kept in it (the oldest go first)
 
     def __post_init__(self) -> None:
         if self.max_megapixels is not None and not (
@@ -94,6 +119,12 @@ class ClassifyOptions:
         within("--batch", self.batch, MAX_BATCH)
         within("--chunk", self.chunk, MAX_CHUNK)
         self.cluster = cluster_address(self.cluster)
+        self.regions = regions_of(self.regions)
+        self.hold = check_hold(self.hold)
+        check_events(self.events, self.events_keep)
+        if self.cluster is not None and (self.regions or self.events):
+            raise EdgecamError("--region and --events run here only; give them without "
+                               "--cluster")
         given = self.threads
         self.threads = check_threads(given)
         if self.cluster is not None:
@@ -135,6 +166,10 @@ class LiveOptions:
     loop: bool = False  # a video file again and again
     mqtt: str | None = None
     provider: str | None = None  # --provider (None: auto)
+    regions: tuple[Region, ...] | list = ()  # as ClassifyOptions.regions
+    hold: float = 1.0
+    events: str | None = None
+    events_keep: int = 1000
     # the pipeline's controller hook (edgecam.pipeline.loop.Controller): ``--profile auto``
     # installs its adapter here
     controller: Any = None
@@ -148,6 +183,9 @@ class LiveOptions:
         if self.profile is None or self.threads is not None:
             self.threads = check_threads(self.threads)
         self.threshold = Thresholds.parse(self.threshold)
+        self.regions = regions_of(self.regions)
+        self.hold = check_hold(self.hold)
+        check_events(self.events, self.events_keep)
         if self.serve_token_file is not None:
             if self.serve_token:
                 raise EdgecamError("--serve-token and --serve-token-file both give the token; "

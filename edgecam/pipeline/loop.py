@@ -108,6 +108,9 @@ class Pipeline:
         """The stream results name and the source whose state and drops the stats report
         (``results`` attaches its own; results ``deliver``-ed from elsewhere need this)."""
         self._stream, self._source = stream, source
+        size = source.size if source is not None else stream.size
+        if size:  # a region that leaves the frame is said before the first frame
+            self.model.place(size)
         return self
 
     # -- per batch (a live frame is a batch of one) -------------------------------------------

@@ -112,7 +112,7 @@ def draw_regions(image: np.ndarray, regions: Sequence[RegionResult]) -> None:
         x, y, bw, bh = region.box
         settled = region.state is not None and region.state != UNKNOWN
         color = TOP1 if settled else UNSURE
-        cv2.rectangle(image, (x, y), (x + bw - 1, y + bh - 1), color, m.thick, cv2.LINE_AA)
+        cv2.rectangle(image, (x, y), (x + bw - 1, y + bh - 1), color, m.thick, cv2.LINE_8)
         text = m.clip(region_tag(region), w - x if w - x > 4 * m.pad else w)
         tw = m.width(text) + 2 * m.pad
         tx = max(0, min(x, w - tw))

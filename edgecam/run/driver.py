@@ -26,7 +26,8 @@ from typing import TypeVar
 from edgecam.models.store import resolve_model
 from edgecam.pipeline.cameras import camera_results
 from edgecam.pipeline.loop import Pipeline
-from edgecam.pipeline.model import Controller, Model
+from edgecam.pipeline.model import HOLD_S, Controller, Model
+from edgecam.pipeline.regions import Region
 from edgecam.pipeline.result import Result, Stats
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.unknown import ThresholdLike, rejection_for
@@ -52,11 +53,15 @@ class ModelSpec:
     top_k: int = 5
     threshold: ThresholdLike = None
     smoothing: float = 0.0
+    regions: tuple[Region, ...] = ()  # places to classify instead of the whole frame
+    hold: float = HOLD_S  # seconds a new label must last before a region's state changes
 
-    def engine(self) -> Engine:
-        if isinstance(self.model, Engine):
-            return self.model
-        path = resolve_model(None if self.model is None else str(self.model))
+    def engine(self, model: str | Path | Engine | None = None) -> Engine:
+        """The engine of ``model`` (default: the spec's own)."""
+        model = self.model if model is None else model
+        if isinstance(model, Engine):
+            return model
+        path = resolve_model(None if model is None else str(model))
         return Engine(path, self.threads, self.provider, spin=self.spin)
 
 
@@ -71,6 +76,7 @@ class OutputSpec:
     serve: str | None = None
     mqtt: str | None = None
     display: bool = False
+    events: str | None = None  # a folder for region state changes (events.jsonl, snapshots)
     uris: Sequence[str] = ()
     options: SinkOptions = field(default_factory=SinkOptions)
     extra: Sequence[Sink] = ()
@@ -84,14 +90,20 @@ class Run:
                  signals: bool = True) -> None:
         self.spec = spec
         self.engine = spec.engine()
-        # a --threshold label the model lacks is said before any output opens
+        self._engines: dict[str, Engine] = {}
+        # every region's model loaded, and every --threshold label checked against its
+        # model, before any output opens
         rejection_for(self.engine.meta, spec.threshold)
+        self.model()
         outputs = outputs or OutputSpec()
         options = replace(outputs.options, model=self.engine.meta.name,
-                          model_file=str(self.engine.path))
+                          model_file=str(self.engine.path),
+                          inputs=[*(outputs.options.inputs or []),
+                                  *(str(e.path) for e in self._engines.values())])
         self.sinks: list[Sink] = flag_sinks(
             options, output=outputs.output, json_out=outputs.json_out, serve=outputs.serve,
-            mqtt=outputs.mqtt, display=outputs.display, uris=outputs.uris)
+            mqtt=outputs.mqtt, display=outputs.display, events=outputs.events,
+            uris=outputs.uris)
         self.sinks += outputs.extra
         refuse_shared(self.sinks)
         self.controller = controller
@@ -130,9 +142,20 @@ class Run:
 
     def model(self) -> Model:
         """The engine with its own pre- and postprocessing (its own smoothing): one per
-        source, all sharing the session."""
+        source, all sharing the session (and each region's model, loaded once)."""
         spec = self.spec
-        return Model(self.engine, spec.top_k, spec.threshold, spec.smoothing)
+        return Model(self.engine, spec.top_k, spec.threshold, spec.smoothing,
+                     regions=spec.regions, engines=self.region_engine, hold=spec.hold)
+
+    def region_engine(self, model: str) -> Engine:
+        """A region's own model, loaded once per run whatever the regions that name it."""
+        engine = self._engines.get(model)
+        if engine is None:
+            try:
+                engine = self._engines[model] = self.spec.engine(model)
+            except EdgecamError as exc:
+                raise EdgecamError(f"a region's model {model}: {exc}") from None
+        return engine
 
     def pipeline(self, *, overlay: bool | None = None) -> Pipeline:
         """A pipeline on a new ``model()``, drawing what these sinks show, stopped by this

@@ -16,9 +16,11 @@ sinks, and it leaves the script's signal handlers alone.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from edgecam.pipeline.model import HOLD_S
+from edgecam.pipeline.regions import Region, check_regions, parse_region
 from edgecam.pipeline.result import Result
 from edgecam.run.driver import ModelSpec, Run
 from edgecam.runtime.engine import Engine
@@ -31,7 +33,8 @@ def predict(source: str | int | Path | Source, model: str | Path | Engine | None
             top_k: int = 5, threshold: ThresholdLike = None, smoothing: float = 0.0,
             threads: int | None = None, provider: str | None = None,
             max_frames: int | None = None, overlay: bool = False, batch: int = 1,
-            workers: int = 1) -> Iterator[Result]:
+            workers: int = 1, regions: Sequence[str | Region] = (),
+            hold: float = HOLD_S) -> Iterator[Result]:
     """Classify ``source`` (a URI as ``live --source`` takes it, a file, or a ``Source``) with
     ``model`` (an .onnx file, a model name, a ready ``Engine``, or the default pretrained one)
     and yield one ``Result`` per frame: every frame of a file in order, the newest frame of a
@@ -39,9 +42,14 @@ def predict(source: str | int | Path | Source, model: str | Path | Engine | None
     rule (models made by ``edgecam train``) rejects the frame; ``threshold`` overrides the rule
     as ``--threshold`` does (0.8, ``"gate open=0.8"``, ``{"gate open": 0.8}``, 0 = never
     unknown). ``overlay`` draws the labels on ``result.frame.image``; ``batch`` and ``workers``
-    speed up files as in ``classify``."""
+    speed up files as in ``classify``. ``regions`` (``"gate=480,360,160,120"`` as
+    ``--region`` takes it, or ``Region`` objects) classifies those places instead of the whole
+    frame: ``result.regions`` has each one's answer and its state, which changes when a new
+    label has held for ``hold`` seconds of the source's time."""
     spec = ModelSpec(model=model, threads=threads, provider=provider, top_k=top_k,
-                     threshold=threshold, smoothing=smoothing)
+                     threshold=threshold, smoothing=smoothing,
+                     regions=check_regions(r if isinstance(r, Region) else parse_region(r)
+                                           for r in regions), hold=hold)
     opened = (contextlib.nullcontext(source) if isinstance(source, Source)
               else open_source(str(source)))
     with Run(spec, signals=False) as run, opened as frames:

@@ -75,6 +75,7 @@ class SinkOptions:
     serve_token: str | None = None
     serve_names: list[str] | None = None  # Host names the preview answers to besides its own
     capture_dir: str | None = None  # the preview's capture button saves frames here
+    events_keep: int = 1000  # snapshots an events folder keeps
 
 
 class NullSink(Sink):

@@ -8,6 +8,7 @@
     display://0                            a window
     http://HOST:PORT                       browser preview (MJPEG + /stats.json)
     mqtt://HOST[:PORT]/PREFIX              MQTT prediction events and heartbeats
+    events://DIR                           region state changes: DIR/events.jsonl + snapshots
 
 Building a sink only checks: the URI is understood, the place is writable, the output is
 none of the inputs and not the model (same file by path or by inode, so links count). Nothing
@@ -28,7 +29,8 @@ from edgecam.util.safewrite import refuse_inputs as refuse_file_inputs
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v")
 KNOWN = ("neither a video file (.mp4, .avi, .mkv, .mov), a directory, JSON lines (.jsonl) "
-         "nor one of -, /dev/null, display://0, http://HOST:PORT, mqtt://HOST/PREFIX")
+         "nor one of -, /dev/null, display://0, http://HOST:PORT, mqtt://HOST/PREFIX, "
+         "events://DIR")
 
 
 def sink_kind(uri: str) -> str:
@@ -36,7 +38,7 @@ def sink_kind(uri: str) -> str:
     if uri == "-":
         return "jsonl"
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
-    if scheme in ("display", "http", "mqtt"):
+    if scheme in ("display", "http", "mqtt", "events"):
         return scheme
     if scheme:
         raise EdgecamError(f"output {uri} is {KNOWN}")
@@ -105,6 +107,10 @@ def _build(kind: str, uri: str, options: SinkOptions) -> Sink:
         from edgecam.sinks.network import MqttSink
 
         return MqttSink(uri, options.model)
+    if kind == "events":
+        from edgecam.sinks.events import EventsSink
+
+        return EventsSink(uri.split("://", 1)[1] if "://" in uri else uri, options.events_keep)
     raise EdgecamError(f"output {uri} is {KNOWN}")
 
 
@@ -155,10 +161,11 @@ def refuse_shared(sinks: list[Sink]) -> None:
 
 def flag_sinks(options: SinkOptions, *, output: str | None = None,
                json_out: str | None = None, serve: str | None = None,
-               mqtt: str | None = None, display: bool = False,
+               mqtt: str | None = None, display: bool = False, events: str | None = None,
                uris: Iterable[str] = ()) -> list[Sink]:
     """The classic flags and any ``--sink`` URIs as sinks. ``--json-out`` is JSON lines
-    whatever its name; ``--serve HOST:PORT`` is ``http://HOST:PORT``."""
+    whatever its name; ``--serve HOST:PORT`` is ``http://HOST:PORT``; ``--events DIR`` is
+    ``events://DIR``."""
     sinks = []
     if output:
         sinks.append(open_sink(output, options))
@@ -170,6 +177,8 @@ def flag_sinks(options: SinkOptions, *, output: str | None = None,
         sinks.append(open_sink(f"http://{serve}", options))
     if mqtt:
         sinks.append(open_sink(mqtt, options, kind="mqtt"))
+    if events:
+        sinks.append(open_sink(events, options, kind="events"))
     sinks += [open_sink(uri, options) for uri in uris]
     refuse_shared(sinks)
     return sinks

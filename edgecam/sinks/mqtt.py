@@ -211,6 +211,15 @@ class MqttPublisher:
             return True
         return False
 
+    def event(self, event: dict, camera: str | None = None) -> bool:
+        """Publish a region's state change (``.../event``, the line an events folder gets);
+        True if it was taken."""
+        if self._client is None or self._closed:
+            return False
+        self.events += 1
+        leaf = "event" if camera is None else f"{topic_name(camera)}/event"
+        return self._publish(leaf, event, qos=1, prediction=True) is not None
+
     def stats(self, stats: dict, camera: str | None = None) -> bool:
         """Publish a heartbeat (for this camera) at most once per ``heartbeat_s``; True if it
         did."""

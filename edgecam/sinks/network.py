@@ -57,7 +57,8 @@ class PreviewSink(Sink):
         camera = camera_of(result.stream)
         self._images[camera] = result.frame.image
         self.server.publish(result.frame.image, stats_of(result.stats, result.top,
-                                                         result.stream, result.label),
+                                                         result.stream, result.label,
+                                                         regions_of(result)),
                             camera, raw=result.raw)
 
     def idle(self, stats: Stats, stream: Stream | None = None) -> None:
@@ -98,11 +99,15 @@ class MqttSink(Sink):
         return f"camera{camera_of(stream)}" if self.cameras > 1 else None
 
     def write(self, result: Result) -> None:
+        from edgecam.sinks.events import event_record
+
         camera = self._camera(result.stream)
         self.publisher.prediction([p.to_dict() for p in result.top], result.frame.index,
                                   camera, label=result.label)
-        self.publisher.stats(stats_of(result.stats, result.top, result.stream, result.label),
-                             camera)
+        for region in result.changes:  # the same events as an events folder's lines
+            self.publisher.event(event_record(result, region), camera)
+        self.publisher.stats(stats_of(result.stats, result.top, result.stream, result.label,
+                                      regions_of(result)), camera)
 
     def idle(self, stats: Stats, stream: Stream | None = None) -> None:
         self.publisher.stats(stats_of(stats, (), stream), self._camera(stream))
@@ -117,13 +122,26 @@ def camera_of(stream: Stream | None) -> int:
     return stream.index if stream is not None else 0
 
 
-def stats_of(stats: Stats, top, stream: Stream | None, label: str | None = None) -> dict:
+def regions_of(result: Result) -> dict | None:
+    """Each region's answer, state and box, for /stats.json and the heartbeat (None: the run
+    watches the whole frame)."""
+    if result.whole:
+        return None
+    return {r.name: {**r.record(), "box": list(r.box) if r.box else None}
+            for r in result.regions}
+
+
+def stats_of(stats: Stats, top, stream: Stream | None, label: str | None = None,
+             regions: dict | None = None) -> dict:
     """What /stats.json and the heartbeat say: the run's stats with the frame's answer
-    (``label``) and top-k, which source they are and the model's name for people."""
+    (``label``) and top-k, or each region's, which source they are and the model's name for
+    people."""
     from edgecam.models.catalog import model_title
 
     data = stats.to_dict(top, label)
     data["title"] = model_title(stats.model)
     if stream is not None:
         data["source"] = stream.uri
+    if regions is not None:
+        data["regions"] = regions
     return data

@@ -47,6 +47,11 @@ class Capture:
         """(fps, (width, height)) when the device reports them."""
         return None, None
 
+    def position(self, handle) -> float | None:
+        """The last image's place in a file's own time (ms), for a file played like a camera;
+        None for devices (their clock is the wall's)."""
+        return None
+
 
 class OpenCVCapture(Capture):
     """cv2.VideoCapture on a camera index/path, a stream URL or a GStreamer pipeline."""
@@ -126,7 +131,8 @@ class PlaybackCapture(Capture):
             raise OSError("not a readable video file")
         fps = cap.get(cv2.CAP_PROP_FPS)
         period = 1.0 / (fps if 0 < fps < 1000 else self.fallback_fps)
-        return {"cap": cap, "period": period, "next": time.monotonic(), "frames": 0}
+        return {"cap": cap, "period": period, "next": time.monotonic(), "frames": 0,
+                "base": 0.0, "at": 0.0}
 
     def read(self, handle) -> np.ndarray | None:
         delay = handle["next"] - time.monotonic()
@@ -137,11 +143,17 @@ class PlaybackCapture(Capture):
         ok, image = handle["cap"].read()
         if not ok and self.loop and handle["frames"]:
             handle["cap"].set(cv2.CAP_PROP_POS_FRAMES, 0)
+            # the file's clock goes on across the loop, so states held over it still count
+            handle["base"] = handle["at"] + handle["period"] * 1e3
             ok, image = handle["cap"].read()
         if not ok or image is None or not image.size:
             return None
         handle["frames"] += 1
+        handle["at"] = handle["base"] + handle["cap"].get(cv2.CAP_PROP_POS_MSEC)
         return image
+
+    def position(self, handle) -> float | None:
+        return handle["at"]
 
     def release(self, handle) -> None:
         handle["cap"].release()
@@ -215,7 +227,7 @@ class LiveSource(Source):
             else:
                 image = self.capture.read(handle)
                 if image is not None:
-                    self._publish(image)
+                    self._publish(image, self.capture.position(handle))
                     return handle
                 self.capture.release(handle)
                 reason = "it opened but gave no frame"
@@ -225,11 +237,11 @@ class LiveSource(Source):
         tries = f" after {max_retries} tries" if max_retries > 1 else ""
         raise EdgecamError(f"cannot open {self.uri}{tries}: {reason}")
 
-    def _publish(self, image: np.ndarray) -> None:
+    def _publish(self, image: np.ndarray, position: float | None = None) -> None:
         with self._cond:
             if self._latest is not None:
                 self.dropped += 1
-            self._latest = Frame(image, self._count, self.uri, time.monotonic())
+            self._latest = Frame(image, self._count, self.uri, time.monotonic(), position)
             self._count += 1
             self._cond.notify_all()
         if self.arrived is not None:
@@ -266,7 +278,7 @@ class LiveSource(Source):
                 log.info("%s is back", self.uri)
             self.state = "running"
             delay = self.backoff_s[0]
-            self._publish(image)
+            self._publish(image, self.capture.position(handle))
         if handle is not None:
             self.capture.release(handle)
 
