@@ -120,7 +120,8 @@ def run_live(opts: LiveOptions) -> LiveSummary:
                                              serve_names=opts.serve_names,
                                              capture_dir=opts.capture_dir,
                                              events_keep=opts.events_keep))
-    run = Run(spec, outputs, controller=opts.controller, status=opts.notes)
+    run = Run(spec, outputs, controller=opts.controller, status=opts.notes,
+              camera_regions=opts.camera_regions)
     quiet = not run.sinks
     if quiet:
         run.add(LabelChanges(opts.echo))

@@ -167,6 +167,9 @@ class LiveOptions:
     mqtt: str | None = None
     provider: str | None = None  # --provider (None: auto)
     regions: tuple[Region, ...] | list = ()  # as ClassifyOptions.regions
+    # regions of each camera by its place in ``sources`` (a site file's cameras); a camera
+    # not given here watches ``regions``
+    camera_regions: list[tuple[Region, ...] | None] = field(default_factory=list)
     hold: float = 1.0
     events: str | None = None
     events_keep: int = 1000
@@ -184,6 +187,7 @@ class LiveOptions:
             self.threads = check_threads(self.threads)
         self.threshold = Thresholds.parse(self.threshold)
         self.regions = regions_of(self.regions)
+        self.camera_regions = [None if r is None else regions_of(r) for r in self.camera_regions]
         self.hold = check_hold(self.hold)
         check_events(self.events, self.events_keep)
         if self.serve_token_file is not None:

@@ -87,14 +87,17 @@ class Run:
 
     def __init__(self, spec: ModelSpec, outputs: OutputSpec | None = None, *,
                  controller: Controller | None = None, status: list[str] | None = None,
-                 signals: bool = True) -> None:
+                 signals: bool = True,
+                 camera_regions: Sequence[Sequence[Region] | None] = ()) -> None:
         self.spec = spec
         self.engine = spec.engine()
         self._engines: dict[str, Engine] = {}
         # every region's model loaded, and every --threshold label checked against its
         # model, before any output opens
         rejection_for(self.engine.meta, spec.threshold)
-        self.model()
+        for regions in (None, *camera_regions):
+            self.model(regions)
+        self.camera_regions = list(camera_regions)
         outputs = outputs or OutputSpec()
         options = replace(outputs.options, model=self.engine.meta.name,
                           model_file=str(self.engine.path),
@@ -140,12 +143,14 @@ class Run:
         else shows them)."""
         self.sinks.append(sink)
 
-    def model(self) -> Model:
+    def model(self, regions: Sequence[Region] | None = None) -> Model:
         """The engine with its own pre- and postprocessing (its own smoothing): one per
-        source, all sharing the session (and each region's model, loaded once)."""
+        source, all sharing the session (and each region's model, loaded once). ``regions``:
+        a camera's own (default: the run's)."""
         spec = self.spec
         return Model(self.engine, spec.top_k, spec.threshold, spec.smoothing,
-                     regions=spec.regions, engines=self.region_engine, hold=spec.hold)
+                     regions=spec.regions if regions is None else regions,
+                     engines=self.region_engine, hold=spec.hold)
 
     def region_engine(self, model: str) -> Engine:
         """A region's own model, loaded once per run whatever the regions that name it."""
@@ -157,10 +162,11 @@ class Run:
                 raise EdgecamError(f"a region's model {model}: {exc}") from None
         return engine
 
-    def pipeline(self, *, overlay: bool | None = None) -> Pipeline:
-        """A pipeline on a new ``model()``, drawing what these sinks show, stopped by this
-        run's flag, whose idle stats (a camera reconnecting) reach the sinks."""
-        return Pipeline(self.model(), stop=self.stop, controller=self.controller,
+    def pipeline(self, *, overlay: bool | None = None,
+                 regions: Sequence[Region] | None = None) -> Pipeline:
+        """A pipeline on a new ``model(regions)``, drawing what these sinks show, stopped by
+        this run's flag, whose idle stats (a camera reconnecting) reach the sinks."""
+        return Pipeline(self.model(regions), stop=self.stop, controller=self.controller,
                         overlay=self.overlay if overlay is None else overlay,
                         keep_raw=self.keep_raw, status=self.status, on_idle=self.idle)
 
@@ -193,9 +199,12 @@ class Run:
                      together: bool = True, overlay: bool | None = None
                      ) -> tuple[list[int], list[Pipeline]]:
         """Cameras (one, or several in one loop), each with its own pipeline (smoothing,
-        stats); the frames several have ready at once are inferred in one call
-        (``together``). Returns each camera's frame count and pipeline."""
-        pipelines = [self.pipeline(overlay=overlay) for _ in sources]
+        stats, and the regions the run was given for it); the frames several have ready at
+        once are inferred in one call (``together``). Returns each camera's frame count and
+        pipeline."""
+        own = self.camera_regions
+        pipelines = [self.pipeline(overlay=overlay, regions=own[i] if i < len(own) else None)
+                     for i in range(len(sources))]
         frames = [0] * len(sources)
         with contextlib.ExitStack() as streams:
             for index, (source, pipeline) in enumerate(zip(sources, pipelines)):
