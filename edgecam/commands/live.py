@@ -18,7 +18,7 @@ from edgecam.pipeline.result import Result
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.unknown import rejection_for
 from edgecam.sinks.base import Sink, SinkOptions
-from edgecam.sinks.factory import flag_sinks
+from edgecam.sinks.factory import flag_sinks, service_sinks
 from edgecam.sinks.outputs import Outputs
 from edgecam.sources.factory import check_source_options, open_source
 from edgecam.sources.frames import Stream
@@ -119,6 +119,7 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     quiet = not sinks
     if quiet:
         sinks.append(LabelChanges(opts.echo))
+    sinks += service_sinks()
     with Outputs(sinks) as outputs:
         sources = [outputs.enter(open_source(uri, width=opts.width, height=opts.height,
                                              fps=opts.fps, playback=not opts.fast,
