@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from edgecam.commands.options import BenchOptions, ClassifyOptions, LiveOptions
+from edgecam.service.group import commands as service_commands
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -714,6 +715,9 @@ def capture(
     if summary.interrupted:
         typer.echo("edgecam: interrupted; every saved picture is whole", err=True)
         raise typer.Exit(summary.interrupted)
+
+
+app.add_typer(service_commands(user_errors), name="service")
 
 
 def _log_to_stderr() -> None:

@@ -22,7 +22,7 @@ LAYERS = [
     {"pipeline"},
     {"sinks"},
     {"tune", "train", "cluster"},
-    {"commands"},
+    {"commands", "service"},
     {"cli"},
     {"__main__"},
 ]
