@@ -50,7 +50,7 @@ def token_note(command: list[str], environ: Mapping[str, str] = os.environ) -> s
     """A warning when the preview's token comes from the environment, which the unit leaves
     out: the service would serve without it (or refuse to start)."""
     if (environ.get("EDGECAM_SERVE_TOKEN") and any(w.startswith("--serve") for w in command)
-            and not any(w.startswith(("--serve-token", "--serve-token-file")) for w in command)):
+            and not any(w.startswith("--serve-token") for w in command)):
         return ("EDGECAM_SERVE_TOKEN is not copied into the unit (every user can read unit "
                 "files): add --serve-token-file FILE to the command line")
     return None
