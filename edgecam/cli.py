@@ -27,6 +27,7 @@ from edgecam.commands.console import (
     user_errors,
 )
 from edgecam.commands.options import BenchOptions, ClassifyOptions, LiveOptions
+from edgecam.service.group import commands as service_commands
 
 app = typer.Typer(
     name="edgecam",
@@ -343,6 +344,9 @@ def capture(
     if summary.interrupted:
         typer.echo("edgecam: interrupted; every saved picture is whole", err=True)
         raise typer.Exit(summary.interrupted)
+
+
+app.add_typer(service_commands(user_errors), name="service")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from edgecam.commands.options import LiveOptions
 from edgecam.pipeline.result import Result
 from edgecam.run.driver import ModelSpec, OutputSpec, Run
 from edgecam.sinks.base import Sink, SinkOptions
+from edgecam.sinks.factory import service_sinks
 from edgecam.sources.factory import check_source_options, open_source
 from edgecam.tune.adapt import Adapter, model_builder, rung_model
 from edgecam.tune.profiles import choose_profile
@@ -125,6 +126,8 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     quiet = not run.sinks
     if quiet:
         run.add(LabelChanges(opts.echo))
+    for sink in service_sinks():  # systemd's readiness and watchdog, when run as a service
+        run.add(sink)
     with run:
         sources = [run.enter(open_source(uri, width=opts.width, height=opts.height,
                                          fps=opts.fps, playback=not opts.fast,

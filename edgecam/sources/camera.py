@@ -256,9 +256,11 @@ class LiveSource(Source):
                     handle = self.capture.open()
                 except (OSError, RuntimeError, ImportError) as exc:
                     log.debug("reopening %s failed: %s", self.uri, exc)
+                    self.attempts += 1
                     self._closed.wait(delay)
                     delay = min(delay * 2, self.backoff_s[1])
                     continue
+                self.attempts += 1
             image = self.capture.read(handle)
             if image is None and self.capture.ends:
                 self.state = "ended"  # a file played like a camera: nothing to reconnect to
