@@ -1,7 +1,7 @@
 """Regions measured (issue 30): what watching a place costs, and what it gains.
 
     python benchmarks/regions.py speed [--rounds 5] [--frames 300]
-    python benchmarks/regions.py accuracy [--seed 0]
+    python benchmarks/regions.py accuracy [--seeds 0,1,2]
 
 ``speed``: frames per second of ``edgecam live --fast`` on a 640x480 clip with EfficientNet-Lite0
 at 128 px (offline ImageNet weights, 2 threads), the whole frame vs 1, 4 and 8 regions, with
@@ -163,6 +163,17 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def accuracy(args: argparse.Namespace) -> None:
+    runs = [accuracy_run(int(seed)) for seed in args.seeds.split(",")]
+    summary = {name: [r["models"][name]["accuracy"] for r in runs] for name in ("region", "whole")}
+    summary["events_vs_switches"] = [(r["state_changes"], r["switches"]) for r in runs]
+    log(f"over {len(runs)} seeds: region {summary['region']}, whole frame {summary['whole']}")
+    write_json(RESULTS_DIR / "regions-accuracy.json",
+               {"machine": machine(2), "summary": summary, "runs": runs})
+
+
+def accuracy_run(seed: int) -> dict:
+    """One scene (``seed``): capture, train both models, classify the test clip."""
+    args = argparse.Namespace(seed=seed)
     work = Path(tempfile.mkdtemp(prefix="edgecam-regions-"))
     gate = "gate=" + ",".join(map(str, GATE))
     frames = int(FPS * 30)
@@ -203,13 +214,13 @@ def accuracy(args: argparse.Namespace) -> None:
     changes = [e for e in events if e["from"] is not None]
     log(f"events: {len(events)} ({len(changes)} changes + the first state) for {switches} "
         "true switches")
-    write_json(RESULTS_DIR / "regions-accuracy.json", {
-        "machine": machine(2), "seed": args.seed, "frames": len(truth), "switches": switches,
+    return {
+        "seed": args.seed, "frames": len(truth), "switches": switches,
         "models": rows, "events": len(events), "state_changes": len(changes),
         "event_list": [{k: e[k] for k in ("from", "to", "frame", "since")} for e in events],
         "scene": f"{W}x{H} at {FPS:g} FPS; gate {GATE} brick (closed) / grass (open); two "
                  "moving photos; light 0.8-1.0; capture 60 per label every 0.5 s from 30 s "
-                 "clips; train --resolution 128 (EfficientNet-Lite0, offline weights)"})
+                 "clips; train --resolution 128 (EfficientNet-Lite0, offline weights)"}
 
 
 def main() -> None:
@@ -219,7 +230,7 @@ def main() -> None:
     s.add_argument("--rounds", type=int, default=5)
     s.add_argument("--frames", type=int, default=300)
     a = sub.add_parser("accuracy")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seeds", default="0,1,2")
     args = ap.parse_args()
     speed(args) if args.what == "speed" else accuracy(args)
 
