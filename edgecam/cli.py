@@ -175,6 +175,10 @@ ProviderOpt = Annotated[str | None, typer.Option(
          "CPU), cpu, cuda, tensorrt or tensorrt:fp16 (engines cached in ~/.cache/edgecam), "
          "openvino (:gpu, :npu, :fp16), xnnpack, coreml, directml, rocm, qnn.")]
 TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="Labels per frame.")]
+LabelsOpt = Annotated[str | None, typer.Option(
+    metavar="FILE", help="Run an ONNX classifier without edgecam metadata: its labels, one per "
+                         "line (ImageNet preprocessing is assumed and said; see "
+                         "docs/foreign-models.md).", show_default=False)]
 ThresholdOpt = Annotated[list[str] | None, typer.Option(
     metavar="P|LABEL=P",
     help="Answer \"unknown\" when the top-1 probability is below this (0..1); the top-k is "
@@ -236,6 +240,7 @@ def classify(
     max_megapixels: Annotated[float | None, typer.Option(
         help="Pictures larger than this are refused before they are decoded (default 64: a "
              "20000x20000 PNG would take gigabytes).", show_default=False)] = None,
+    labels: LabelsOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
     from edgecam.commands.classify import classify_inputs
@@ -244,7 +249,8 @@ def classify(
     opts = ClassifyOptions(inputs=inputs, model=model, output=output, json_out=json_out,
                            sinks=sinks, top_k=top_k, threshold=threshold, threads=threads,
                            mqtt=mqtt, jobs=jobs, batch=batch, workers=workers, cluster=cluster,
-                           chunk=chunk, provider=provider, max_megapixels=max_megapixels)
+                           chunk=chunk, provider=provider, max_megapixels=max_megapixels,
+                           labels=labels)
     summary = classify_inputs(opts)
     taken = "-" in (json_out, *sinks)
     if not output and not json_out and not sinks:
@@ -348,6 +354,7 @@ def live(
         help="With several --source: infer the frames the cameras have ready in one "
              "call.")] = LiveOptions.batch_cameras,
     provider: ProviderOpt = None,
+    labels: LabelsOpt = None,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
     from edgecam.commands.live import run_live, use_profile
@@ -364,7 +371,7 @@ def live(
                        max_frames=max_frames, threads=threads, top_k=top_k,
                        threshold=threshold, smoothing=smoothing, width=width, height=height,
                        fps=fps, fast=fast, loop=loop, mqtt=mqtt, provider=provider,
-                       echo=lambda text: out(text, taken))
+                       labels=labels, echo=lambda text: out(text, taken))
     adapter = None
     if profile is not None:
         adapter = use_profile(opts, profile)
@@ -401,12 +408,13 @@ def bench(
                        ] = BenchOptions.overlay,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     provider: ProviderOpt = None,
+    labels: LabelsOpt = None,
 ) -> None:
     """Measure the whole pipeline on this device: FPS, latency, per-stage ms, memory."""
     from edgecam.commands.bench import run_bench
 
     report = run_bench(BenchOptions(model=model, source=source, frames=frames, threads=threads,
-                              overlay=overlay, provider=provider))
+                              overlay=overlay, provider=provider, labels=labels))
     if as_json:
         emit_json(report.to_json())
         return

@@ -45,7 +45,7 @@ def run_bench(opts: BenchOptions) -> BenchReport:
     """Measure ``frames`` frames after ``warmup``; the source loops if it is shorter."""
     uri = opts.source or SYNTHETIC
     check_source_options(uri)
-    engine = Engine(resolve_model(opts.model), opts.threads, opts.provider)
+    engine = Engine(resolve_model(opts.model), opts.threads, opts.provider, labels=opts.labels)
     wanted = opts.warmup + opts.frames
     frames: list[tuple[dict[str, float], float]] = []  # each result's stage ms, wall s since
     with Progress(wanted, "frames", desc="bench", enabled=opts.progress) as bar, \

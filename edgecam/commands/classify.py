@@ -107,7 +107,7 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
 
         return classify_on_cluster(opts, files, units)
     model_file = resolve_model(opts.model)
-    engine = Engine(model_file, plan.threads, opts.provider, spin=False)
+    engine = Engine(model_file, plan.threads, opts.provider, spin=False, labels=opts.labels)
     rejection_for(engine.meta, opts.threshold)  # a label it lacks: said before outputs open
     sinks = flag_sinks(SinkOptions(inputs=files, model=engine.meta.name,
                                    model_file=str(model_file)),

@@ -53,6 +53,10 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
     if opts.mqtt:
         raise EdgecamError("--mqtt is not available with --cluster (results arrive in bulk); "
                            "use --json-out")
+    if opts.labels:
+        raise EdgecamError("--labels is not available with --cluster (the workers read the "
+                           "model's own metadata): add it to the file, as "
+                           "docs/foreign-models.md shows")
     model_path = resolve_model(opts.model)
     engine = Engine(model_path, 1)  # checked here, before any worker sees it
     rejection_for(engine.meta, opts.threshold)  # as a local run: --threshold's labels too

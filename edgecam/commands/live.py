@@ -105,7 +105,7 @@ def run_live(opts: LiveOptions) -> LiveSummary:
         check_source_options(uri, opts.width, opts.height, opts.fps)
     headless, why = _headless(opts)
     model_file = resolve_model(opts.model)
-    engine = Engine(model_file, opts.threads, opts.provider)
+    engine = Engine(model_file, opts.threads, opts.provider, labels=opts.labels)
     rejection_for(engine.meta, opts.threshold)  # a label it lacks: said before outputs open
     reads = [u for u in uris if os.path.isfile(u)]  # never written over
     sinks = flag_sinks(SinkOptions(inputs=reads, live=True, fps=opts.fps,

@@ -78,6 +78,7 @@ class ClassifyOptions:
     chunk: int | None = None  # frames per cluster task (None: edgecam.cluster's default)
     provider: str | None = None  # --provider (None: auto)
     max_megapixels: float | None = None  # pictures above are refused (None: the default)
+    labels: str | None = None  # labels of a model without edgecam metadata (models.foreign)
 
     def __post_init__(self) -> None:
         if self.max_megapixels is not None and not (
@@ -124,6 +125,7 @@ class LiveOptions:
     loop: bool = False  # a video file again and again
     mqtt: str | None = None
     provider: str | None = None  # --provider (None: auto)
+    labels: str | None = None  # labels of a model without edgecam metadata (models.foreign)
     # the pipeline's controller hook (edgecam.pipeline.loop.Controller): ``--profile auto``
     # installs its adapter here
     controller: Any = None
@@ -165,6 +167,7 @@ class BenchOptions:
     prefetch: int = 3
     progress: bool | None = None
     provider: str | None = None  # --provider (None: auto)
+    labels: str | None = None  # labels of a model without edgecam metadata (models.foreign)
 
     def __post_init__(self) -> None:
         at_least_one("--frames", self.frames)
