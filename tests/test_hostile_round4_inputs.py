@@ -138,6 +138,30 @@ def test_case1_stream_address_that_is_not_utf8_is_one_line(tiny, tmp_path):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+def test_case1_a_latin1_class_folder_is_refused_not_made_a_label(tmp_path):
+    """Case 1: a class folder with a Latin-1 name would become a label OpenCV cannot draw:
+    train refuses it in one line, naming the folder."""
+    root = tmp_path / "d"
+    for name in (b"caf\xe9", b"tea"):
+        folder = Path(latin1(root, name))
+        folder.mkdir(parents=True)
+        for i in range(2):
+            make_picture(folder / f"{i}.png", (40 * i, 0, 0))
+    with pytest.raises(EdgecamError, match="class folder 'caf\ufffd' .* not valid UTF-8"):
+        read_dataset(root)
+
+
+def test_case1_a_model_whose_label_is_not_utf8_is_refused_not_a_crash(tmp_path):
+    """Case 1: a model carrying such a label (from a Latin-1 class folder, or written by
+    hand) is refused when it loads, in one line, instead of crashing where the label is
+    drawn."""
+    model = tiny_classifier(tmp_path / "latin.onnx", resolution=32, classes=2,
+                            labels=[os.fsdecode(b"caf\xe9"), "tea"])
+    proc = run_cli("classify", make_picture(tmp_path / "a.png"), "--model", str(model),
+                   "--output", str(tmp_path / "out"))
+    assert "is not valid UTF-8" in assert_one_line_error(proc)
+
+
 # --- 2: TIFF (and PNM) bombs and the megapixel guard ---------------------------------------------
 
 

@@ -94,7 +94,7 @@ class ModelMeta:
                 normalization=props.get("normalization", "custom"),
                 crop_pct=float(num("crop_pct", DEFAULT_CROP_PCT)),
                 interpolation=props.get("interpolation", "bilinear"),
-                labels=list(num("labels")),
+                labels=_labels(num("labels")),
                 weights=props.get("weights", ""),
                 weights_sha256=props.get("weights_sha256", ""),
                 params=int(num("params", 0)),
@@ -114,6 +114,19 @@ class ModelMeta:
         except (ValueError, TypeError) as exc:
             raise EdgecamError(f"{source} has broken edgecam metadata ({exc})") from None
         return meta
+
+
+def _labels(value: list) -> list[str]:
+    """Class names: text that every output can carry (OpenCV's text drawing crashes on a
+    string that is not valid UTF-8)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("labels is a JSON list of names")
+    for label in value:
+        try:
+            label.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"label {label!r} is not valid UTF-8") from None
+    return value
 
 
 def _rgb(value: list, key: str) -> tuple[float, float, float]:

@@ -173,6 +173,20 @@ def videos_hint(folder: Path, videos: list[Path], root: Path, shown: int = 3) ->
             f"`edgecam capture --source VIDEO --label {folder.name} --out {folder.parent}`")
 
 
+def check_names(classes: list[str], root: Path) -> None:
+    """A class folder's name becomes its label's text, in the model and drawn on frames: a
+    name that is not valid UTF-8 (a Latin-1 name from an old system) is refused, with the
+    folder named as a terminal shows it."""
+    for name in classes:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise EdgecamError(f"class folder {shown!r} in {root} has a name that is not valid "
+                               "UTF-8, and it would be its label's text: rename it in "
+                               "UTF-8") from None
+
+
 def _split(files: list[Path], fraction: float, rng: np.random.Generator
            ) -> tuple[list[Path], list[Path]]:
     """At least one picture on each side; the rest by ``fraction``, drawn at random."""
@@ -246,6 +260,7 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
         train_dirs = {p.name: p for p in _class_dirs(root)}
         train_dirs.pop(UNKNOWN_FOLDER, None)
     classes = sorted(train_dirs)
+    check_names(classes, root)
     if len(classes) < 2:
         where = f"{root}/train" if split_dirs else str(root)
         if not classes and any(p.is_file() and is_image_path(p.name) for p in root.iterdir()):
