@@ -102,6 +102,7 @@ def classify(
     hold: f.HoldOpt = ClassifyOptions.hold,
     events: f.EventsOpt = None,
     events_keep: f.EventsKeepOpt = ClassifyOptions.events_keep,
+    labels: f.LabelsOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
     from edgecam.commands.classify import classify_inputs
@@ -112,7 +113,7 @@ def classify(
                            mqtt=mqtt, jobs=jobs, batch=batch, workers=workers, cluster=cluster,
                            chunk=chunk, provider=provider, max_megapixels=max_megapixels,
                            regions=list(region or []), hold=hold, events=events,
-                           events_keep=events_keep)
+                           events_keep=events_keep, labels=labels)
     summary = classify_inputs(opts)
     if not output and not json_out and not sinks:
         # each input's answer; a person reading it also gets each picture's top-k with scores
@@ -154,6 +155,7 @@ def live(
     hold: f.HoldOpt = LiveOptions.hold,
     events: f.EventsOpt = None,
     events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
+    labels: f.LabelsOpt = None,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
     from edgecam.commands.live import run_live
@@ -170,7 +172,7 @@ def live(
                        threads=threads, top_k=top_k, threshold=threshold, smoothing=smoothing,
                        width=width, height=height, fps=fps, fast=fast, loop=loop, mqtt=mqtt,
                        provider=provider, regions=list(region or []), hold=hold,
-                       events=events, events_keep=events_keep,
+                       events=events, events_keep=events_keep, labels=labels,
                        echo=lambda text: typer.echo(text, err=taken))
     summary = run_live(opts)
     say(summary.lines(), err=True)
@@ -188,12 +190,13 @@ def bench(
     overlay: f.BenchOverlay = BenchOptions.overlay,
     as_json: f.BenchAsJson = False,
     provider: f.ProviderOpt = None,
+    labels: f.LabelsOpt = None,
 ) -> None:
     """Measure the whole pipeline on this device: FPS, latency, per-stage ms, memory."""
     from edgecam.commands.bench import run_bench
 
     report = run_bench(BenchOptions(model=model, source=source, frames=frames, threads=threads,
-                                    overlay=overlay, provider=provider))
+                                    overlay=overlay, provider=provider, labels=labels))
     if as_json:
         emit_json(report.to_json())
     else:

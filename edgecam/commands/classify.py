@@ -104,7 +104,7 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
     plan = plan_jobs(opts.jobs, opts.threads, len(videos), opts.workers)
     run = Run(ModelSpec(model=opts.model, threads=plan.threads, provider=opts.provider,
                         spin=False, top_k=opts.top_k, threshold=opts.threshold,
-                        regions=tuple(opts.regions), hold=opts.hold),
+                        regions=tuple(opts.regions), hold=opts.hold, labels=opts.labels),
               OutputSpec(output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                          events=opts.events, uris=opts.sinks,
                          options=SinkOptions(inputs=files, events_keep=opts.events_keep)))

@@ -358,3 +358,8 @@ CaptureRegion = Annotated[str | None, typer.Option(
     help="Save only this place of each frame (pixels, or fractions <= 1), cropped exactly as "
          "`live --region` crops it, so `train` learns what `live` will see.",
     show_default=False)]
+
+LabelsOpt = Annotated[str | None, typer.Option(
+    metavar="FILE", help="Run an ONNX classifier without edgecam metadata: its labels, one per "
+                         "line (ImageNet preprocessing is assumed and said; see "
+                         "docs/foreign-models.md).", show_default=False)]

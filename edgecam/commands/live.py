@@ -112,7 +112,7 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     reads = [u for u in uris if os.path.isfile(u)]  # never written over
     spec = ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
                      top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing,
-                     regions=tuple(opts.regions), hold=opts.hold)
+                     regions=tuple(opts.regions), hold=opts.hold, labels=opts.labels)
     outputs = OutputSpec(output=opts.output, json_out=opts.json_out, serve=opts.serve,
                          mqtt=opts.mqtt, display=not headless and len(uris) == 1,
                          events=opts.events, uris=opts.sinks,

@@ -5,15 +5,20 @@ complete and its digest checks, so an interrupted or corrupt download never pois
 Files without a published digest are trusted on first use: their digest is kept in a
 ``<file>.sha256`` sidecar and every later read is checked against it. ``EDGECAM_OFFLINE=1``
 forbids the network (the cache still works), and every failure says where to put the file by
-hand, since edge devices are often offline.
+hand, since edge devices are often offline. A download says what it fetches and from where
+before it starts, and a host name that does not resolve in a few seconds (no network, no DNS)
+fails then instead of after the resolver's own minutes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
+import socket
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,8 +28,11 @@ from edgecam.util.atomic import publish
 from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1 << 16
 _SCHEMES = ("http", "https", "file")
+RESOLVE_TIMEOUT = 8.0  # seconds a host name may take to resolve (an offline resolver hangs)
 
 
 def default_cache_dir() -> Path:
@@ -105,6 +113,32 @@ def _reason(exc: BaseException, timeout: float) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _unresolved(url: str, timeout: float) -> str | None:
+    """Why ``url``'s host does not resolve within ``timeout`` seconds, else None. The lookup
+    runs in a thread, since the resolver itself cannot be given a deadline."""
+    parts = urlparse(url)
+    if parts.scheme == "file" or not parts.hostname:
+        return None
+    host = parts.hostname
+    failed: list[OSError] = []
+
+    def lookup() -> None:
+        try:
+            socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=lookup, name="edgecam-resolve", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return f"{host} did not resolve within {timeout:g} s: no network or DNS here?"
+    if failed:
+        why = failed[0].strerror if isinstance(failed[0], socket.gaierror) else failed[0]
+        return f"cannot resolve {host}: {why}"
+    return None
+
+
 def _download(url: str, dest: Path, progress: bool, timeout: float) -> tuple[Path, str]:
     """Stream ``url`` into a temporary file beside ``dest``; return (temp path, sha256)."""
     request = urllib.request.Request(url, headers={"User-Agent": "edgecam"})
@@ -143,11 +177,12 @@ def _download(url: str, dest: Path, progress: bool, timeout: float) -> tuple[Pat
 
 def fetch(url: str, *, sha256: str | None = None, sha256_prefix: str | None = None,
           cache_dir: Path | str | None = None, progress: bool = True,
-          timeout: float = 30.0) -> Path:
+          timeout: float = 30.0, what: str | None = None) -> Path:
     """The local copy of ``url`` in the cache, downloaded once and verified on every call.
 
     ``sha256`` is the full published digest, ``sha256_prefix`` the torch.hub style prefix from
     the file name; with neither, the digest of the first download is recorded and enforced.
+    ``what`` names the file in the line said before a download (default: its name).
     """
     if not url or urlparse(url).scheme.lower() not in _SCHEMES:
         raise EdgecamError(f"cannot download {url!r}: not an http(s) URL")
@@ -177,6 +212,10 @@ def fetch(url: str, *, sha256: str | None = None, sha256_prefix: str | None = No
             "set XDG_CACHE_HOME to a writable directory"
         ) from None
 
+    log.info("downloading %s from %s", what or dest.name, url)
+    unresolved = _unresolved(url, min(timeout, RESOLVE_TIMEOUT))
+    if unresolved:
+        raise _how_to_supply(url, unresolved, dest)
     tmp, digest = _download(url, dest, progress, timeout)
     try:
         expected = _mismatch(digest, sha256 or recorded, sha256_prefix)

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgecam.sources.files import SyntheticSource
 from edgecam.sources.frames import Frame, Source
+from edgecam.util.cvpath import video_capture
 from edgecam.util.errors import EdgecamError
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class PlaybackCapture(Capture):
         self.fallback_fps = fallback_fps
 
     def open(self) -> dict:
-        cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
+        cap = video_capture(self.path)
         if not cap.isOpened():
             cap.release()
             raise OSError("not a readable video file")
