@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from edgecam.sinks.base import Sink
-from edgecam.sinks.staging import StagedFile, is_special, reason
-from edgecam.util.errors import EdgecamError
-from edgecam.util.safewrite import shown
+from edgecam.sinks.staging import is_special
+from edgecam.util.atomic import Staged
+from edgecam.util.errors import EdgecamError, reason, shown
 
 if TYPE_CHECKING:
     from edgecam.pipeline.loop import Result
@@ -48,7 +48,7 @@ class JsonLinesSink(Sink):
         self.ordered = not grow  # a live file grows as results come
         self.lines = 0
         self._lock = threading.Lock()
-        self._staged: StagedFile | None = None
+        self._staged: Staged | None = None
         self._file: IO[str] | None = None
         self._fd: int | None = None  # in place: one os.write per line
         self._size = 0
@@ -91,8 +91,9 @@ class JsonLinesSink(Sink):
             else:
                 if self._file is None:
                     assert self.path is not None  # not stdout
-                    self._staged = StagedFile(self.path)
-                    self._file = open(self._staged.create(), "w", encoding="utf-8")  # noqa: SIM115
+                    self._staged = Staged(self.path)
+                    self._staged.create()
+                    self._file = self._staged.file("w", encoding="utf-8")
                 self._file.write(text)
         except OSError as exc:
             self._fail(exc)
