@@ -1,7 +1,9 @@
 """Labels, scores, FPS and inference time drawn on the frame, legible from 320x240 to 1080p.
 
 Text size follows the frame height; the panel behind the text is darkened in place (a shift,
-no blending copy), so drawing costs well under a millisecond at 640x480.
+no blending copy), so drawing costs well under a millisecond at 640x480. Text beyond ASCII (a
+label in any script, an emoji) is drawn as written by ``unicode_text`` (Pillow and a system
+font), where OpenCV's own fonts would draw "?" marks.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from edgecam.pipeline import unicode_text
 from edgecam.runtime.postprocess import Prediction
 from edgecam.runtime.unknown import UNKNOWN
 
@@ -43,6 +46,10 @@ class _Metrics:
         self.pad = max(2, self.th // 3)
 
     def width(self, text: str) -> int:
+        if not text.isascii():
+            drawn = unicode_text.width(text, self.th, self.thick > 1)
+            if drawn is not None:
+                return drawn
         return cv2.getTextSize(text, FONT, self.scale, self.thick)[0][0]
 
     def rows(self, height: int) -> int:
@@ -76,7 +83,9 @@ def draw_lines(image: np.ndarray, lines: Sequence[Line], corner: str = "top") ->
     _panel(image, 0, y0, box_w, y0 + box_h)
     for i, (text, color) in enumerate(lines):
         y = y0 + m.pad + m.th + i * m.step
-        cv2.putText(image, text, (m.pad, y), FONT, m.scale, color, m.thick, cv2.LINE_AA)
+        if text.isascii() or not unicode_text.draw(image, text, m.pad, y, m.th, color,
+                                                   m.thick > 1):
+            cv2.putText(image, text, (m.pad, y), FONT, m.scale, color, m.thick, cv2.LINE_AA)
 
 
 def answer_lines(top: Sequence[Prediction], unknown: bool, width: int, height: int

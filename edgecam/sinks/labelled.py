@@ -3,8 +3,8 @@ train`` reads (``edgecam capture`` and the browser preview's capture button both
 
 Each picture is put in place whole (``edgecam.util.atomic``), so a folder never holds half a
 JPEG (Ctrl-C, a full disk); names carry the time and a counter, so captures never overwrite.
-``check_label`` is the one rule for a class name: capture, the preview's capture and train
-(for the class folders it reads) all apply it.
+A label is checked by the data set's own rule (``edgecam.train.dataset.check_label``), the one
+train applies to the class folders it reads.
 """
 
 from __future__ import annotations
@@ -12,47 +12,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-import unicodedata
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edgecam.sources.media import is_image_path
+from edgecam.train.dataset import check_label
 from edgecam.util.atomic import NAME_MAX, write_whole
 from edgecam.util.errors import EdgecamError
 
-# control characters and line/paragraph separators: a label is one line of a report, of the
-# overlay and of a JSON answer's readers
-_NOT_IN_A_LINE = ("Cc", "Zl", "Zp")
-
-
-def check_label(label: str, name_max: int = NAME_MAX) -> str:
-    """A class name is a folder name and one line of text: any characters but a path separator
-    or a control character (a newline, a tab...), not empty, not ``.``/``..``, not hidden (the
-    data set reader skips hidden folders), at most ``name_max`` bytes in UTF-8 (the file
-    system's limit for one name: about 85 characters of an Asian script)."""
-    name = (label or "").strip()
-    if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise EdgecamError(f"label {label!r} cannot be a folder name; give a class name "
-                           "without '/' (it becomes DIR/LABEL/)")
-    if name.startswith("."):
-        raise EdgecamError(f"label {label!r} starts with '.', which makes a hidden folder")
-    odd = next((c for c in name if unicodedata.category(c) in _NOT_IN_A_LINE), None)
-    if odd is not None:
-        raise EdgecamError(f"label {_short(label)!r} holds a control character ({odd!r}); a "
-                           "class name is one line of text")
-    size = len(name.encode("utf-8", "surrogateescape"))
-    if size > name_max:
-        raise EdgecamError(f"label {_short(label)!r} is {size} bytes long; a folder name "
-                           f"takes at most {name_max} (UTF-8 bytes: about {name_max // 3} "
-                           "characters of an Asian script)")
-    return name
-
-
-def _short(label: str) -> str:
-    return label if len(label) <= 40 else f"{label[:30]}...({len(label)} characters)"
-
+__all__ = ["LabelFolder", "check_label"]
 
 def _name_max(folder: Path) -> int:
     try:
