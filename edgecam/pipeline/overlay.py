@@ -3,7 +3,8 @@
 Text size follows the frame height; the panel behind the text is darkened in place (a shift,
 no blending copy), so drawing costs well under a millisecond at 640x480. Text beyond ASCII (a
 label in any script, an emoji) is drawn as written by ``unicode_text`` (Pillow and a system
-font), where OpenCV's own fonts would draw "?" marks.
+font), where OpenCV's own fonts draw "?" marks (all of it up to OpenCV 4, CJK and emoji in 5);
+a control character is drawn as a space, so every label stays one line.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class _Metrics:
         self.pad = max(2, self.th // 3)
 
     def width(self, text: str) -> int:
+        text = unicode_text.one_line(text)
         if not text.isascii():
             drawn = unicode_text.width(text, self.th, self.thick > 1)
             if drawn is not None:
@@ -82,6 +84,7 @@ def draw_lines(image: np.ndarray, lines: Sequence[Line], corner: str = "top") ->
     y0 = 0 if corner == "top" else h - box_h
     _panel(image, 0, y0, box_w, y0 + box_h)
     for i, (text, color) in enumerate(lines):
+        text = unicode_text.one_line(text)  # OpenCV would break a line at a newline
         y = y0 + m.pad + m.th + i * m.step
         if text.isascii() or not unicode_text.draw(image, text, m.pad, y, m.th, color,
                                                    m.thick > 1):
