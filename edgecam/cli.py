@@ -323,9 +323,11 @@ def live(
              "capture`, for `edgecam train`.")] = None,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Also write the annotated video here (renamed into place "
-                               "when the run ends, also after Ctrl-C or SIGTERM).")] = None,
+                               "when the run ends, also after Ctrl-C, SIGTERM or SIGHUP)."
+    )] = None,
     json_out: Annotated[str | None, typer.Option(
-        help="JSON lines, one per frame, growing line by line so it can be tailed; - for "
+        help="JSON lines, one per frame, growing line by line so it can be tailed; moved or "
+             "removed (logrotate), it starts anew at the path by itself; - for "
              "stdout.")] = None,
     sink: SinkOpt = None,
     max_frames: Annotated[int | None, typer.Option(help="Stop after N frames.")] = None,
@@ -349,7 +351,11 @@ def live(
              "call.")] = LiveOptions.batch_cameras,
     provider: ProviderOpt = None,
 ) -> None:
-    """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
+    """Classify a camera or stream in real time: window, browser preview, video, JSON lines.
+
+    Ctrl-C, SIGTERM and SIGHUP (a closed terminal or SSH session; ignored under nohup) end the
+    run with every output whole. See docs/outputs.md.
+    """
     from edgecam.commands.live import run_live, use_profile
 
     sinks = list(sink or [])
@@ -640,7 +646,8 @@ def train(
     folder's pictures of anything else) and travels in the model, so every command says
     "unknown" when the model sees none of its classes. The model is self-describing like
     `edgecam export` writes, with the validation accuracy, per-class accuracy and confusion
-    matrix in its metadata, and checked against PyTorch. Ctrl-C keeps the best model so far.
+    matrix in its metadata, and checked against PyTorch. Ctrl-C (or SIGTERM, SIGHUP) keeps the
+    best model so far.
     """
     from edgecam.models.store import has_export_extra
     from edgecam.train.dataset import check_folder
@@ -686,7 +693,9 @@ def capture(
     source: Annotated[str, typer.Option(
         "--source", "-s", help="0, /dev/video0, csi://0, picam://0, rtsp://..., http://..., "
                                "a video or pictures.")],
-    label: Annotated[str, typer.Option(help="Class name: pictures go to OUT/LABEL/.")],
+    label: Annotated[str, typer.Option(
+        help="Class name: pictures go to OUT/LABEL/ (one line of text, any script, at most "
+             "255 bytes in UTF-8).")],
     out: Annotated[Path, typer.Option(help="Data set folder (what `edgecam train` reads).")],
     count: Annotated[int | None, typer.Option(
         help="Pictures to save (default 50; 0 = until the source ends or Ctrl-C).")] = 50,
