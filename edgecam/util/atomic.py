@@ -162,10 +162,7 @@ class Staged:
     def discard(self) -> None:
         """Remove the temporary (nothing happens to ``final``)."""
         if self._fd is not None:
-            try:
-                self.temp.unlink()
-            except FileNotFoundError:
-                pass
+            self.temp.unlink(missing_ok=True)
         self._release()
 
     def _release(self) -> None:
