@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from edgecam.util.classname import NOT_IN_A_LINE
+
 log = logging.getLogger(__name__)
 
 FALLBACK_FONT = {False: "DejaVuSans.ttf", True: "DejaVuSans-Bold.ttf"}
@@ -29,7 +31,7 @@ def one_line(text: str) -> str:
     """``text`` with its control characters (a newline, a tab) as spaces: one line."""
     if text.isprintable():
         return text
-    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    return "".join(" " if unicodedata.category(c) in NOT_IN_A_LINE else c for c in text)
 
 
 @functools.lru_cache(maxsize=256)

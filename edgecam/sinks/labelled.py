@@ -3,8 +3,8 @@ train`` reads (``edgecam capture`` and the browser preview's capture button both
 
 Each picture is put in place whole (``edgecam.util.atomic``), so a folder never holds half a
 JPEG (Ctrl-C, a full disk); names carry the time and a counter, so captures never overwrite.
-A label is checked by the data set's own rule (``edgecam.train.dataset.check_label``), the one
-train applies to the class folders it reads.
+A label is checked by the one rule for class names (``edgecam.util.classname``), the one train
+applies to the class folders it reads.
 """
 
 from __future__ import annotations
@@ -18,18 +18,11 @@ import cv2
 import numpy as np
 
 from edgecam.sources.media import is_image_path
-from edgecam.train.dataset import check_label
-from edgecam.util.atomic import NAME_MAX, write_whole
+from edgecam.util.atomic import name_max, write_whole
+from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
 
 __all__ = ["LabelFolder", "check_label"]
-
-def _name_max(folder: Path) -> int:
-    try:
-        return int(os.pathconf(folder, "PC_NAME_MAX"))
-    except (OSError, ValueError):
-        return NAME_MAX
-
 
 class LabelFolder:
     """``LabelFolder(out, label).save(image) -> path``; safe to call from several threads."""
@@ -43,7 +36,7 @@ class LabelFolder:
                 existing = existing.parent
         except OSError as exc:
             raise EdgecamError(f"cannot use {out}: {exc.strerror or exc}") from None
-        self.label = check_label(label, _name_max(existing))
+        self.label = check_label(label, name_max(existing))
         self.folder = Path(out) / self.label
         self.quality = quality
         self._lock = threading.Lock()

@@ -12,7 +12,6 @@ split is drawn, and the fingerprint covers the exact bytes that were trained on.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,47 +20,11 @@ import numpy as np
 
 from edgecam.runtime.unknown import UNKNOWN as UNKNOWN_ANSWER
 from edgecam.sources.media import is_image_path, max_pixels, picture_size
-from edgecam.util.atomic import NAME_MAX
+from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
 
 UNKNOWN = -1  # the label of the unknown folder's pictures
 UNKNOWN_FOLDER = UNKNOWN_ANSWER  # the folder is named like the answer its pictures should get
-
-
-# control characters and line/paragraph separators: a label is one line of a report, of the
-# overlay and of a JSON answer's readers
-_NOT_IN_A_LINE = ("Cc", "Zl", "Zp")
-
-
-def check_label(label: str, name_max: int = NAME_MAX) -> str:
-    """The one rule for a class name (capture, the preview's capture and the class folders
-    train reads): a folder name and one line of text: any characters but a path separator
-    or a control character (a newline, a tab...), not empty, not ``.``/``..``, not hidden (the
-    data set reader skips hidden folders), at most ``name_max`` bytes in UTF-8 (the file
-    system's limit for one name: about 85 characters of an Asian script)."""
-    name = (label or "").strip()
-    if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise EdgecamError(f"label {_short(label)!r} cannot be a folder name; give a class name "
-                           "without '/' (it becomes DIR/LABEL/)")
-    if name.startswith("."):
-        raise EdgecamError(f"label {_short(label)!r} starts with '.', which makes a hidden "
-                           "folder")
-    odd = next((c for c in name if unicodedata.category(c) in _NOT_IN_A_LINE), None)
-    if odd is not None:
-        raise EdgecamError(f"label {_short(label)!r} holds a control character ({odd!r}); a "
-                           "class name is one line of text")
-    if any(unicodedata.category(c) == "Cs" for c in name):
-        raise EdgecamError(f"label {_short(label)!r} is not valid UTF-8 text")
-    size = len(name.encode("utf-8"))
-    if size > name_max:
-        raise EdgecamError(f"label {_short(label)!r} is {size} bytes long; a folder name "
-                           f"takes at most {name_max} (UTF-8 bytes: about {name_max // 3} "
-                           "characters of an Asian script)")
-    return name
-
-
-def _short(label: str) -> str:
-    return label if len(label) <= 40 else f"{label[:30]}...({len(label)} characters)"
 
 
 @dataclass(frozen=True)

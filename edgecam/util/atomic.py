@@ -35,7 +35,8 @@ _SUFFIX_KEPT = 16  # bytes of an extension kept (a longer "extension" is part of
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _name_max(folder: Path) -> int:
+def name_max(folder: Path) -> int:
+    """The longest name (in bytes) a file in ``folder`` may have."""
     try:
         return int(os.pathconf(folder, "PC_NAME_MAX"))
     except (OSError, ValueError):
@@ -62,7 +63,7 @@ def _parts(final: Path) -> tuple[str, str]:
     suffix = final.suffix if len(os.fsencode(final.suffix)) <= _SUFFIX_KEPT else ""
     stem = final.name[:len(final.name) - len(suffix)] if suffix else final.name
     fixed = 1 + len(MARK) + _PID_DIGITS + 1 + _RANDOM_DIGITS + len(os.fsencode(suffix))
-    return f".{_cut(stem, _name_max(final.parent) - fixed)}{MARK}", suffix
+    return f".{_cut(stem, name_max(final.parent) - fixed)}{MARK}", suffix
 
 
 def leftover_glob(final: Path | None = None) -> str:
