@@ -7,9 +7,8 @@ history) and says so once, from the file's tail only (a start costs the same aft
 history). A grown file follows log rotation: when its path no longer names the open file
 (moved or removed: logrotate's default, no signal needed) the next line goes to a new file at
 the path; a file truncated in place (``copytruncate``) is written on from its new end. To
-``-`` it goes to stdout. Lines follow the order the inputs
-were given, even when files run side by side: a later input's lines wait until every earlier
-input has ended.
+``-`` it goes to stdout. Lines follow the order the inputs were given, even when files run
+side by side: a later input's lines wait until every earlier input has ended.
 """
 
 from __future__ import annotations
@@ -149,8 +148,9 @@ class JsonLinesSink(Sink):
                 self._size += os.write(fd, b"\n")
 
     def _names_open_file(self) -> bool:
-        """Whether the path still names the file being grown (a stat per line: a microsecond
-        or two). A file truncated in place is written on from its new end."""
+        """Whether the path still names the file being grown (a stat per line: a few
+        microseconds, against a frame's milliseconds). A file truncated in place is written on
+        from its new end."""
         if self._identity is None:  # a device: never rotated
             return True
         assert self.path is not None  # not stdout
