@@ -157,7 +157,11 @@ def live(
     events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
     labels: f.LabelsOpt = None,
 ) -> None:
-    """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
+    """Classify a camera or stream in real time: window, browser preview, video, JSON lines.
+
+    Ctrl-C, SIGTERM and SIGHUP (a closed terminal or SSH session; ignored under nohup) end the
+    run with every output whole. See docs/outputs.md.
+    """
     from edgecam.commands.live import run_live
 
     sinks = list(sink or [])
@@ -301,7 +305,8 @@ def train(
     folder's pictures of anything else) and travels in the model, so every command says
     "unknown" when the model sees none of its classes. The model is self-describing like
     `edgecam export` writes, with the validation accuracy, per-class accuracy and confusion
-    matrix in its metadata, and checked against PyTorch. Ctrl-C keeps the best model so far.
+    matrix in its metadata, and checked against PyTorch. Ctrl-C (or SIGTERM, SIGHUP) keeps the
+    best model so far.
     """
     from edgecam.commands.train import run_train
     from edgecam.train.settings import TrainOptions, int_list

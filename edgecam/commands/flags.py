@@ -140,10 +140,11 @@ LiveCaptureDir = Annotated[str | None, typer.Option(
 
 LiveOutput = Annotated[str | None, typer.Option(
         "--output", "-o", help="Also write the annotated video here (renamed into place "
-                               "when the run ends, also after Ctrl-C or SIGTERM).")]
+                               "when the run ends, also after Ctrl-C, SIGTERM or SIGHUP).")]
 
 LiveJsonOut = Annotated[str | None, typer.Option(
-        help="JSON lines, one per frame, growing line by line so it can be tailed; - for "
+        help="JSON lines, one per frame, growing line by line so it can be tailed; moved or "
+             "removed (logrotate), it starts anew at the path by itself; - for "
              "stdout.")]
 
 LiveMaxFrames = Annotated[int | None, typer.Option(help="Stop after N frames.")]
@@ -321,7 +322,9 @@ CaptureSource = Annotated[str, typer.Option(
         "--source", "-s", help="0, /dev/video0, csi://0, picam://0, rtsp://..., http://..., "
                                "a video or pictures.")]
 
-CaptureLabel = Annotated[str, typer.Option(help="Class name: pictures go to OUT/LABEL/.")]
+CaptureLabel = Annotated[str, typer.Option(
+    help="Class name: pictures go to OUT/LABEL/ (one line of text, any script, at most 255 "
+         "bytes in UTF-8).")]
 
 CaptureOut = Annotated[Path, typer.Option(help="Data set folder (what `edgecam train` reads).")]
 

@@ -17,15 +17,14 @@ import http.client
 import logging
 import os
 import socket
-import tempfile
 import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from edgecam.util.atomic import publish
-from edgecam.util.errors import EdgecamError
+from edgecam.util.atomic import Staged, write_whole
+from edgecam.util.errors import CannotWrite, EdgecamError
 from edgecam.util.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ def _read_sidecar(path: Path) -> str | None:
 
 
 def _write_sidecar(path: Path, digest: str) -> None:
-    _sidecar(path).write_text(f"{digest}  {path.name}\n")
+    write_whole(_sidecar(path), f"{digest}  {path.name}\n")
 
 
 def _mismatch(digest: str, sha256: str | None, prefix: str | None) -> str | None:
@@ -139,40 +138,36 @@ def _unresolved(url: str, timeout: float) -> str | None:
     return None
 
 
-def _download(url: str, dest: Path, progress: bool, timeout: float) -> tuple[Path, str]:
-    """Stream ``url`` into a temporary file beside ``dest``; return (temp path, sha256)."""
+def _download(url: str, staged: Staged, progress: bool, timeout: float) -> str:
+    """Stream ``url`` into ``staged`` (created here); return its sha256."""
     request = urllib.request.Request(url, headers={"User-Agent": "edgecam"})
+    dest = staged.final
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    except OSError as exc:
+        staged.create()
+    except CannotWrite as exc:
         raise EdgecamError(
-            f"cannot write to the download cache {dest.parent} ({_reason(exc, timeout)}); "
+            f"cannot write to the download cache {dest.parent} ({exc.reason}); "
             "set XDG_CACHE_HOME to a writable directory"
         ) from None
-    tmp = Path(tmp_name)
     digest = hashlib.sha256()
     done, total = 0, None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as resp:
-                    length = resp.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    with Progress(total, "B", desc=dest.name, scale=1 / 2**20, scale_unit="MiB",
-                                  enabled=None if progress else False) as bar:
-                        while chunk := resp.read(CHUNK):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            done += len(chunk)
-                            bar.update(len(chunk))
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                raise _how_to_supply(url, _reason(exc, timeout), dest) from None
-        if total is not None and done != total:
-            raise _how_to_supply(url, f"got {done} of {total} bytes", dest)
-        return tmp, digest.hexdigest()
-    except BaseException:  # including KeyboardInterrupt: never leave a partial file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    with staged.file("wb") as out:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                length = resp.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                with Progress(total, "B", desc=dest.name, scale=1 / 2**20, scale_unit="MiB",
+                              enabled=None if progress else False) as bar:
+                    while chunk := resp.read(CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        bar.update(len(chunk))
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            raise _how_to_supply(url, _reason(exc, timeout), dest) from None
+    if total is not None and done != total:
+        raise _how_to_supply(url, f"got {done} of {total} bytes", dest)
+    return digest.hexdigest()
 
 
 def fetch(url: str, *, sha256: str | None = None, sha256_prefix: str | None = None,
@@ -216,18 +211,19 @@ def fetch(url: str, *, sha256: str | None = None, sha256_prefix: str | None = No
     unresolved = _unresolved(url, min(timeout, RESOLVE_TIMEOUT))
     if unresolved:
         raise _how_to_supply(url, unresolved, dest)
-    tmp, digest = _download(url, dest, progress, timeout)
-    try:
+    staged = Staged(dest)
+    try:  # including KeyboardInterrupt: never leave a partial file behind
+        digest = _download(url, staged, progress, timeout)
         expected = _mismatch(digest, sha256 or recorded, sha256_prefix)
         if expected is not None:
             where = f" (recorded at first download in {_sidecar(dest)})" if recorded else ""
             raise EdgecamError(
                 f"checksum mismatch for {url}: expected sha256 {expected}{where}, got {digest}"
             )
-        publish(tmp, dest)
-        if not (sha256 or sha256_prefix or recorded):
-            _write_sidecar(dest, digest)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        staged.discard()
         raise
+    staged.commit()
+    if not (sha256 or sha256_prefix or recorded):
+        _write_sidecar(dest, digest)
     return dest

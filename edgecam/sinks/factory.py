@@ -23,8 +23,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from edgecam.sinks.base import NullSink, Sink, SinkOptions
-from edgecam.sinks.staging import check_writable, is_special, mention_leftovers
+from edgecam.sinks.staging import is_special, mention_leftovers
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import check_writable
 from edgecam.util.safewrite import refuse_inputs as refuse_file_inputs
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from edgecam.sinks.base import Sink
-from edgecam.sinks.staging import StagedFile
+from edgecam.util.atomic import Staged
 from edgecam.util.cvpath import video_capture, video_writer
 from edgecam.util.errors import EdgecamError
 
@@ -40,7 +40,7 @@ class VideoFile:
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.size = size
         self.frames = 0
-        self._staged = StagedFile(self.path)
+        self._staged = Staged(self.path)
         self._writer: cv2.VideoWriter | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgecam.runtime.unknown import UNKNOWN as UNKNOWN_ANSWER
 from edgecam.sources.media import is_image_path, media_kind, too_large
+from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
 
 UNKNOWN = -1  # the label of the unknown folder's pictures
@@ -174,9 +175,9 @@ def videos_hint(folder: Path, videos: list[Path], root: Path, shown: int = 3) ->
 
 
 def check_names(classes: list[str], root: Path) -> None:
-    """A class folder's name becomes its label's text, in the model and drawn on frames: a
-    name that is not valid UTF-8 (a Latin-1 name from an old system) is refused, with the
-    folder named as a terminal shows it."""
+    """A class folder's name becomes its label's text, in the model and drawn on frames: the
+    one rule for a class name (``util.classname``), and a name that is not valid UTF-8 (a
+    Latin-1 name from an old system) named as a terminal shows it."""
     for name in classes:
         try:
             name.encode("utf-8")
@@ -185,6 +186,10 @@ def check_names(classes: list[str], root: Path) -> None:
             raise EdgecamError(f"class folder {shown!r} in {root} has a name that is not valid "
                                "UTF-8, and it would be its label's text: rename it in "
                                "UTF-8") from None
+        try:
+            check_label(name)
+        except EdgecamError as exc:
+            raise EdgecamError(f"{exc} (a class folder of {root}); rename the folder") from None
 
 
 def _split(files: list[Path], fraction: float, rng: np.random.Generator
