@@ -157,10 +157,11 @@ def live(
     events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
-    from edgecam.commands.live import run_live
     from edgecam.commands.site import live_flags
 
     a = live_flags(ctx)  # the options above, over the --config file's when one is given
+    from edgecam.commands.live import run_live  # after: a mistake in the file is said at once
+
     sinks = list(a.sink or [])
     taken = "-" in (a.json_out, *sinks)  # JSON lines on stdout: printed labels go to stderr
     sources = list(a.source or [LiveOptions.source])

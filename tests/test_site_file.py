@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from edgecam.commands.site import read_site
+from edgecam.util.errors import EdgecamError
 from edgecam.util.tomlfile import key_lines, tomllib
 
 from conftest import assert_one_line_error, run_cli
@@ -195,40 +197,82 @@ region = [{{name = "wall", box = [0.625, 0, 0.125, 0.25]}}]
 @pytest.mark.parametrize(("text", "expected"), [
     ("hold = 1\n[outputs]\nevents = 'ev'\nevnts = 'x'\n",
      "site.toml line 4: unknown key 'evnts' in [outputs] (did you mean 'events'?)"),
-    ("[outputs]\nevents-keep = 5\n", "site.toml line 2: unknown key 'events-keep' in "
-                                     "[outputs] (did you mean 'events_keep'?"),
-    ("events = 'ev'\n", "site.toml line 1: unknown key 'events' at the top level ('events' "
-                        "belongs in [outputs])"),
-    ("[[camera]]\nsource = 'a.mp4'\n\n[[camera.region]]\nname = 'gate'\nbox = [1, 2]\n",
-     "site.toml line 6: box must be four numbers"),
-    ("[[camera]]\nsource = 'a.mp4'\n[[camera.region]]\nname = 'gate'\nbox = '1,2,0,4'\n",
-     "site.toml line 5: box 1,2,0,4 has a zero or negative size"),
     ("model = 'm.onnx'\nhold = 'long'\n", "site.toml line 2: hold must be a number, got "
                                           "\"long\""),
-    ("smoothing = 1.5\n", "site.toml line 1: smoothing must be in [0, 1), got 1.5"),
-    ("[[camera]]\nsource = 'a.mp4'\n[[camera]]\nsource = 'b.mp4'\n[[camera.region]]\n"
-     "name = 'g'\nbox = [1, 1, 2, 2]\nthreshold = 'gate open=2'\n",
-     "site.toml line 8: threshold"),
-    ("[[camera]]\nsource = 'a.mp4'\n[[camera.region]]\nbox = [1, 1, 2, 2]\n",
-     "site.toml line 3: this [[camera.region]] has no name"),
-    ("[camera]\nsource = 'a.mp4'\n", "site.toml line 1: camera must be written [[camera]]"),
-    ("[[camera]]\nsource = 'a.mp4'\nwidth = 640\n[[camera]]\nsource = 'b.mp4'\nwidth = 320\n",
-     "site.toml line 4: the cameras give different sizes (width 640 and width 320)"),
+    ("[outputs]\nevents = 'ev'\n[[camera]]\nsource = 'a.mp4'\n\n[[camera.region]]\n"
+     "name = 'gate'\nbox = [1, 2]\n", "site.toml line 8: box must be four numbers"),
     ("hold = 1\nmodel = \n", "--config site.toml is not valid TOML: Invalid value (at line 2, "
                              "column 9)"),
 ])
-def test_a_wrong_key_or_value_is_one_line_with_its_line(tmp_path: Path, text: str,
-                                                        expected: str) -> None:
+def test_the_cli_says_a_wrong_key_or_value_in_one_line(tmp_path: Path, text: str,
+                                                       expected: str) -> None:
     site(tmp_path, text)
     proc = run_cli("live", "--config", "site.toml", "--max-frames", "1", cwd=tmp_path)
     assert expected in assert_one_line_error(proc)
     assert not list(tmp_path.glob("ev*"))  # nothing was started
 
 
-def test_a_missing_file_a_folder_and_a_source_count_are_one_line(tmp_path: Path) -> None:
-    for path, expected in ((tmp_path / "none.toml", "no such file"), (tmp_path, "a folder")):
-        line = assert_one_line_error(run_cli("live", "--config", str(path)))
-        assert f"--config {path}" in line and expected in line
-    config = site(tmp_path, "[[camera]]\nsource = 'a.mp4'\n[[camera]]\nsource = 'b.mp4'\n")
-    line = assert_one_line_error(run_cli("live", "--config", str(config), "--source", "c.mp4"))
-    assert "--source gives 1 source(s)" in line and "2 [[camera]]" in line
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[outputs]\nevents-keep = 5\n", "site.toml line 2: unknown key 'events-keep' in "
+                                     "[outputs] (did you mean 'events_keep'?"),
+    ("events = 'ev'\n", "site.toml line 1: unknown key 'events' at the top level ('events' "
+                        "belongs in [outputs])"),
+    ("[outputs]\nmodle = 'm'\n", "site.toml line 2: unknown key 'modle' in [outputs] (did "
+                                 "you mean 'model'? it belongs at the top level"),
+    ("[output]\nevents = 'ev'\n", "site.toml line 1: unknown table [output] at the top level "
+                                  "(did you mean [outputs]?)"),
+    ("[[camera]]\nsource = 'a.mp4'\n[[camera.region]]\nname = 'gate'\nbox = '1,2,0,4'\n",
+     "site.toml line 5: box 1,2,0,4 has a zero or negative size"),
+    ("smoothing = 1.5\n", "site.toml line 1: smoothing must be in [0, 1), got 1.5"),
+    ("[outputs]\nevents_keep = 0\n", "site.toml line 2: events_keep must be at least 1"),
+    ("[outputs]\nsink = ['a.jsonl', 3]\n", "site.toml line 2: sink must be a string or a list"),
+    ("[[camera]]\nsource = 'a.mp4'\n[[camera]]\nsource = 'b.mp4'\n[[camera.region]]\n"
+     "name = 'g'\nbox = [1, 1, 2, 2]\nthreshold = 'gate open=2'\n",
+     "site.toml line 8: threshold must be in [0, 1]"),
+    ("[[camera]]\nsource = 'a.mp4'\nregion = [{name = 'a', box = [1, 1, 2, 2]},\n"
+     "  {name = 'a', box = [3, 3, 2, 2]}]\n",
+     "site.toml line 4: region 'a' is given twice in this camera"),
+    ("[[camera]]\nsource = 'a.mp4'\n[[camera.region]]\nbox = [1, 1, 2, 2]\n",
+     "site.toml line 3: this [[camera.region]] has no name"),
+    ("[[camera]]\nwidth = 640\n", "site.toml line 1: this [[camera]] has no source"),
+    ("[camera]\nsource = 'a.mp4'\n", "site.toml line 1: camera must be written [[camera]]"),
+    ("[[region]]\nname = 'gate'\n", "site.toml line 1: unknown key 'region' at the top level "
+                                    "('region' belongs in a camera, as [[camera.region]]"),
+    ("[[camera]]\nsource = 'a.mp4'\nwidth = 0\n", "site.toml line 3: width must be 16-"),
+])
+def test_each_key_and_value_is_checked_on_its_line(tmp_path: Path, text: str,
+                                                   expected: str) -> None:
+    path = site(tmp_path, text)
+    with pytest.raises(EdgecamError) as err:
+        read_site(str(path))
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cameras_of_different_sizes_and_a_source_count_are_one_line(tmp_path: Path) -> None:
+    path = site(tmp_path, "[[camera]]\nsource = 'a.mp4'\nwidth = 640\n"
+                          "[[camera]]\nsource = 'b.mp4'\nwidth = 320\n")
+    with pytest.raises(EdgecamError, match=r"site.toml line 4: the cameras give different "
+                                           r"sizes \(width 640 and width 320\)"):
+        read_site(str(path)).under({"source": []}, set())
+    # --width on the command line does not make the file right
+    with pytest.raises(EdgecamError, match="different sizes"):
+        read_site(str(path)).under({"source": [], "width": 800}, {"width"})
+    two = read_site(str(site(tmp_path, "[[camera]]\nsource = 'a.mp4'\n"
+                                       "[[camera]]\nsource = 'b.mp4'\n", "two.toml")))
+    with pytest.raises(EdgecamError, match=r"--source gives 1 source\(s\) and .*two.toml "
+                                           r"2 \[\[camera\]\]"):
+        two.under({"source": ["c.mp4"]}, {"source"})
+    assert two.under({"source": ["c.mp4", "d.mp4"]}, {"source"})["source"] == ["c.mp4",
+                                                                               "d.mp4"]
+
+
+def test_a_missing_file_a_folder_and_bad_bytes_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "latin1.toml").write_bytes(b"hold = 1\nmodel = 'caf\xe9.onnx'\n")
+    for path, expected in ((tmp_path / "none.toml", "cannot read --config {}: no such file"),
+                           (tmp_path, "--config {} is a folder"),
+                           (tmp_path / "latin1.toml", "--config {} line 2: not UTF-8 text")):
+        with pytest.raises(EdgecamError) as err:
+            read_site(str(path))
+        assert expected.format(path) in str(err.value)
+    line = assert_one_line_error(run_cli("live", "--config", str(tmp_path / "none.toml")))
+    assert "no such file" in line

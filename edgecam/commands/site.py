@@ -33,7 +33,6 @@ from edgecam.commands.options import at_least_one, check_events, check_hold
 from edgecam.pipeline.regions import Box, Region, check_name
 from edgecam.runtime.postprocess import check_options
 from edgecam.runtime.unknown import Thresholds
-from edgecam.sources.factory import check_capture_mode
 from edgecam.util.device import check_threads
 from edgecam.util.errors import EdgecamError
 from edgecam.util.tomlfile import KeyPath, line_of, read_toml
@@ -113,19 +112,27 @@ def _box(value: Any) -> Box:
 
 
 def _width(value: Any) -> int:
-    check_capture_mode(width=_whole(value))
+    _capture_mode(width=_whole(value))
     return value
 
 
 def _height(value: Any) -> int:
-    check_capture_mode(height=_whole(value))
+    _capture_mode(height=_whole(value))
     return value
 
 
 def _fps(value: Any) -> float:
     fps = _number(value)
-    check_capture_mode(fps=fps)
+    _capture_mode(fps=fps)
     return fps
+
+
+def _capture_mode(**mode: Any) -> None:
+    """The sources' own check, imported only for a file that gives a size (it brings OpenCV:
+    a mistake elsewhere in the file is said at once)."""
+    from edgecam.sources.factory import check_capture_mode
+
+    check_capture_mode(**mode)
 
 
 def _hold(value: Any) -> float:
