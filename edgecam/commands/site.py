@@ -44,19 +44,28 @@ class _Bad(Exception):
     """A value of the wrong kind: what it must be (the reader adds the key, value and line)."""
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Bad("must be a string")
-    return value
+def _is(value: Any, *kinds: type) -> bool:
+    """isinstance, where TOML's true and false are never numbers."""
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
 
 
-def _text_or_whole(value: Any) -> str:
-    """A string, or a whole number as its text (``source = 0``, ``serve = 8080``)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str):
-        raise _Bad("must be a string or a whole number")
-    return value
+def _kind(what: str, *kinds: type, convert: Callable[[Any], Any] = lambda v: v) -> Check:
+    """A check that the value is one of ``kinds`` (``what``, said when it is not)."""
+
+    def check(value: Any) -> Any:
+        if not _is(value, *kinds):
+            raise _Bad(f"must be {what}")
+        return convert(value)
+
+    return check
+
+
+_text = _kind("a string", str)
+# a string, or a whole number as its text (source = 0, serve = 8080)
+_text_or_whole = _kind("a string or a whole number", str, int, convert=str)
+_flag = _kind("true or false", bool)
+_whole = _kind("a whole number", int)
+_number = _kind("a number", int, float, convert=float)
 
 
 def _texts(value: Any) -> list[str]:
@@ -67,28 +76,10 @@ def _texts(value: Any) -> list[str]:
     return items
 
 
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad("must be true or false")
-    return value
-
-
-def _whole(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Bad("must be a whole number")
-    return value
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Bad("must be a number")
-    return float(value)
-
-
 def _thresholds(value: Any) -> list[str]:
     """A probability, a ``LABEL=P`` text, or a list of them, as ``--threshold``'s texts."""
     items = value if isinstance(value, list) else [value]
-    if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
+    if not all(_is(v, str, int, float) for v in items):
         raise _Bad("must be a probability (0.8), a text ('gate open=0.8') or a list of them")
     texts = [str(v) for v in items]
     Thresholds.parse(texts)
@@ -102,8 +93,7 @@ def _region_threshold(value: Any) -> str:
 def _box(value: Any) -> Box:
     """[X, Y, W, H] or "X,Y,W,H": pixels, or fractions when all four are <= 1."""
     if isinstance(value, list):
-        if len(value) != 4 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        if len(value) != 4 or not all(_is(v, int, float) for v in value):
             raise _Bad("must be four numbers [X, Y, W, H] (or the text \"X,Y,W,H\")")
         value = ",".join(str(v) for v in value)
     if not isinstance(value, str):
