@@ -126,6 +126,8 @@ def classify(
 @app.command()
 @user_errors
 def live(
+    ctx: typer.Context,
+    config: f.LiveConfig = None,
     source: f.LiveSource = None,
     model: f.ModelOpt = None,
     profile: f.LiveProfile = None,
@@ -162,21 +164,27 @@ def live(
     Ctrl-C, SIGTERM and SIGHUP (a closed terminal or SSH session; ignored under nohup) end the
     run with every output whole. See docs/outputs.md.
     """
-    from edgecam.commands.live import run_live
+    from edgecam.commands.site import live_flags
 
-    sinks = list(sink or [])
-    taken = "-" in (json_out, *sinks)  # JSON lines on stdout: printed labels go to stderr
-    sources = list(source or [LiveOptions.source])
-    token = serve_token or (None if serve_token_file else os.environ.get("EDGECAM_SERVE_TOKEN"))
-    opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=batch_cameras,
-                       model=model, profile=profile, headless=headless, serve=serve,
-                       serve_token=token, serve_token_file=serve_token_file,
-                       serve_names=list(serve_name or []), capture_dir=capture_dir,
-                       output=output, json_out=json_out, sinks=sinks, max_frames=max_frames,
-                       threads=threads, top_k=top_k, threshold=threshold, smoothing=smoothing,
-                       width=width, height=height, fps=fps, fast=fast, loop=loop, mqtt=mqtt,
-                       provider=provider, regions=list(region or []), hold=hold,
-                       events=events, events_keep=events_keep, labels=labels,
+    a = live_flags(ctx)  # the options above, over the --config file's when one is given
+    from edgecam.commands.live import run_live  # after: a mistake in the file is said at once
+
+    sinks = list(a.sink or [])
+    taken = "-" in (a.json_out, *sinks)  # JSON lines on stdout: printed labels go to stderr
+    sources = list(a.source or [LiveOptions.source])
+    token = a.serve_token or (None if a.serve_token_file
+                              else os.environ.get("EDGECAM_SERVE_TOKEN"))
+    opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=a.batch_cameras,
+                       model=a.model, profile=a.profile, headless=a.headless, serve=a.serve,
+                       serve_token=token, serve_token_file=a.serve_token_file,
+                       serve_names=list(a.serve_name or []), capture_dir=a.capture_dir,
+                       output=a.output, json_out=a.json_out, sinks=sinks,
+                       max_frames=a.max_frames, threads=a.threads, top_k=a.top_k,
+                       threshold=a.threshold, smoothing=a.smoothing, width=a.width,
+                       height=a.height, fps=a.fps, fast=a.fast, loop=a.loop, mqtt=a.mqtt,
+                       provider=a.provider, regions=list(a.region or []),
+                       camera_regions=a.camera_regions, hold=a.hold, events=a.events,
+                       events_keep=a.events_keep, labels=a.labels,
                        echo=lambda text: typer.echo(text, err=taken))
     summary = run_live(opts)
     say(summary.lines(), err=True)

@@ -111,6 +111,13 @@ LiveSource = Annotated[list[str] | None, typer.Option(
                                "its own capture, smoothing, stats and preview).",
         show_default=LiveOptions.source)]
 
+LiveConfig = Annotated[str | None, typer.Option(
+        "--config", metavar="SITE.TOML",
+        help="A site file: the cameras, the regions each watches, the outputs and the model "
+             "options, each key named like its flag (events_keep for --events-keep); a flag "
+             "given here overrides the file (--source and --region replace its lists). See "
+             "docs/site-file.md.", show_default=False)]
+
 LiveProfile = Annotated[str | None, typer.Option(
         help="'auto': run the config `edgecam tune` chose for this device, and step down "
              "or up when the frame rate drifts.")]
