@@ -153,6 +153,9 @@ def live(
     hold: f.HoldOpt = LiveOptions.hold,
     events: f.EventsOpt = None,
     events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
+    camera_name: f.LiveCameraName = None,
+    ha: f.LiveHa = LiveOptions.ha,
+    ha_prefix: f.LiveHaPrefix = LiveOptions.ha_prefix,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
     from edgecam.commands.live import run_live
@@ -170,6 +173,7 @@ def live(
                        width=width, height=height, fps=fps, fast=fast, loop=loop, mqtt=mqtt,
                        provider=provider, regions=list(region or []), hold=hold,
                        events=events, events_keep=events_keep,
+                       camera_names=list(camera_name or []), ha=ha, ha_prefix=ha_prefix,
                        echo=lambda text: typer.echo(text, err=taken))
     summary = run_live(opts)
     say(summary.lines(), err=True)
