@@ -131,6 +131,7 @@ class MqttPublisher:
         self._kept: dict[str, bytes] = {}
         self._connects = 0  # connections made so far (paho's thread counts them)
         self._refreshed = 0  # ... of which the kept messages were sent on
+        self._reading: tuple[str, ...] = ()  # the filters of a read of retained messages
         self.events = 0  # prediction events (top-1 changes) the run produced
         self.delivered = 0  # of those, acknowledged by the broker
         # sent messages by paho's mid (True: a prediction), and acks that came first
@@ -315,7 +316,10 @@ class MqttPublisher:
         client = self._client
         if client is None or self._closed or not self.connected:
             return
+        for earlier in self._reading:  # a read cut short by a lost connection
+            client.message_callback_remove(earlier)
         marker = f"{self.base}/_sync/{uuid.uuid4().hex[:12]}"
+        self._reading = (topic_filter, marker)
         found: dict[str, bytes] = {}
         deadline = time.monotonic() + timeout
 
@@ -327,6 +331,7 @@ class MqttPublisher:
             client.message_callback_remove(topic_filter)
             client.message_callback_remove(marker)
             client.unsubscribe([topic_filter, marker])
+            self._reading = ()
             if time.monotonic() <= deadline:
                 done(found)
 
