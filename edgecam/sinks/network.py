@@ -6,6 +6,7 @@ waits on the network in ``write``."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -101,23 +102,25 @@ class MqttSink(Sink):
         self.needs_raw = ha_prefix is not None  # snapshots show the frame as the camera gave it
         self.cameras: dict[int, CameraEntities] = {}
         self.publishers: list[MqttPublisher] = []  # every camera's, closed or not
+        self._lock = threading.Lock()
 
     def open(self, stream: Stream) -> None:
         from edgecam.sinks.homeassistant import CameraEntities
         from edgecam.sinks.mqtt import MqttPublisher, camera_name, slug
 
         index = camera_of(stream)
-        if index in self.cameras:
-            return
-        name = (self.names[index] if index < len(self.names) else camera_name(stream.uri))
-        taken = {slug(p.camera) for p in self.publishers}
-        unique, n = name, 1
-        while slug(unique) in taken:  # two sources with one name: the second is NAME_2
-            n += 1
-            unique = f"{name}_{n}"
-        publisher = MqttPublisher(self.uri, unique).start()
-        self.publishers.append(publisher)
-        self.cameras[index] = CameraEntities(publisher, self.ha_prefix)
+        with self._lock:  # classify --jobs opens several files at once
+            if index in self.cameras:
+                return
+            name = (self.names[index] if index < len(self.names) else camera_name(stream.uri))
+            taken = {slug(p.camera) for p in self.publishers}
+            unique, n = name, 1
+            while slug(unique) in taken:  # two sources with one name: the second is NAME_2
+                n += 1
+                unique = f"{name}_{n}"
+            publisher = MqttPublisher(self.uri, unique).start()
+            self.publishers.append(publisher)
+            self.cameras[index] = CameraEntities(publisher, self.ha_prefix)
 
     @property
     def publisher(self) -> MqttPublisher:
@@ -145,7 +148,8 @@ class MqttSink(Sink):
     def end(self, stream: Stream, ok: bool) -> None:
         """The camera's source is done: it says offline (a run of many files does not keep
         a connection per file open)."""
-        camera = self.cameras.pop(camera_of(stream), None)
+        with self._lock:
+            camera = self.cameras.pop(camera_of(stream), None)
         if camera is not None:
             camera.publisher.close()
 
