@@ -158,6 +158,9 @@ def live(
     events: f.EventsOpt = None,
     events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
     labels: f.LabelsOpt = None,
+    camera_name: f.LiveCameraName = None,
+    ha: f.LiveHa = LiveOptions.ha,
+    ha_prefix: f.LiveHaPrefix = LiveOptions.ha_prefix,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines.
 
@@ -185,6 +188,7 @@ def live(
                        provider=a.provider, regions=list(a.region or []),
                        camera_regions=a.camera_regions, hold=a.hold, events=a.events,
                        events_keep=a.events_keep, labels=a.labels,
+                       camera_names=list(a.camera_name or []), ha=a.ha, ha_prefix=a.ha_prefix,
                        echo=lambda text: typer.echo(text, err=taken))
     summary = run_live(opts)
     say(summary.lines(), err=True)

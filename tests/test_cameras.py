@@ -18,6 +18,7 @@ from edgecam.pipeline.loop import Pipeline
 from edgecam.pipeline.model import Model
 from edgecam.pipeline.result import Result
 from edgecam.runtime.engine import Engine
+from edgecam.sinks.mqtt import camera_name
 from edgecam.sources.files import SyntheticSource
 from edgecam.sources.frames import Stream
 
@@ -108,7 +109,7 @@ def test_live_two_cameras_preview_mqtt_and_json_lines(tmp_path: Path, broker):
         topics = wait_for(lambda: {t for t in sub.topics if t.endswith("/prediction")}
                           if len({t for t in sub.topics if t.endswith("/prediction")}) >= 2
                           else None, 30)
-        assert topics and {t.split("/")[-2] for t in topics} == {"camera0", "camera1"}
+        assert topics and {t.split("/")[-2] for t in topics} == {camera_name(u) for u in uris}
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
 
 import pytest
 
-from edgecam.sinks.mqtt import MqttPublisher, parse_mqtt_url, topic_name
+from edgecam.sinks.mqtt import MqttPublisher, parse_mqtt_url, slug
 from edgecam.util.errors import EdgecamError
+from edgecam.util.paths import install_hint
 
-from conftest import WAIT, Broker, Subscriber, free_port, needs_broker, wait_for
+from conftest import ROOT, WAIT, Broker, Subscriber, free_port, needs_broker, wait_for
 
 
 def top(label: str, score: float = 0.9, index: int = 1) -> list[dict]:
@@ -31,19 +34,23 @@ def test_parse_mqtt_url() -> None:
             parse_mqtt_url(bad)
 
 
-def test_topic_name() -> None:
-    assert topic_name("mobilenet_v3-1.0-224") == "mobilenet_v3-1.0-224"
-    assert topic_name("a/b+c#d e") == "a_b_c_d_e"
-    assert topic_name("///") == "model"
+def test_slug() -> None:
+    """A camera's name as one topic level and a Home Assistant id."""
+    assert slug("front-gate_2") == "front-gate_2"
+    assert slug("a/b+c#d e") == "a_b_c_d_e"
+    assert slug("Front Gate (north)") == "Front_Gate_north"
+    assert slug("///") == "camera"
 
 
 def test_missing_paho_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
     monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)
     monkeypatch.setitem(sys.modules, "paho", None)
-    with pytest.raises(EdgecamError, match=r"pip install 'edgecam\[mqtt\]'"):
+    with pytest.raises(EdgecamError, match="MQTT needs paho-mqtt") as caught:
         MqttPublisher("mqtt://127.0.0.1:1/x", "m").start()
+    # the command that installs it from the clone: its own set-up when run from its .venv
+    assert install_hint("mqtt", "paho-mqtt") in str(caught.value)
+    if Path(sys.prefix).resolve() == (ROOT / ".venv").resolve():
+        assert f"cd {ROOT} && ./scripts/setup export,pretrained,mqtt" in str(caught.value)
 
 
 @needs_broker
@@ -143,6 +150,40 @@ def test_reconnects_after_broker_restart(broker: Broker) -> None:
         # queued "down" messages may arrive first; "after" must arrive (get() fails when
         # nothing more comes)
         assert wait_for(lambda: sub.get("rc/m/prediction")["label"] == "after", WAIT)
+        sub.close()
+    finally:
+        pub.close()
+
+
+@needs_broker
+def test_what_stands_is_sent_again_after_a_broker_restart(broker: Broker) -> None:
+    """A broker restarted without persistence forgets retained messages: after the
+    reconnection, ``refresh`` sends what the publisher ``keep``s (a state, a config) again, and
+    the status says online again."""
+    pub = MqttPublisher(f"mqtt://127.0.0.1:{broker.port}/ks", "cam")
+    try:
+        pub.start()
+        wait_connected(pub)
+        pub.refresh()
+        pub.keep("ks/cam/gate/state", "open")
+        pub.keep("ks/cam/gate/attributes", {"score": 0.9})
+        pub.keep("ks/cam/old/state", "x")
+        pub.keep("ks/cam/old/state", b"")  # removed: not kept, not retained
+        sub = Subscriber(broker.port, "ks/#")
+        assert sub.get("ks/cam/gate/state") == "open"
+        sub.close()
+
+        broker.stop()
+        assert wait_for(lambda: not pub.connected, WAIT)
+        assert pub.refresh() is False  # nothing to send to while away
+        broker.start()
+        wait_connected(pub)
+        assert pub.refresh() is True and pub.refresh() is False  # once per connection
+        sub = Subscriber(broker.port, "ks/#")
+        assert sub.get("ks/cam/gate/state") == "open"
+        assert sub.get("ks/cam/gate/attributes") == {"score": 0.9}
+        assert sub.get("ks/cam/status") == "online"
+        assert sub.drain("ks/cam/old/state") == []
         sub.close()
     finally:
         pub.close()

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from edgecam.sinks.mqtt import topic_name
+from edgecam.sinks.mqtt import camera_name
 
 from conftest import Subscriber, free_port, needs_broker, wait_for
 from mjpeg_server import start_camera
@@ -72,7 +72,7 @@ def head_is_get_without_body(url: str, path: str) -> None:
 def test_live_survives_a_camera_outage(lite0_onnx, tmp_path, broker):
     cam_port = free_port()
     camera = start_camera(cam_port)
-    topics = f"edgecam/{topic_name('efficientnet_lite0-1.0-224')}"
+    topics = f"edgecam/{camera_name(f'http://127.0.0.1:{cam_port}/')}"  # the camera's
     sub = Subscriber(broker.port, f"{topics}/#")
     jl = tmp_path / "live.jsonl"
     out = tmp_path / "live.mp4"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -26,6 +25,7 @@ from edgecam.pipeline.model import Model
 from edgecam.pipeline.overlay import TOP1, UNSURE, answer_lines
 from edgecam.runtime.engine import Engine
 from edgecam.runtime.unknown import UNKNOWN, Thresholds, rejection_for
+from edgecam.sinks.mqtt import camera_name
 from edgecam.sinks.network import MqttSink, PreviewSink, stats_of
 from edgecam.sources.files import FileListSource
 from edgecam.sources.frames import Stream
@@ -34,7 +34,7 @@ from edgecam.util.errors import EdgecamError
 
 from conftest import Broker, Subscriber, assert_one_line_error, needs_broker, run_cli
 from test_first_hour import run_on_terminal
-from test_preview import find_chromium
+from test_preview import find_chromium, rendered_dom
 from tiny_models import tiny_classifier, tiny_meta, with_rejection
 
 GATE = ["gate open", "gate closed", "truck, red"]  # a space and a comma in the labels
@@ -184,13 +184,14 @@ def test_live_prints_changes_to_and_from_unknown(gate):
 @needs_broker
 def test_a_change_to_or_from_unknown_is_an_mqtt_event(gate, broker: Broker):
     sub = Subscriber(broker.port, "home/#")
-    sink = MqttSink(f"mqtt://127.0.0.1:{broker.port}/home", "gate")
+    sink = MqttSink(f"mqtt://127.0.0.1:{broker.port}/home", names=["gate"])
     white, grey = gate["pictures"]
     try:
         sink.open(Stream("images", 0))
         for result in answers(gate["model"], [white, grey, grey, white]):
             sink.write(result)
         got = [sub.get("home/gate/prediction") for _ in range(3)]
+        event = sub.get("home/gate/event")
     finally:
         sink.close(True)
         sub.close()
@@ -198,7 +199,10 @@ def test_a_change_to_or_from_unknown_is_an_mqtt_event(gate, broker: Broker):
     assert [(m["label"], m["frame"]) for m in got] == [(sure.label, 0), (UNKNOWN, 1),
                                                        (sure.label, 3)]
     assert got[1]["best"] == unsure.label and got[1]["score"] == round(unsure.score, 5)
-    assert "best" not in got[0] and sink.publisher.events == 3
+    assert "best" not in got[0]
+    # the pictures are a second apart: "unknown" held 1 s, so the frame's state changed once
+    assert (event["region"], event["from"], event["to"]) == ("frame", None, UNKNOWN)
+    assert sink.publisher.events == 3 + 1
 
 
 @pytest.mark.slow
@@ -216,13 +220,10 @@ def test_the_preview_pages_show_unknown_and_the_best_guess(gate, tmp_path):
             for result in answers(gate["model"], gate["pictures"][1:]):
                 result.stream = Stream("images", camera)
                 sink.write(result)
-        pages = {}
-        for path in ("?camera=0", ""):  # one camera's page, the grid
-            pages[path] = subprocess.run(
-                [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000",
-                 "--dump-dom", sink.server.url + path],
-                capture_output=True, text=True, timeout=120).stdout
+        pages = {path: rendered_dom(chromium, sink.server.url + path, tmp_path / "profile",
+                                    ready)
+                 for path, ready in (("?camera=0", 'class="unknown"'),  # one camera's page
+                                     ("", "unknown (best:"))}  # the grid
     finally:
         sink.close(True)
     page, grid = pages["?camera=0"], pages[""]
@@ -310,7 +311,8 @@ def test_live_json_lines_and_mqtt_event_when_the_scene_turns_unknown(photos, bro
                        "--json-out", str(jl), "--mqtt", f"mqtt://127.0.0.1:{broker.port}/cam",
                        "--headless", env=NO_DISPLAY)
         assert proc.returncode == 0, proc.stderr
-        events = sub.drain("cam/photos-efficientnet_lite0-1.0-224/prediction", settle=2.0)
+        # the topic is the camera's (named after the source), never the model's
+        events = sub.drain(f"cam/{camera_name(str(clip))}/prediction", settle=2.0)
     finally:
         sub.close()
     labels = [r["label"] for r in map(json.loads, jl.read_text().splitlines())]

@@ -35,7 +35,21 @@ ThresholdOpt = Annotated[list[str] | None, typer.Option(
          "(ImageNet models: never unknown).", show_default=False)]
 
 MqttOpt = Annotated[str | None, typer.Option(
-    help="Publish predictions to mqtt://HOST[:PORT]/PREFIX (needs edgecam\\[mqtt]).")]
+    help="Publish to mqtt://HOST[:PORT]/PREFIX, under PREFIX/CAMERA/ (needs the mqtt extra, "
+         "which ./scripts/setup installs).")]
+
+LiveCameraName = Annotated[list[str] | None, typer.Option(
+    "--camera-name", metavar="NAME",
+    help="The camera's name in MQTT topics and Home Assistant (repeat: one per --source, in "
+         "order; default: from the source, e.g. the stream's host and path).",
+    show_default=False)]
+
+LiveHa = Annotated[bool, typer.Option(
+    "--ha/--no-ha", help="With --mqtt: announce each camera to Home Assistant (MQTT discovery: "
+                         "a device, a sensor and a snapshot image per region, an FPS sensor).")]
+
+LiveHaPrefix = Annotated[str, typer.Option(
+    help="Home Assistant's MQTT discovery prefix.")]
 
 JsonOutOpt = Annotated[str | None, typer.Option(
     help="JSON lines, one per frame or image: {frame, source, model, label, top}, label "

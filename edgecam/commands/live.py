@@ -120,7 +120,9 @@ def run_live(opts: LiveOptions) -> LiveSummary:
                                              serve_token=opts.serve_token,
                                              serve_names=opts.serve_names,
                                              capture_dir=opts.capture_dir,
-                                             events_keep=opts.events_keep))
+                                             events_keep=opts.events_keep,
+                                             camera_names=opts.camera_names,
+                                             ha_prefix=opts.ha_prefix if opts.ha else None))
     run = Run(spec, outputs, controller=opts.controller, status=opts.notes,
               camera_regions=opts.camera_regions)
     quiet = not run.sinks

@@ -175,6 +175,9 @@ class LiveOptions:
     events: str | None = None
     events_keep: int = 1000
     labels: str | None = None  # labels of a model without edgecam metadata (models.foreign)
+    camera_names: list[str] = field(default_factory=list)  # --camera-name, one per source
+    ha: bool = True  # with --mqtt: Home Assistant's discovery (--no-ha: none)
+    ha_prefix: str = "homeassistant"
     # the pipeline's controller hook (edgecam.pipeline.loop.Controller): ``--profile auto``
     # installs its adapter here
     controller: Any = None
@@ -199,6 +202,30 @@ class LiveOptions:
             self.serve_token = read_token(self.serve_token_file)
             self.serve_token_file = None  # read once: a replaced copy keeps the token
         self.sources = self.sources or [self.source]  # the cameras, in order
+        self.camera_names = check_camera_names(self.camera_names, len(self.sources))
+        from edgecam.sinks.mqtt import check_topic_prefix  # light: no paho until publishing
+
+        self.ha_prefix = check_topic_prefix(self.ha_prefix, "--ha-prefix")
+
+
+def check_camera_names(names: list[str], sources: int) -> list[str]:
+    """``--camera-name``: at most one per source, none empty, no two alike in topics."""
+    from edgecam.sinks.mqtt import slug
+
+    if len(names) > sources:
+        raise EdgecamError(f"{len(names)} --camera-name for {sources} --source; give one "
+                           "name per source, in order")
+    seen: dict[str, str] = {}
+    for name in names:
+        key = slug(name.strip())
+        if not re.search(r"[A-Za-z0-9]", name):
+            raise EdgecamError(f"--camera-name {name!r} has no letter or digit to name "
+                               "topics with")
+        if key in seen:
+            raise EdgecamError(f"--camera-name {seen[key]!r} and {name!r} name the same "
+                               f"topics ({key}); give cameras distinct names")
+        seen[key] = name
+    return [n.strip() for n in names]
 
 
 def read_token(path: str) -> str:

@@ -172,10 +172,11 @@ RUN: dict[str, Check] = {
 OUTPUTS: dict[str, Check] = {
     "headless": _flag, "output": _text, "json_out": _text, "sink": _texts, "events": _events,
     "events_keep": _events_keep, "mqtt": _text, "serve": _text_or_whole, "serve_token": _text,
-    "serve_token_file": _text, "serve_name": _texts, "capture_dir": _text,
+    "serve_token_file": _text, "serve_name": _texts, "capture_dir": _text, "ha": _flag,
+    "ha_prefix": _text,
 }
 CAMERA: dict[str, Check] = {"source": _text_or_whole, "width": _width, "height": _height,
-                            "fps": _fps}
+                            "fps": _fps, "camera_name": _text}
 REGION: dict[str, Check] = {"name": _region_name, "box": _box, "model": _text, "hold": _hold,
                             "threshold": _region_threshold}
 SIZE = ("width", "height", "fps")
@@ -192,6 +193,7 @@ class Camera:
     size: dict[str, Any]  # the width, height and fps it gives
     regions: tuple[Region, ...]
     where: str  # "site.toml line 12", for errors
+    name: str | None = None  # camera_name: its MQTT topics and Home Assistant device
 
 
 @dataclass
@@ -232,7 +234,21 @@ class Site:
         out.update({k: v for k, v in self.size().items() if k not in given})
         if "region" not in given:  # --region replaces every camera's regions
             out["camera_regions"] = [camera.regions or None for camera in self.cameras]
+        if "camera_name" not in given:
+            out["camera_name"] = self.names()
         return out
+
+    def names(self) -> list[str]:
+        """The cameras' camera_name, in order (the first ones: later cameras may go
+        without, each then named after its source)."""
+        names = [c.name for c in self.cameras]
+        while names and names[-1] is None:
+            names.pop()
+        for camera, name in zip(self.cameras, names):
+            if name is None:
+                raise EdgecamError(f"{camera.where}: this [[camera]] has no camera_name but a "
+                                   "later one has; name every camera before a named one")
+        return [n for n in names if n is not None]
 
 
 def live_flags(ctx: Any) -> SimpleNamespace:
@@ -325,7 +341,8 @@ class _Reader:
                 raise self.bad(here + ("name",), f"region {got['name']!r} is given twice in "
                                                  "this camera; each needs its own name")
             regions.append(Region(**got))
-        return Camera(values.pop("source"), values, tuple(regions), self.where(path))
+        name = values.pop("camera_name", None)
+        return Camera(values.pop("source"), values, tuple(regions), self.where(path), name)
 
 
 def _unknown(key: str, value: Any, where: str, known: list[str]) -> str:

@@ -70,12 +70,14 @@ class SinkOptions:
     inputs: list[str] | None = None
     live: bool = False
     fps: float | None = None  # a video's rate when the source does not say
-    model: str = ""  # MQTT topics are named after it
+    model: str = ""  # the run's main model (its name)
     model_file: str | None = None  # the ONNX file the run reads: never an output
     serve_token: str | None = None
     serve_names: list[str] | None = None  # Host names the preview answers to besides its own
     capture_dir: str | None = None  # the preview's capture button saves frames here
     events_keep: int = 1000  # snapshots an events folder keeps
+    camera_names: list[str] | None = None  # MQTT topics per camera, in the sources' order
+    ha_prefix: str | None = None  # Home Assistant's discovery prefix (None: no discovery)
 
 
 class NullSink(Sink):

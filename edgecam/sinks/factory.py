@@ -7,7 +7,7 @@
     /dev/null                              nothing (a device is never renamed over)
     display://0                            a window
     http://HOST:PORT                       browser preview (MJPEG + /stats.json)
-    mqtt://HOST[:PORT]/PREFIX              MQTT prediction events and heartbeats
+    mqtt://HOST[:PORT]/PREFIX              MQTT per camera: events, states, heartbeats
     events://DIR                           region state changes: DIR/events.jsonl + snapshots
 
 Building a sink only checks: the URI is understood, the place is writable, the output is
@@ -108,7 +108,8 @@ def _build(kind: str, uri: str, options: SinkOptions) -> Sink:
     if kind == "mqtt":
         from edgecam.sinks.network import MqttSink
 
-        return MqttSink(uri, options.model)
+        return MqttSink(uri, options.model, names=options.camera_names or (),
+                        ha_prefix=options.ha_prefix)
     if kind == "events":
         from edgecam.sinks.events import EventsSink
 

@@ -1,5 +1,10 @@
-"""MQTT events for home automation: a message when the answer changes (the top-1 label, or to
-and from "unknown"), plus a heartbeat.
+"""MQTT for home automation, one connection per camera: a message when the answer changes
+(the top-1 label, or to and from "unknown"), a heartbeat, and retained messages that stand for
+the camera's current state (``keep``), all under ``PREFIX/<camera>/``.
+
+Topics are named for the camera, never for the model: a new model or a re-tune keeps every
+topic a user (or Home Assistant) subscribed to. Each camera's connection has its own last
+will, so a process that dies marks its cameras ``offline``.
 
 paho-mqtt runs its own network thread (connect_async + loop_start), so a slow or absent
 broker never stalls the camera: publishing only appends to paho's bounded queue, and paho
@@ -11,27 +16,35 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
-from edgecam.util.errors import EdgecamError
+from edgecam.util.errors import EdgecamError, MissingExtraError
+from edgecam.util.paths import install_hint
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 1883
 DEFAULT_PREFIX = "edgecam"
-_UNSAFE = re.compile(r"[+#/\s\x00-\x1f]+")
+NETWORK = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")  # streams by host
+READ_RETAINED_S = 5.0  # how long a read of the broker's retained messages may take
+_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")  # runs of anything else (_ too) become one _
 
 
-def _paho() -> Any:
-    """Import paho lazily: MQTT is an optional extra."""
+def paho() -> Any:
+    """Import paho lazily: MQTT is an optional extra; its absence names the command that
+    installs it."""
     try:
         import paho.mqtt.client as mqtt
     except ImportError:
-        raise EdgecamError("MQTT needs paho-mqtt: pip install 'edgecam[mqtt]'") from None
+        raise MissingExtraError("MQTT needs paho-mqtt (the mqtt extra): "
+                                + install_hint("mqtt", "paho-mqtt")) from None
     return mqtt
 
 
@@ -53,22 +66,52 @@ def parse_mqtt_url(url: str) -> tuple[str, int, str]:
     return parts.hostname, port or DEFAULT_PORT, prefix
 
 
-def topic_name(name: str) -> str:
-    """One safe topic level from a model name (no wildcards, no level separators)."""
-    return _UNSAFE.sub("_", name).strip("_") or "model"
+def check_topic_prefix(prefix: str, flag: str) -> str:
+    """A topic prefix a user gave: levels without wildcards, none empty."""
+    text = prefix.strip().strip("/")
+    if not text or any(c in text for c in "+#\x00") or "//" in text:
+        raise EdgecamError(f"{flag} takes a topic prefix (no + or #, no empty levels), "
+                           f"got {prefix!r}")
+    return text
+
+
+def slug(name: str) -> str:
+    """One topic level (and a Home Assistant id) from a name: letters, digits, _ and -."""
+    return _UNSAFE.sub("_", name).strip("_") or "camera"
+
+
+def camera_name(uri: str) -> str:
+    """A stable name for a camera the run does not name (``--camera-name``), from its
+    source: a network stream's host, port and path (never its credentials or query), or
+    this machine's name and the local device, file or pattern (two Pis' camera 0 are two
+    cameras)."""
+    parts = urlsplit(uri) if "://" in uri else None
+    if parts is not None and parts.scheme.lower() in NETWORK and parts.hostname:
+        try:
+            port = f"_{parts.port}" if parts.port else ""
+        except ValueError:
+            port = ""
+        return slug(f"{parts.hostname}{port}_{parts.path}")
+    if parts is not None:
+        local = f"{parts.scheme}{parts.netloc}"
+    elif uri.isdigit():
+        local = f"camera{uri}"
+    else:
+        local = PurePath(uri).stem if PurePath(uri).suffix else PurePath(uri).name
+    return slug(f"{socket.gethostname().split('.')[0]}_{local}")
 
 
 class MqttPublisher:
-    """Publish ``PREFIX/<name>/prediction`` (on change), ``/stats`` (heartbeat), ``/status``.
+    """One camera's connection: ``PREFIX/<camera>/prediction`` (on change), ``/stats``
+    (heartbeat), ``/event`` (a region's state change), ``/status`` (``online``, or
+    ``offline`` by a clean stop or the last will), and the retained messages it ``keep``s."""
 
-    With several cameras each one's events go under its own level,
-    ``PREFIX/<name>/<camera>/prediction`` and ``.../<camera>/stats`` (``camera`` given)."""
-
-    def __init__(self, url: str, name: str, heartbeat_s: float = 5.0, retain: bool = True,
+    def __init__(self, url: str, camera: str, heartbeat_s: float = 5.0, retain: bool = True,
                  max_queued: int = 100, keepalive: int = 30) -> None:
         self.host, self.port, self.prefix = parse_mqtt_url(url)
-        self.name = name
-        self.base = f"{self.prefix}/{topic_name(name)}"
+        self.camera = camera
+        self.base = f"{self.prefix}/{slug(camera)}"
+        self.status_topic = f"{self.base}/status"
         self.heartbeat_s = heartbeat_s
         self.retain = retain
         self.max_queued = max_queued
@@ -80,10 +123,15 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._warned = False
         self._closed = False
-        self._last_label: dict[str | None, str] = {}  # per camera
-        self._last_seen: dict[str | None, str] = {}  # newest top-1, sent or not
-        self._last_stats: dict[str | None, float] = {}
+        self._last_label: str | None = None
+        self._last_seen: str | None = None  # newest top-1, sent or not
+        self._last_stats = float("-inf")
         self._pending: list[Any] = []
+        # retained messages standing for the current state, sent again after a reconnect
+        self._kept: dict[str, bytes] = {}
+        self._connects = 0  # connections made so far (paho's thread counts them)
+        self._refreshed = 0  # ... of which the kept messages were sent on
+        self._reading: tuple[str, ...] = ()  # the filters of a read of retained messages
         self.events = 0  # prediction events (top-1 changes) the run produced
         self.delivered = 0  # of those, acknowledged by the broker
         # sent messages by paho's mid (True: a prediction), and acks that came first
@@ -102,7 +150,7 @@ class MqttPublisher:
         """Begin connecting in paho's thread and return at once, broker up or not."""
         if self._client is not None:
             return self
-        mqtt = _paho()
+        mqtt = paho()
         client_id = f"edgecam-{uuid.uuid4().hex[:12]}"
         if hasattr(mqtt, "CallbackAPIVersion"):  # paho-mqtt >= 2
             self._v2 = True
@@ -111,7 +159,8 @@ class MqttPublisher:
             client = mqtt.Client(client_id=client_id)
         client.max_queued_messages_set(self.max_queued)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
-        client.will_set(f"{self.base}/status", "offline", qos=1, retain=True)
+        # set before connecting: the broker says offline for us when the process dies
+        client.will_set(self.status_topic, "offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
@@ -133,11 +182,13 @@ class MqttPublisher:
         if failed:
             self._warn(f"MQTT broker {self.host}:{self.port} refused the connection: {rc}")
             return
-        self._connected.set()
         self._ever_connected = True
         self._warned = False
         log.info("MQTT connected to %s:%d", self.host, self.port)
-        client.publish(f"{self.base}/status", "online", qos=1, retain=True)
+        # every (re)connection says online again: the last will said offline if one was lost
+        client.publish(self.status_topic, "online", qos=1, retain=True)
+        self._connects += 1
+        self._connected.set()
 
     def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
         self._socket_opened = True
@@ -185,52 +236,131 @@ class MqttPublisher:
 
     # -- pipeline side -----------------------------------------------------------------------
 
-    def prediction(self, top: list[dict], frame: int, camera: str | None = None,
-                   label: str | None = None) -> bool:
+    def prediction(self, top: list[dict], frame: int, label: str | None = None,
+                   model: str | None = None) -> bool:
         """Publish when the answer (``label``, by default the top-1's) differs from the last
-        one sent (for this camera); True if it did. ``index`` and ``score`` are the top-1's;
-        when the answer is not the top-1 ("unknown") the top-1's label goes along as
-        ``best``."""
+        one sent; True if it did. ``index`` and ``score`` are the top-1's; when the answer is
+        not the top-1 ("unknown") the top-1's label goes along as ``best``; ``model`` names
+        the model that answered (in the message, never in the topic)."""
         if not top or self._client is None or self._closed:
             return False
         best = top[0]
         label = str(best.get("label")) if label is None else label
-        if label != self._last_seen.get(camera):
-            self._last_seen[camera] = label
+        if label != self._last_seen:
+            self._last_seen = label
             self.events += 1
-        if label == self._last_label.get(camera):
+        if label == self._last_label:
             return False
         payload: dict[str, Any] = {"label": label}
         if label != best.get("label"):
             payload["best"] = best.get("label")
         payload.update(index=best.get("index"), score=best.get("score"), frame=frame,
-                       time=round(time.time(), 3), model=self.name)
-        leaf = "prediction" if camera is None else f"{topic_name(camera)}/prediction"
-        if self._publish(leaf, payload, qos=1, prediction=True) is not None:
-            self._last_label[camera] = label
+                       time=round(time.time(), 3))
+        if model:
+            payload["model"] = model
+        if self._publish("prediction", payload, qos=1, prediction=True) is not None:
+            self._last_label = label
             return True
         return False
 
-    def event(self, event: dict, camera: str | None = None) -> bool:
+    def event(self, event: dict) -> bool:
         """Publish a region's state change (``.../event``, the line an events folder gets);
         True if it was taken."""
         if self._client is None or self._closed:
             return False
         self.events += 1
-        leaf = "event" if camera is None else f"{topic_name(camera)}/event"
-        return self._publish(leaf, event, qos=1, prediction=True) is not None
+        return self._publish("event", event, qos=1, prediction=True) is not None
 
-    def stats(self, stats: dict, camera: str | None = None) -> bool:
-        """Publish a heartbeat (for this camera) at most once per ``heartbeat_s``; True if it
-        did."""
+    def stats(self, stats: dict) -> bool:
+        """Publish a heartbeat at most once per ``heartbeat_s``; True if it did."""
         if self._client is None or self._closed or not self.connected:
             return False  # a heartbeat from the past is worthless: do not queue it
         now = time.monotonic()
-        if now - self._last_stats.get(camera, float("-inf")) < self.heartbeat_s:
+        if now - self._last_stats < self.heartbeat_s:
             return False
-        self._last_stats[camera] = now
-        leaf = "stats" if camera is None else f"{topic_name(camera)}/stats"
-        return self._publish(leaf, stats, qos=0) is not None
+        self._last_stats = now
+        return self._publish("stats", stats, qos=0) is not None
+
+    def keep(self, topic: str, payload: bytes | str | dict) -> None:
+        """A retained message that stands for the current state (a discovery config, a
+        region's state, its latest snapshot): sent now when connected, and again after every
+        reconnection (``refresh``), since a broker restarted without persistence forgot it.
+        An empty payload removes the retained message (and is not kept)."""
+        body = _body(payload)
+        if body:
+            self._kept[topic] = body
+        else:
+            self._kept.pop(topic, None)
+        if self.connected:
+            self._send(topic, body)
+
+    def refresh(self) -> bool:
+        """Send the kept messages again if a connection was made since the last call; True
+        when it did (the caller's cue to do what a new connection needs). Called from the
+        pipeline's thread only, like ``keep``, so the two never interleave."""
+        connects = self._connects
+        if connects == self._refreshed or not self.connected or self._closed:
+            return False
+        self._refreshed = connects
+        for topic, body in list(self._kept.items()):
+            self._send(topic, body)
+        return True
+
+    def read_retained(self, topic_filter: str, done: Callable[[dict[str, bytes]], None],
+                      timeout: float = READ_RETAINED_S) -> None:
+        """What the broker holds retained under ``topic_filter``, handed to ``done`` (in
+        paho's thread) once all of it arrived: subscribe, then publish a marker to ourselves;
+        the broker handles one client's packets in order, so the retained messages come
+        before the marker. Nothing is handed over when the marker does not come in
+        ``timeout`` (a lost connection: the next ``refresh`` is the cue to read again)."""
+        client = self._client
+        if client is None or self._closed or not self.connected:
+            return
+        for earlier in self._reading:  # a read cut short by a lost connection
+            client.message_callback_remove(earlier)
+        marker = f"{self.base}/_sync/{uuid.uuid4().hex[:12]}"
+        self._reading = (topic_filter, marker)
+        found: dict[str, bytes] = {}
+        deadline = time.monotonic() + timeout
+
+        def on_retained(_client: Any, _userdata: Any, message: Any) -> None:
+            if message.retain and message.payload:
+                found[message.topic] = bytes(message.payload)
+
+        def on_marker(_client: Any, _userdata: Any, _message: Any) -> None:
+            client.message_callback_remove(topic_filter)
+            client.message_callback_remove(marker)
+            client.unsubscribe([topic_filter, marker])
+            self._reading = ()
+            if time.monotonic() <= deadline:
+                done(found)
+
+        client.message_callback_add(topic_filter, on_retained)
+        client.message_callback_add(marker, on_marker)
+        client.subscribe([(topic_filter, 1), (marker, 1)])
+        client.publish(marker, b"sync", qos=1, retain=False)
+
+    def clear(self, topics: Iterable[str]) -> None:
+        """Remove retained messages (an empty retained message each); from any thread."""
+        client = self._client
+        if client is None or self._closed:
+            return
+        for topic in topics:
+            client.publish(topic, b"", qos=1, retain=True)
+
+    def _send(self, topic: str, body: bytes) -> None:
+        try:
+            info = self._client.publish(topic, body, qos=1, retain=True)
+        except (OSError, ValueError, RuntimeError) as e:
+            log.debug("MQTT publish to %s failed: %s", topic, e)
+            self.skipped += 1
+            return
+        if info.rc == 0:
+            self.published += 1
+            self._pending = [m for m in self._pending if not _done(m)][-self.max_queued:]
+            self._pending.append(info)
+        else:
+            self.skipped += 1
 
     def _publish(self, leaf: str, payload: dict, qos: int, prediction: bool = False) -> Any:
         """paho's message info, or None when the message was not taken."""
@@ -265,30 +395,31 @@ class MqttPublisher:
 
     def report(self) -> str:
         """How the events fared, for the end of a run: delivered, lost, and why."""
-        text = (f"MQTT {self.host}:{self.port}: {self.delivered} of {self.events} prediction "
-                f"event(s) delivered, {self.lost} lost")
-        if self.lost and not self._ever_connected:
-            why = self._not_mqtt or (
-                f"{self.host}:{self.port} is not an MQTT broker (it accepted the connection "
-                "but never answered the MQTT handshake)" if self._socket_opened else
-                f"no MQTT broker could be reached at {self.host}:{self.port}")
-            text += f" ({why})"
-        elif self.lost:
-            text += " (the broker was away)"
-        return text
+        return report([self])
+
+    def why_lost(self) -> str:
+        """Why events were lost: the broker was away, or never reached (and how not)."""
+        if self._ever_connected:
+            return "the broker was away"
+        return self._not_mqtt or (
+            f"{self.host}:{self.port} is not an MQTT broker (it accepted the connection "
+            "but never answered the MQTT handshake)" if self._socket_opened else
+            f"no MQTT broker could be reached at {self.host}:{self.port}")
 
     def close(self, flush_s: float = 2.0) -> None:
-        """Deliver what is pending (briefly, if connected), say offline, and stop; idempotent."""
+        """Send what stands if the connection came after it, deliver what is pending
+        (briefly, if connected), say offline, and stop; idempotent."""
         if self._closed:
             return
+        self.refresh()
         self._closed = True
         client = self._client
         if client is None:
             return
         deadline = time.monotonic() + flush_s
         if self.connected:
-            self._pending.append(
-                client.publish(f"{self.base}/status", "offline", qos=1, retain=True))
+            self._pending.append(client.publish(self.status_topic, "offline", qos=1,
+                                                retain=True))
             while (self.connected and time.monotonic() < deadline
                    and (not all(_done(m) for m in self._pending) or self._awaiting())):
                 time.sleep(0.02)
@@ -303,6 +434,19 @@ class MqttPublisher:
         self.close()
 
 
+def report(publishers: Iterable[MqttPublisher]) -> str:
+    """One line for a run's connections (one per camera): prediction events delivered of
+    those produced, those lost, and why."""
+    publishers = list(publishers)
+    first = publishers[0]
+    events = sum(p.events for p in publishers)
+    delivered = sum(p.delivered for p in publishers)
+    text = (f"MQTT {first.host}:{first.port}: {delivered} of {events} prediction event(s) "
+            f"delivered, {events - delivered} lost")
+    losers = [p for p in publishers if p.lost]
+    return text + (f" ({losers[0].why_lost()})" if losers else "")
+
+
 def _done(info: Any) -> bool:
     """Delivered, or never going to be (paho raises for refused messages)."""
     try:
@@ -312,7 +456,13 @@ def _done(info: Any) -> bool:
 
 
 def _no_conn() -> int:
-    return int(_paho().MQTT_ERR_NO_CONN)
+    return int(paho().MQTT_ERR_NO_CONN)
+
+
+def _body(payload: bytes | str | dict) -> bytes:
+    if isinstance(payload, dict):
+        return json.dumps(payload, default=_jsonable).encode()
+    return payload.encode() if isinstance(payload, str) else bytes(payload)
 
 
 def _jsonable(value: Any) -> Any:

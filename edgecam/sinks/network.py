@@ -6,7 +6,8 @@ waits on the network in ``write``."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from edgecam.sinks.base import Sink
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from edgecam.pipeline.loop import Result, Stats
+    from edgecam.sinks.homeassistant import CameraEntities
+    from edgecam.sinks.mqtt import MqttPublisher
     from edgecam.sources.frames import Stream
 
 log = logging.getLogger(__name__)
@@ -79,44 +82,86 @@ class PreviewSink(Sink):
 
 
 class MqttSink(Sink):
-    """Prediction events when the answer changes (the top-1, or to and from "unknown"), plus
-    a rate-limited stats heartbeat; with several cameras each has its own topics
-    (``PREFIX/<model>/camera<N>/...``)."""
+    """Each camera on its own connection and topics, ``PREFIX/<camera>/...``: prediction
+    events when the answer changes (the top-1, or to and from "unknown"), region state
+    changes, each region's state, a rate-limited stats heartbeat, and with ``ha_prefix``
+    Home Assistant's discovery (``edgecam.sinks.homeassistant``). A camera is named by
+    ``names`` (in the order of the sources) or after its source."""
 
-    def __init__(self, uri: str, model: str) -> None:
-        from edgecam.sinks.mqtt import MqttPublisher
+    def __init__(self, uri: str, model: str = "", names: Sequence[str] = (),
+                 ha_prefix: str | None = None) -> None:
+        from edgecam.sinks.mqtt import paho, parse_mqtt_url
 
         super().__init__()
+        parse_mqtt_url(uri)
+        paho()  # a missing extra is one line before the run, not when the camera opens
         self.uri = uri
-        self.publisher = MqttPublisher(uri, model)
-        self.cameras = 0
+        self.model = model
+        self.names = list(names)
+        self.ha_prefix = ha_prefix
+        self.needs_raw = ha_prefix is not None  # snapshots show the frame as the camera gave it
+        self.cameras: dict[int, CameraEntities] = {}
+        self.publishers: list[MqttPublisher] = []  # every camera's, closed or not
+        self._lock = threading.Lock()
 
     def open(self, stream: Stream) -> None:
-        self.cameras += 1
-        self.publisher.start()  # once; later calls return at once
+        from edgecam.sinks.homeassistant import CameraEntities
+        from edgecam.sinks.mqtt import MqttPublisher, camera_name, slug
 
-    def _camera(self, stream: Stream | None) -> str | None:
-        return f"camera{camera_of(stream)}" if self.cameras > 1 else None
+        index = camera_of(stream)
+        with self._lock:  # classify --jobs opens several files at once
+            if index in self.cameras:
+                return
+            name = (self.names[index] if index < len(self.names) else camera_name(stream.uri))
+            taken = {slug(p.camera) for p in self.publishers}
+            unique, n = name, 1
+            while slug(unique) in taken:  # two sources with one name: the second is NAME_2
+                n += 1
+                unique = f"{name}_{n}"
+            publisher = MqttPublisher(self.uri, unique).start()
+            self.publishers.append(publisher)
+            self.cameras[index] = CameraEntities(publisher, self.ha_prefix)
+
+    @property
+    def publisher(self) -> MqttPublisher:
+        """The first camera's connection (a run of one camera has only this one)."""
+        return self.publishers[0]
 
     def write(self, result: Result) -> None:
         from edgecam.sinks.events import event_record
 
-        camera = self._camera(result.stream)
-        self.publisher.prediction([p.to_dict() for p in result.top], result.frame.index,
-                                  camera, label=result.label)
-        if not result.whole:  # the same events as an events folder's lines
-            for region in result.changes:
-                self.publisher.event(event_record(result, region), camera)
-        self.publisher.stats(stats_of(result.stats, result.top, result.stream, result.label,
-                                      regions_of(result)), camera)
+        camera = self.cameras[camera_of(result.stream)]
+        publisher = camera.publisher
+        publisher.prediction([p.to_dict() for p in result.top], result.frame.index,
+                             label=result.label, model=result.stats.model)
+        for region in result.changes:  # the same events as an events folder's lines
+            publisher.event(event_record(result, region))
+        camera.update(result)
+        publisher.stats(stats_of(result.stats, result.top, result.stream, result.label,
+                                 regions_of(result)))
 
     def idle(self, stats: Stats, stream: Stream | None = None) -> None:
-        self.publisher.stats(stats_of(stats, (), stream), self._camera(stream))
+        camera = self.cameras.get(camera_of(stream))
+        if camera is not None:
+            camera.publisher.stats(stats_of(stats, (), stream))
+
+    def end(self, stream: Stream, ok: bool) -> None:
+        """The camera's source is done: it says offline (a run of many files does not keep
+        a connection per file open)."""
+        with self._lock:
+            camera = self.cameras.pop(camera_of(stream), None)
+        if camera is not None:
+            camera.publisher.close()
 
     def close(self, ok: bool) -> None:
-        self.publisher.close()
-        if self.publisher.events:  # how the events fared: a run never ends silent on a loss
-            (log.warning if self.publisher.lost else log.info)("%s", self.publisher.report())
+        from edgecam.sinks.mqtt import report
+
+        for camera in self.cameras.values():
+            camera.publisher.close()
+        self.cameras.clear()
+        if any(p.events for p in self.publishers):  # a run never ends silent on a loss
+            lost = any(p.lost for p in self.publishers)
+            (log.warning if lost else log.info)("%s", report(self.publishers))
 
 
 def camera_of(stream: Stream | None) -> int:

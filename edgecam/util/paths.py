@@ -22,3 +22,17 @@ def working_dir(relative: str | Path, env: str | None = None) -> Path:
     if (CLONE / "pyproject.toml").is_file() and clone.is_dir():
         return clone
     return here
+
+
+def install_hint(extra: str, package: str) -> str:
+    """The command that installs an optional extra here: the clone's own set-up when edgecam
+    runs from a clone's ``.venv`` (what a newcomer ran), pip on the clone from another venv,
+    else pip on the package the extra brings (edgecam is installed from a clone, not PyPI)."""
+    import sys
+
+    if (CLONE / "pyproject.toml").is_file() and (CLONE / "scripts" / "setup").is_file():
+        venv = CLONE / ".venv"
+        if Path(sys.prefix).resolve() == venv.resolve():
+            return f"cd {CLONE} && ./scripts/setup export,pretrained,{extra}"
+        return f"{sys.executable} -m pip install -e '{CLONE}[{extra}]'"
+    return f"{sys.executable} -m pip install {package}"
