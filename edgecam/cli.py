@@ -27,7 +27,7 @@ from edgecam.commands.console import (
     user_errors,
 )
 from edgecam.commands.options import BenchOptions, ClassifyOptions, LiveOptions
-from edgecam.service.group import commands as service_commands
+from edgecam.commands.service import group as service_group
 
 app = typer.Typer(
     name="edgecam",
@@ -366,7 +366,7 @@ def capture(
         raise typer.Exit(summary.interrupted)
 
 
-app.add_typer(service_commands(user_errors), name="service")
+app.add_typer(service_group, name="service")
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ LAYERS = [
     {"pipeline"},
     {"sinks"},
     {"run"},
-    {"tune", "train", "cluster"},
-    {"commands", "service"},
+    {"tune", "train", "cluster", "service"},
+    {"commands"},
     {"cli"},
     {"__main__"},
 ]

@@ -387,3 +387,30 @@ LabelsOpt = Annotated[str | None, typer.Option(
     metavar="FILE", help="Run an ONNX classifier without edgecam metadata: its labels, one per "
                          "line (ImageNet preprocessing is assumed and said; see "
                          "docs/foreign-models.md).", show_default=False)]
+
+ServiceName = Annotated[str, typer.Option(
+    "--name", help="The unit's name: NAME.service (one per camera or site).")]
+
+ServiceUser = Annotated[bool, typer.Option(
+    "--user", help="A service of your own (~/.config/systemd/user) instead of a system one "
+                   "(/etc/systemd/system, needs sudo).")]
+
+ServiceCommand = Annotated[list[str] | None, typer.Argument(
+    metavar="-- COMMAND", help="The edgecam command line to run, after --: "
+                               "live --source 0 --serve 0.0.0.0:8080 ...", show_default=False)]
+
+ServiceDryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Print the unit instead of installing it.")]
+
+ServiceNoStart = Annotated[bool, typer.Option(
+    "--no-start", help="Install and enable it without starting it now.")]
+
+ServiceWatchdog = Annotated[int, typer.Option(
+    help="WatchdogSec: seconds without a frame (or a reconnecting camera's attempt) before "
+         "systemd kills and restarts the run; see docs/service.md.")]
+
+ServiceFollow = Annotated[bool, typer.Option(
+    "--follow", "-f", help="Keep printing new lines until Ctrl-C.")]
+
+ServiceLines = Annotated[int, typer.Option(
+    "--lines", "-n", help="How many of the last lines to show.")]
