@@ -9,7 +9,6 @@ edgecam.cli`` stay fast and never touch torch.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -133,8 +132,7 @@ def live(
     profile: f.LiveProfile = None,
     headless: f.LiveHeadless = LiveOptions.headless,
     serve: f.LiveServe = None,
-    serve_token: f.LiveServeToken = None,
-    serve_token_file: f.LiveServeTokenFile = None,
+    serve_token: f.LiveServeToken = None, serve_token_file: f.LiveServeTokenFile = None,
     serve_name: f.LiveServeName = None,
     capture_dir: f.LiveCaptureDir = None,
     output: f.LiveOutput = None,
@@ -145,9 +143,7 @@ def live(
     top_k: f.TopKOpt = LiveOptions.top_k,
     threshold: f.ThresholdOpt = None,
     smoothing: f.LiveSmoothing = LiveOptions.smoothing,
-    width: f.Width = None,
-    height: f.Height = None,
-    fps: f.Fps = None,
+    width: f.Width = None, height: f.Height = None, fps: f.Fps = None,
     fast: f.LiveFast = LiveOptions.fast,
     loop: f.LiveLoop = LiveOptions.loop,
     mqtt: f.MqttOpt = None,
@@ -155,12 +151,10 @@ def live(
     provider: f.ProviderOpt = None,
     region: f.RegionOpt = None,
     hold: f.HoldOpt = LiveOptions.hold,
-    events: f.EventsOpt = None,
-    events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
+    events: f.EventsOpt = None, events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
     labels: f.LabelsOpt = None,
     camera_name: f.LiveCameraName = None,
-    ha: f.LiveHa = LiveOptions.ha,
-    ha_prefix: f.LiveHaPrefix = LiveOptions.ha_prefix,
+    ha: f.LiveHa = LiveOptions.ha, ha_prefix: f.LiveHaPrefix = LiveOptions.ha_prefix,
 ) -> None:
     """Classify a camera or stream in real time: window, browser preview, video, JSON lines.
 
@@ -172,25 +166,8 @@ def live(
     a = live_flags(ctx)  # the options above, over the --config file's when one is given
     from edgecam.commands.live import run_live  # after: a mistake in the file is said at once
 
-    sinks = list(a.sink or [])
-    taken = "-" in (a.json_out, *sinks)  # JSON lines on stdout: printed labels go to stderr
-    sources = list(a.source or [LiveOptions.source])
-    token = a.serve_token or (None if a.serve_token_file
-                              else os.environ.get("EDGECAM_SERVE_TOKEN"))
-    opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=a.batch_cameras,
-                       model=a.model, profile=a.profile, headless=a.headless, serve=a.serve,
-                       serve_token=token, serve_token_file=a.serve_token_file,
-                       serve_names=list(a.serve_name or []), capture_dir=a.capture_dir,
-                       output=a.output, json_out=a.json_out, sinks=sinks,
-                       max_frames=a.max_frames, threads=a.threads, top_k=a.top_k,
-                       threshold=a.threshold, smoothing=a.smoothing, width=a.width,
-                       height=a.height, fps=a.fps, fast=a.fast, loop=a.loop, mqtt=a.mqtt,
-                       provider=a.provider, regions=list(a.region or []),
-                       camera_regions=a.camera_regions, hold=a.hold, events=a.events,
-                       events_keep=a.events_keep, labels=a.labels,
-                       camera_names=list(a.camera_name or []), ha=a.ha, ha_prefix=a.ha_prefix,
-                       echo=lambda text: typer.echo(text, err=taken))
-    summary = run_live(opts)
+    taken = "-" in (a.json_out, *(a.sink or []))  # JSON lines on stdout: labels to stderr
+    summary = run_live(LiveOptions.of_flags(a, echo=lambda text: typer.echo(text, err=taken)))
     say(summary.lines(), err=True)
     if summary.interrupted:
         raise typer.Exit(summary.interrupted)

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,31 +177,12 @@ def results_in_order(client, model: bytes, tasks: list[Task], settings: TaskSett
     number = {future.key: i for i, future in enumerate(futures)}
     done: dict[int, TaskResult] = {}
     position = 0
-    arriving: queue.Queue = queue.Queue()  # futures as they finish, fail or are cancelled
-    for future in futures:
-        future.add_done_callback(arriving.put)
-    alone_since: float | None = None
-    asked = time.monotonic()
+    arrivals = _Arrivals(client, futures, no_workers_s)
     try:
         for _ in futures:
-            while True:
-                if stopped():
-                    return
-                try:
-                    future = arriving.get(timeout=poll_s)
-                    break
-                except queue.Empty:
-                    pass
-                if time.monotonic() - asked < 2.0:  # the scheduler is asked every 2 s
-                    continue
-                asked = time.monotonic()
-                if workers_left(client):
-                    alone_since = None
-                elif alone_since is None:
-                    alone_since = asked
-                elif asked - alone_since > no_workers_s:
-                    raise NoWorkersLeft(f"no Dask workers are left (none for "
-                                        f"{no_workers_s:.0f} s)")
+            future = arrivals.next(stopped, poll_s)
+            if future is None:
+                return
             try:
                 done[number[future.key]] = future.result()
             except Exception as exc:  # noqa: BLE001 - any task error becomes one line
@@ -214,6 +196,39 @@ def results_in_order(client, model: bytes, tasks: list[Task], settings: TaskSett
     finally:
         with contextlib.suppress(Exception):  # a client already closed has nothing to cancel
             client.cancel(futures)
+
+
+class _Arrivals:
+    """The tasks' futures as they finish, fail or are cancelled, watching meanwhile that some
+    worker is left to run them (the scheduler is asked every 2 s)."""
+
+    def __init__(self, client: Any, futures: list, no_workers_s: float) -> None:
+        self.client = client
+        self.no_workers_s = no_workers_s
+        self.queue: queue.Queue = queue.Queue()
+        for future in futures:
+            future.add_done_callback(self.queue.put)
+        self.alone_since: float | None = None
+        self.asked = time.monotonic()
+
+    def next(self, stopped: Callable[[], bool], poll_s: float) -> Any:
+        """The next future done, or None once ``stopped``; NoWorkersLeft when none is left."""
+        while not stopped():
+            try:
+                return self.queue.get(timeout=poll_s)
+            except queue.Empty:
+                pass
+            if time.monotonic() - self.asked < 2.0:
+                continue
+            self.asked = time.monotonic()
+            if workers_left(self.client):
+                self.alone_since = None
+            elif self.alone_since is None:
+                self.alone_since = self.asked
+            elif self.asked - self.alone_since > self.no_workers_s:
+                raise NoWorkersLeft(f"no Dask workers are left (none for "
+                                    f"{self.no_workers_s:.0f} s)")
+        return None
 
 
 class ClientFrames:

@@ -45,12 +45,6 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
     Workers get absolute paths and, per file, its size and the hash of its first MB: a worker
     that sees another file there (or none) says so instead of classifying it under this
     name."""
-    if opts.mqtt:  # results arrive in bulk
-        raise EdgecamError("--mqtt is not available with --cluster; use --json-out")
-    if opts.labels:
-        raise EdgecamError("--labels is not available with --cluster (the workers read the "
-                           "model's own metadata): add it to the file, as "
-                           "docs/foreign-models.md shows")
     # the model is checked here, before any worker sees it (--threshold's labels too)
     run = Run(ModelSpec(model=opts.model, threads=1, top_k=opts.top_k,
                         threshold=opts.threshold),

@@ -109,22 +109,11 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     uris = opts.sources
     _check(opts)
     headless, why = _headless(opts)
-    reads = [u for u in uris if os.path.isfile(u)]  # never written over
     spec = ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
                      top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing,
                      regions=tuple(opts.regions), hold=opts.hold, labels=opts.labels)
-    outputs = OutputSpec(output=opts.output, json_out=opts.json_out, serve=opts.serve,
-                         mqtt=opts.mqtt, display=not headless and len(uris) == 1,
-                         events=opts.events, uris=opts.sinks,
-                         options=SinkOptions(inputs=reads, live=True, fps=opts.fps,
-                                             serve_token=opts.serve_token,
-                                             serve_names=opts.serve_names,
-                                             capture_dir=opts.capture_dir,
-                                             events_keep=opts.events_keep,
-                                             camera_names=opts.camera_names,
-                                             ha_prefix=opts.ha_prefix if opts.ha else None))
-    run = Run(spec, outputs, controller=opts.controller, status=opts.notes,
-              camera_regions=opts.camera_regions)
+    run = Run(spec, _outputs(opts, display=not headless and len(uris) == 1),
+              controller=opts.controller, status=opts.notes, camera_regions=opts.camera_regions)
     quiet = not run.sinks
     if quiet:
         run.add(LabelChanges(opts.echo))
@@ -153,6 +142,19 @@ def run_live(opts: LiveOptions) -> LiveSummary:
                                               p.frames / max(1e-9, now - p.started))
                                 for s, n, p in zip(sources, frames, pipelines)],
                        models_used=adapter.summary() if adapter is not None else None)
+
+
+def _outputs(opts: LiveOptions, display: bool) -> OutputSpec:
+    """The run's outputs as the flags ask (a window when ``display``); the sources that are
+    files are inputs, never written over."""
+    options = SinkOptions(inputs=[u for u in opts.sources if os.path.isfile(u)], live=True,
+                          fps=opts.fps, serve_token=opts.serve_token,
+                          serve_names=opts.serve_names, capture_dir=opts.capture_dir,
+                          events_keep=opts.events_keep, camera_names=opts.camera_names,
+                          ha_prefix=opts.ha_prefix if opts.ha else None)
+    return OutputSpec(output=opts.output, json_out=opts.json_out, serve=opts.serve,
+                      mqtt=opts.mqtt, display=display, events=opts.events, uris=opts.sinks,
+                      options=options)
 
 
 def _check(opts: LiveOptions) -> None:

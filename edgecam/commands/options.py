@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,14 +124,26 @@ class ClassifyOptions:
         self.regions = regions_of(self.regions)
         self.hold = check_hold(self.hold)
         check_events(self.events, self.events_keep)
-        if self.cluster is not None and (self.regions or self.events):
-            raise EdgecamError("--region and --events run here only; give them without "
-                               "--cluster")
+        if self.cluster is not None:
+            self._check_cluster()
         given = self.threads
         self.threads = check_threads(given)
         if self.cluster is not None:
             self.threads = given
         self.threshold = Thresholds.parse(self.threshold)
+
+    def _check_cluster(self) -> None:
+        """What a run on a Dask cluster cannot do."""
+        if self.regions or self.events:
+            raise EdgecamError("--region and --events run here only; give them without "
+                               "--cluster")
+        if self.mqtt:  # results arrive in bulk
+            raise EdgecamError("--mqtt is not available with --cluster (results arrive in "
+                               "bulk); use --json-out")
+        if self.labels:
+            raise EdgecamError("--labels is not available with --cluster (the workers read the "
+                               "model's own metadata): add it to the file, as "
+                               "docs/foreign-models.md shows")
 
     @property
     def max_pixels(self) -> int | None:
@@ -183,6 +196,27 @@ class LiveOptions:
     controller: Any = None
     notes: list[str] = field(default_factory=list)  # status lines shown from the start
     echo: Callable[[str], None] = log.info  # where printed predictions go (the CLI: stdout)
+
+    @classmethod
+    def of_flags(cls, a: Any, echo: Callable[[str], None]) -> LiveOptions:
+        """The options from ``live``'s flags by name (``a``: the command line over a site
+        file's values), the preview's token from $EDGECAM_SERVE_TOKEN when no flag gives it."""
+        sources = list(a.source or [cls.source])
+        token = a.serve_token or (None if a.serve_token_file
+                                  else os.environ.get("EDGECAM_SERVE_TOKEN"))
+        return cls(source=sources[0], sources=sources, batch_cameras=a.batch_cameras,
+                   model=a.model, profile=a.profile, headless=a.headless, serve=a.serve,
+                   serve_token=token, serve_token_file=a.serve_token_file,
+                   serve_names=list(a.serve_name or []), capture_dir=a.capture_dir,
+                   output=a.output, json_out=a.json_out, sinks=list(a.sink or []),
+                   max_frames=a.max_frames, threads=a.threads, top_k=a.top_k,
+                   threshold=a.threshold, smoothing=a.smoothing, width=a.width,
+                   height=a.height, fps=a.fps, fast=a.fast, loop=a.loop, mqtt=a.mqtt,
+                   provider=a.provider, regions=list(a.region or []),
+                   camera_regions=a.camera_regions, hold=a.hold, events=a.events,
+                   events_keep=a.events_keep, labels=a.labels,
+                   camera_names=list(a.camera_name or []), ha=a.ha, ha_prefix=a.ha_prefix,
+                   echo=echo)
 
     def __post_init__(self) -> None:
         at_least_one("--max-frames", self.max_frames)

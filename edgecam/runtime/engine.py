@@ -37,30 +37,13 @@ class Engine:
     def __init__(self, path: str | Path, threads: int | None = None,
                  provider: str | ProviderChoice | None = None, spin: bool = True,
                  labels: str | Path | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
         if not self.path.is_file():
             raise EdgecamError(f"model file not found: {self.path}")
         self.threads = threads or default_threads()  # checked where the user gave it
         choice = provider if isinstance(provider, ProviderChoice) else parse_provider(provider)
         providers = session_providers(choice, self.threads)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        if not spin:
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), opts, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EdgecamError(
-                f"{self.path} is not a loadable ONNX model ({reason[:160]})"
-            ) from None
+        self.session = self._session(providers, spin)
         active = self.session.get_providers()
         if providers[0][0] != CPU and (not active or active[0] != providers[0][0]):
             raise EdgecamError(
@@ -87,6 +70,26 @@ class Engine:
         first = self.session.get_inputs()[0].shape[0]
         # a model exported for N frames per call only (``[1,3,R,R]``): every call gets N rows
         self.fixed_batch: int | None = first if isinstance(first, int) and first > 0 else None
+
+    def _session(self, providers: list, spin: bool):
+        """The onnxruntime session: ``threads`` for one operator at a time, its C logs quiet."""
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            return ort.InferenceSession(str(self.path), opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EdgecamError(
+                f"{self.path} is not a loadable ONNX model ({reason[:160]})"
+            ) from None
 
     def _check_signature(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
