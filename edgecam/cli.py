@@ -455,8 +455,9 @@ def tune(
     target_fps: Annotated[float, typer.Option(
         "--target-fps", help="Frame rate to reach (640x480 frames, whole pipeline).")],
     family: Annotated[list[str] | None, typer.Option(
-        "--family", help="Family or arch to consider (repeat; default: the families with "
-                         "offline weights, EfficientNet-Lite0/1/2).")] = None,
+        "--family", help="Family or arch to consider (repeat; default: those whose ImageNet "
+                         "weights are here: EfficientNet-Lite0/1/2 offline, MobileNetV3/V4 "
+                         "once in the Hugging Face cache).")] = None,
     models: Annotated[str | None, typer.Option(
         "--models", help="Choose among existing .onnx files instead (a glob, e.g. "
                          "'models/gate-*.onnx').")] = None,
@@ -590,8 +591,9 @@ def train(
         help="One sub-folder of pictures per class (or train/ and val/, each with one "
              "sub-folder per class); the folder names become the labels.", show_default=False)],
     arch: Annotated[str, typer.Option(
-        help="Backbone with ImageNet weights: efficientnet_lite0/1/2 offline; mobilenet_v1/v2 "
-             "and mixnet_s/m/l when their weights are cached or downloadable.")
+        help="Backbone with ImageNet weights: efficientnet_lite0/1/2 offline; mobilenet_v1/v2, "
+             "mixnet_s/m/l and (with edgecam[hub]) mobilenet_v3_large/small, "
+             "mobilenet_v4_conv_small/medium when their weights are cached or downloadable.")
     ] = "efficientnet_lite0",
     alpha: Annotated[float, typer.Option(help="Width multiplier of the backbone.")] = 1.0,
     resolution: Annotated[str | None, typer.Option(

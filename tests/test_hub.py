@@ -141,6 +141,48 @@ def test_a_file_copied_by_hand_is_used(hub, tmp_path, checkpoint):
     assert hub.requests == []
 
 
+def test_tune_searches_hub_weights_once_they_are_here(hub):
+    """tune's default families are those whose weights are at hand: MobileNetV4-Conv-S joins
+    once its checkpoint is in huggingface_hub's cache, at the width that is cached; its
+    native-size FP32 figure is the checkpoint's own (timm's results table)."""
+    from edgecam.models import hub as hubmod
+    from edgecam.tune.request import TuneOptions
+    from edgecam.tune.space import zoo_candidates
+
+    opts = TuneOptions(target_fps=30, weights="imagenet", precisions=["fp32"], threads=[1])
+    assert not any(c.arch == ARCH for c in zoo_candidates(opts))
+    hubmod.fetch(SRC)
+    mine = [c for c in zoo_candidates(opts) if c.arch == ARCH]
+    assert {c.alpha for c in mine} == {1.0} and {96, 128, 224} <= {c.resolution for c in mine}
+    native = next(c for c in mine if c.resolution == 224)
+    assert (native.prior.top1, native.prior.source) == (73.8, "published")
+    assert native.weights == f"imagenet:timm/{SRC.model}"
+    assert hub.requests and all(r.path.startswith(f"/{SRC.hub_repo}/") for r in hub.requests)
+
+
+@needs_torch
+@pytest.mark.parametrize("finetune", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_train_takes_a_hub_backbone(hub, tmp_path, finetune):
+    """``train --arch mobilenet_v4_conv_small``: the backbone comes through the Hub, the
+    tapped recipe reads its stages and the efficient head, ``--finetune`` trains its last
+    stage and head (~18 s), and the file runs in the runtime (the snapshot's random weights:
+    no accuracy is claimed)."""
+    from edgecam.runtime.engine import Engine
+    from edgecam.train.trainer import TrainOptions, train_models
+
+    from labelled_data import digits
+
+    train, _ = digits(tmp_path / "digits", per_class=6, held_out=2)
+    out = tmp_path / "d.onnx"
+    report = train_models(TrainOptions(train, arch=ARCH, resolutions=[64], epochs=2,
+                                       finetune=finetune, views=1, output=out))
+    (model,) = report["models"]
+    assert model["parity"] <= 1e-4 and 0.0 <= model["val_accuracy"] <= 1.0
+    meta = Engine(out).meta
+    assert (meta.arch, meta.resolution, len(meta.labels)) == (ARCH, 64, 10)
+    assert meta.weights == f"trained:{train.name} from imagenet:timm/{SRC.model}"
+
+
 @needs_torch
 def test_export_from_the_hub_matches_timm(hub, tmp_path):
     """``weights=imagenet`` fetches through the Hub; the ONNX file gives timm's logits."""
