@@ -68,6 +68,7 @@ class Candidate:
     passes: list[float] = field(default_factory=list)  # FPS of each measured pass
     predicted_fps: float | None = None  # the latency model's, before it was measured
     measured_top1: float | None = None  # on --data
+    right: tuple[bool, ...] | None = field(default=None, repr=False)  # per --data picture
     agreement: float | None = None  # on --sample, with the most accurate candidate
     family_key: str = ""
     labels: list[str] | None = field(default=None, repr=False)  # None: ImageNet's
