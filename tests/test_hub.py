@@ -68,7 +68,8 @@ def test_download_goes_to_huggingface_hubs_cache(hub, tmp_path, checkpoint):
     assert [(r.method, r.path) for r in hub.requests] == [("HEAD", wanted), ("GET", wanted)]
     assert weights_at_hand(SRC)
 
-    hub.requests.clear()  # cached: a second fetch offline reads the cache only
+    hub.requests.clear()  # cached: later fetches do not ask the Hub, online or offline
+    assert hubmod.fetch(SRC) == path and hub.requests == []
     hub.close()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EDGECAM_OFFLINE", "1")

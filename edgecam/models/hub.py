@@ -80,11 +80,13 @@ def _reason(exc: Exception) -> str:
 def fetch(src: WeightSource) -> Path:
     """The checkpoint's local file: copied by hand, cached, or downloaded now (resumed by
     huggingface_hub after a dropped connection); checked against the sha256 the Hub gives
-    the file (its ETag) when there is one."""
+    the file (its ETag) when there is one. A cached file is used without asking the Hub: the
+    commit a branch resolved to at the first download stays the one used."""
     assert src.hub_repo is not None  # only hub sources
     what = f"ImageNet weights {src.hub_repo} ({src.hub_file}, revision {src.revision})"
-    if hand_copied(src).is_file():
-        return hand_copied(src)
+    found = cached(src)
+    if found is not None:
+        return _checked(found, src, what)
     if importlib.util.find_spec("huggingface_hub") is None:
         raise EdgecamError(f"{what} come from the Hugging Face Hub: pip install 'edgecam[hub]', "
                            f"or run {how_to_fetch(src)}")
@@ -92,14 +94,19 @@ def fetch(src: WeightSource) -> Path:
 
     quiet = hub_offline()
     try:
-        found = hf_hub_download(
+        path = hf_hub_download(
             src.hub_repo, src.hub_file, revision=src.revision, cache_dir=hub_cache_dir(),
             endpoint=os.environ.get("HF_ENDPOINT") or None, local_files_only=quiet)
     except Exception as exc:  # huggingface_hub raises a dozen types, all meaning "not here"
         why = "offline and not cached" if quiet else f"download failed, {_reason(exc)}"
         raise EdgecamError(f"{what}: {why}; run {how_to_fetch(src)}") from None
-    path = Path(str(found))
-    etag = path.resolve().name  # the blob is named by the Hub's ETag: sha256 for LFS files
+    return _checked(Path(str(path)), src, what)
+
+
+def _checked(path: Path, src: WeightSource, what: str) -> Path:
+    """``path`` when its content has the sha256 its blob is named by (huggingface_hub names
+    an LFS file's blob by the Hub's ETag, its sha256); a file copied by hand is taken as is."""
+    etag = path.resolve().name
     if _SHA256.match(etag) and sha256_of(path) != etag:
         raise EdgecamError(f"{what}: the cached file {path.resolve()} does not match its sha256 "
                            f"{etag[:12]}...; delete it and run again, or run {how_to_fetch(src)}")
