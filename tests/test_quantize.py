@@ -57,3 +57,35 @@ def test_wilson_interval() -> None:
     low, high = wilson(36, 36)
     assert high == 1.0 and low == pytest.approx(0.9036, abs=1e-3)
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v3_small",
+                                  pytest.param("mobilenet_v4_conv_small", marks=pytest.mark.slow)])
+def test_quantize_the_v3_v4_graphs(arch: str, tmp_path: Path) -> None:
+    """QDQ INT8 of MobileNetV3 (hard-swish, SE with a hard-sigmoid gate, the efficient head)
+    and MobileNetV4-Conv (UIR blocks): every conv quantized, and INT8 stays near FP32 on the
+    photos (random weights: the numerics, not ImageNet answers; benchmarks/int8_agreement.py
+    has the figures)."""
+    pytest.importorskip("torch", reason="needs torch (the export extra)")
+    import numpy as np
+    import onnx
+
+    from edgecam.models.export import export_model
+    from edgecam.runtime.preprocess import Preprocessor
+    from edgecam.runtime.quantize import calibration_images, load_frames, quantize_file
+
+    fp32, int8 = tmp_path / "m.onnx", tmp_path / "m-int8.onnx"
+    export_model(arch, 1.0, 96, weights="random", output=fp32)
+    frames = load_frames(calibration_images(PHOTOS)[:8])
+    meta = quantize_file(fp32, frames, int8)
+    assert meta.precision == "int8"
+    nodes = onnx.load(str(int8)).graph.node
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    dequantized = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    assert convs and all(n.input[1] in dequantized for n in convs)  # INT8 weights everywhere
+    a, b = Engine(fp32, 1), Engine(int8, 1)
+    pre = Preprocessor(a.meta)
+    la = np.concatenate([a.run(pre(f).copy()) for f in frames])
+    lb = np.concatenate([b.run(pre(f).copy()) for f in frames])
+    assert np.isfinite(lb).all()
+    assert np.abs(la - lb).max() <= 0.25 * np.abs(la).max()

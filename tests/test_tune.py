@@ -38,7 +38,10 @@ def test_fit_exact_line_and_fallbacks() -> None:
 # --- what a user can deploy, and what is known of its accuracy --------------------------------
 
 
-def test_imagenet_candidates_have_weights() -> None:
+def test_imagenet_candidates_have_weights(tmp_path, monkeypatch) -> None:
+    for var in ("XDG_CACHE_HOME", "HF_HOME"):  # no downloaded weights: the offline ones only
+        monkeypatch.setenv(var, str(tmp_path / var))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     cands = zoo_candidates(TuneOptions(target_fps=30, families=["mobilenet_v2", "mobilenet_v1"],
                                        weights="imagenet", precisions=["fp32"], threads=[1]))
     pairs = {(c.arch, c.alpha) for c in cands}

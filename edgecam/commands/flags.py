@@ -215,8 +215,9 @@ TuneTargetFps = Annotated[float, typer.Option(
         "--target-fps", help="Frame rate to reach (640x480 frames, whole pipeline).")]
 
 TuneFamily = Annotated[list[str] | None, typer.Option(
-        "--family", help="Family or arch to consider (repeat; default: the families with "
-                         "offline weights, EfficientNet-Lite0/1/2).")]
+        "--family", help="Family or arch to consider (repeat; default: those whose ImageNet "
+                         "weights are here: EfficientNet-Lite0/1/2 offline, MobileNetV3/V4 "
+                         "once in the Hugging Face cache).")]
 
 TuneModels = Annotated[str | None, typer.Option(
         "--models", help="Choose among existing .onnx files instead (a glob, e.g. "
@@ -285,9 +286,9 @@ TrainData = Annotated[Path, typer.Argument(
              "sub-folder per class); the folder names become the labels.", show_default=False)]
 
 TrainArch = Annotated[str, typer.Option(
-        help="Backbone with ImageNet weights: efficientnet_lite0/1/2 offline; mobilenet_v1/v2 "
-             "and mixnet_s/m/l when their weights are cached or downloadable.")
-    ]
+        help="Backbone with ImageNet weights: efficientnet_lite0/1/2 offline; mobilenet_v1/v2, "
+             "mixnet_s/m/l and (with edgecam[hub]) mobilenet_v3_large/small, "
+             "mobilenet_v4_conv_small/medium when their weights are cached or downloadable.")]
 
 TrainAlpha = Annotated[float, typer.Option(help="Width multiplier of the backbone.")]
 

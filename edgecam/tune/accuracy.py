@@ -99,6 +99,11 @@ class LabelledData:
                 f"--data folder(s) {', '.join(repr(m) for m in missing[:3])} are not labels of "
                 f"{model} (folders must be named by the model's labels, e.g. {example})")
 
+    def right(self, predicted: list[str]) -> tuple[bool, ...]:
+        """Per picture, whether its answer counts as right in ``top1`` (its folder's label; for
+        a picture of unknown/ that is "unknown"): what two models' scores are compared on."""
+        return tuple(answer == want for answer, want in zip(predicted, self.labels))
+
     def top1(self, predicted: list[str]) -> float:
         """The figure tune ranks on: percent of pictures whose answer is their folder's name
         ("unknown" is wrong for a known picture, right for one of unknown/)."""

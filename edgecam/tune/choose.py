@@ -2,6 +2,15 @@
 target with the margin, and the measured rungs ``live --profile`` steps along.
 
 Only measured frame rates decide; predictions only pick what to measure next.
+
+Ties: configs whose top-1 is within the noise of the most accurate one's tie with it (on
+--data: their scores differ by no more than one standard error of the paired difference,
+``|right_a - right_b| <= sqrt(pictures exactly one of them answered right)``, so one picture
+apart always ties; without --data: the same figure). Among the tied configs that reach the
+target the cheapest wins: fewest MACs (the larger margin over the target, and headroom for the
+rest of the device), then fewest threads, then the better prior, then the name. Nothing in
+that rule depends on the order or the timing of the passes, so two runs that measure the same
+scores choose the same config (timing only decides which configs reach the target).
 """
 
 from __future__ import annotations
@@ -32,11 +41,41 @@ def eligible(c: Candidate, need: float, by_data: bool) -> bool:
             and (not by_data or c.measured_top1 is not None))
 
 
-def choose(cands: list[Candidate], need: float, by_data: bool = False) -> Candidate | None:
+def tied(a: Candidate, b: Candidate) -> bool:
+    """Whether ``a``'s and ``b``'s top-1 are within their noise (the module's rule)."""
+    if a.top1 is None or b.top1 is None:
+        return False
+    if a.right is not None and b.right is not None and len(a.right) == len(b.right):
+        differ = sum(x != y for x, y in zip(a.right, b.right))
+        return abs(sum(a.right) - sum(b.right)) <= math.sqrt(differ)
+    return a.top1 == b.top1
+
+
+def tie_key(c: Candidate) -> tuple:
+    """Among tied configs the smallest wins: fewest MACs, threads, then the better prior."""
+    return (c.macs, c.threads, -prior_key(c), c.name, c.provider)
+
+
+def best(cands: list[Candidate], need: float, by_data: bool = False) -> Candidate | None:
     """The best-ranked config whose conservative FPS reaches ``need`` (the target with its
     margin); with --data only configs whose top-1 was measured compete."""
     ok = [c for c in cands if eligible(c, need, by_data)]
     return max(ok, key=rank_key) if ok else None
+
+
+def ties(cands: list[Candidate], need: float, by_data: bool = False) -> list[Candidate]:
+    """The configs that reach ``need`` and tie with the best of them, cheapest first."""
+    top = best(cands, need, by_data)
+    if top is None:
+        return []
+    return sorted((c for c in cands if eligible(c, need, by_data) and (c is top or tied(c, top))),
+                  key=tie_key)
+
+
+def choose(cands: list[Candidate], need: float, by_data: bool = False) -> Candidate | None:
+    """The cheapest of the configs tied with the most accurate one that reaches ``need``."""
+    group = ties(cands, need, by_data)
+    return group[0] if group else None
 
 
 def fastest(cands: list[Candidate]) -> Candidate | None:
@@ -163,6 +202,23 @@ def data_offset(cands: list[Candidate], pictures: int) -> float:
     return max(gaps) + 100.0 / math.sqrt(max(1, pictures)) if gaps else math.inf
 
 
+def could_win(c: Candidate, top: Candidate | None, chosen: Candidate | None,
+              offset: float | None) -> bool:
+    """Whether ``c`` could become the choice if it reached the target: it could outrank
+    ``top`` (the best-ranked config that reaches it, ``hope_key``), or it is cheaper than the
+    choice and could tie with ``top`` (known once scored; unscored, its hope must reach
+    ``top``'s top-1)."""
+    if top is None or chosen is None:
+        return True
+    if hope_key(c, offset) > rank_key(top)[:4]:
+        return True
+    if tie_key(c) >= tie_key(chosen):
+        return False
+    if c.measured_top1 is None and offset is not None:
+        return hope_key(c, offset)[0] >= _top1(top)
+    return tied(c, top)
+
+
 def hope_key(c: Candidate, offset: float | None) -> tuple:
     """The best rank a config could still reach (``rank_key`` without the FPS): its top-1
     when measured on --data, else its prior plus ``offset`` (None: no --data, the prior
@@ -176,16 +232,15 @@ def hope_key(c: Candidate, offset: float | None) -> tuple:
 
 def next_to_measure(cands: list[Candidate], chosen: Candidate | None, need: float,
                     band: float, pictures: int = 0) -> Candidate | None:
-    """An unmeasured config that could change the answer: one that could still outrank the
-    current choice (``hope_key``; ``pictures`` > 0: the size of --data) and is predicted to
-    reach, or nearly reach, the target. Among those predicted to reach it, a config whose
-    --data score is known first (so a run cut short by the budget still has the best choice
-    of what it scored), then the best hope (if it holds, it rules out the rest)."""
+    """An unmeasured config that could change the answer (``could_win``; ``pictures`` > 0: the
+    size of --data) and is predicted to reach, or nearly reach, the target. Among those
+    predicted to reach it, a config whose --data score is known first (so a run cut short by
+    the budget still has the best choice of what it scored), then the best hope (if it holds,
+    it rules out the rest)."""
     offset = data_offset(cands, pictures) if pictures else None
-    floor = rank_key(chosen)[:4] if chosen else None
+    top = best(cands, need, pictures > 0)
     pool = [c for c in cands if not c.measured and c.predicted_fps is not None
-            and c.predicted_fps >= need * (1 - band)
-            and (floor is None or hope_key(c, offset) > floor)]
+            and c.predicted_fps >= need * (1 - band) and could_win(c, top, chosen, offset)]
     if not pool:
         return None
     likely = [c for c in pool if c.predicted_fps is not None and c.predicted_fps >= need]

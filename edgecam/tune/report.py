@@ -21,8 +21,9 @@ def _r(x: float | None, nd: int = 2) -> float | None:
     return round(x, nd) if x is not None else None
 
 
-def candidate_json(c: Candidate) -> dict:
-    """One entry of ``candidates``: the contract's keys and what backs each figure."""
+def candidate_json(c: Candidate, tied: bool = False) -> dict:
+    """One entry of ``candidates``: the contract's keys and what backs each figure (``tied``:
+    it reaches the target and ties with the most accurate config that does)."""
     spread = c.spread
     return {
         "arch": c.arch, "alpha": c.alpha, "resolution": c.resolution,
@@ -32,7 +33,7 @@ def candidate_json(c: Candidate) -> dict:
         "fps": _r(c.fps), "measured": c.measured, "fps_low": _r(c.fps_low),
         "fps_spread": [round(x, 2) for x in spread] if spread else None,
         "passes": len(c.passes), "fps_passes": [round(x, 2) for x in c.passes],
-        "predicted_fps": _r(c.predicted_fps),
+        "predicted_fps": _r(c.predicted_fps), "tied": tied,
     }
 
 
@@ -61,7 +62,8 @@ def to_json(result: TuneResult, device: dict) -> dict:
         "margin": result.margin,
         "weights": result.weights,
         "chosen": config_json(result.chosen) if result.chosen else None,
-        "candidates": [candidate_json(c) for c in result.candidates],
+        "candidates": [candidate_json(c, any(c is t for t in result.tied))
+                       for c in result.candidates],
         "seconds": round(result.seconds, 1),
         "spent": {kind: {"steps": n, "seconds": round(sec, 1)}
                   for kind, (n, sec) in result.spent_on.items()},
@@ -80,8 +82,9 @@ def to_json(result: TuneResult, device: dict) -> dict:
 
 def verdict(c: Candidate, result: TuneResult, rungs: set[int]) -> str:
     """Why this config is or is not the answer, in words."""
+    tied = len(result.tied) > 1 and any(c is t for t in result.tied)
     if c is result.chosen:
-        return "chosen"
+        return "chosen (cheapest of the tied)" if tied else "chosen"
     if id(c) in rungs:
         return "fallback for live --profile (faster, less accurate)"
     if c.measured:
@@ -90,9 +93,8 @@ def verdict(c: Candidate, result: TuneResult, rungs: set[int]) -> str:
             return f"too slow: {c.fps_low:.1f} < {result.need:.1f} FPS needed"
         if result.data and c.measured_top1 is None:
             return "fast enough, not scored on --data"
-        chosen = result.chosen
-        if chosen is not None and c.top1 is not None and c.top1 == chosen.top1:
-            return "fast enough, as accurate (ties go to the better prior, fewer threads)"
+        if tied:
+            return "fast enough, tied within noise (ties go to fewer MACs, then threads)"
         return "fast enough, less accurate"
     if c.predicted_fps is not None and c.predicted_fps < result.need:
         return f"not measured: predicted {c.predicted_fps:.0f} FPS < {result.need:.0f}"
@@ -184,6 +186,11 @@ def render(result: TuneResult, all_rows: bool = False) -> str:
         s = result.sample
         lines.append(f"agreement: % of {s['frames']} frames of {s['path']} with the same top-1 "
                      f"as {s['reference']} (agreement, not accuracy)")
+    if len(result.tied) > 1:
+        lines.append(
+            "tied: " + ", ".join(f"{c.name} x{c.threads}" for c in result.tied) + " reach the "
+            "target with top-1 within noise of the best (on --data: scores apart by at most "
+            "sqrt(pictures only one of them got right)); the fewest MACs, then threads, wins")
     if summary["configs"]:
         lines.append(f"latency model: predicted vs fastest pass on {summary['configs']} configs "
                      f"measured after prediction: median |error| {summary['median_abs_pct']}%, "

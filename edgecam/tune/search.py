@@ -23,7 +23,9 @@ from pathlib import Path
 from edgecam.models.catalog import models_dir
 from edgecam.tune import accuracy  # the module: tests replace its functions
 from edgecam.tune.choose import (
+    best,
     choose,
+    could_win,
     fastest,
     fit_models,
     ladder,
@@ -33,6 +35,7 @@ from edgecam.tune.choose import (
     predict,
     prediction_error,
     rank_key,
+    ties,
 )
 from edgecam.tune.measure import DISTURBED, RETRIES, Bench, is_ready, model_file
 from edgecam.tune.request import TuneOptions, required_fps
@@ -64,6 +67,7 @@ class TuneResult:
     sample: dict | None = None  # {"path", "frames", "reference"}
     notes: list[str] = field(default_factory=list)
     spent_on: dict[str, tuple[int, float]] = field(default_factory=dict)  # kind -> (steps, s)
+    tied: list[Candidate] = field(default_factory=list)  # reach the target, tie the best
 
     @property
     def need(self) -> float:
@@ -148,10 +152,11 @@ class Search:
                 self.seen[path] = self.timed(
                     "picture", lambda data=self.data: accuracy.predictions(path, data.source, 1),
                     per=len(self.data.labels))
-            top1 = self.data.top1([label for _, label in self.seen[path]])
+            answers = [label for _, label in self.seen[path]]
+            top1, right = self.data.top1(answers), self.data.right(answers)
             for other in cands:
                 if other.file == path:
-                    other.measured_top1 = top1
+                    other.measured_top1, other.right = top1, right
         return True
 
     def rounds(self, cs: list[Candidate], count: int, bar: Progress) -> None:
@@ -255,7 +260,7 @@ def tune_device(opts: TuneOptions, say: Callable[[str], None] | None = None) -> 
                 "unknown_pictures": run.data.unknown, "figure": run.data.figure}
     return TuneResult(opts.target_fps, opts.margin, opts.weights, cands, chosen, fastest(cands),
                       ladder(cands, chosen), run.spent(), opts.budget_s, run.budget_hit, data,
-                      sample, notes, dict(run.spent_on))
+                      sample, notes, dict(run.spent_on), ties(cands, run.need, run.by_data))
 
 
 def _search(run: Search, cands: list[Candidate], bar: Progress) -> None:
@@ -302,12 +307,14 @@ def _explore(run: Search, cands: list[Candidate], bar: Progress) -> None:
 
 
 def _confirm(run: Search, cands: list[Candidate], bar: Progress) -> None:
-    """More interleaved passes for the configs that decide the answer: the choice, the more
-    accurate ones measured near the target, and any pair whose FPS contradicts its MACs."""
+    """More interleaved passes for the configs that decide the answer: the choice, the ones
+    measured near the target that would replace it if they reached it (more accurate, or tied
+    and cheaper), and any pair whose FPS contradicts its MACs."""
     for _ in range(2):
         chosen = run.choice(cands)
-        floor = rank_key(chosen) if chosen else (-math.inf,)
-        deciding = [c for c in cands if c.measured and rank_key(c) > floor
+        top = best(cands, run.need, run.by_data)
+        deciding = [c for c in cands if c.measured and c is not chosen
+                    and could_win(c, top, chosen, None)
                     and c.fps is not None and c.fps >= run.need * 0.8]
         deciding = ([chosen] if chosen else []) + deciding + order_breaks(cands)
         if not deciding or run.budget_hit:

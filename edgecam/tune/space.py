@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecam.models.at_hand import weights_at_hand
 from edgecam.models.catalog import (
     ARCHS,
     MEASURED_DROPS,
@@ -67,6 +68,7 @@ class Candidate:
     passes: list[float] = field(default_factory=list)  # FPS of each measured pass
     predicted_fps: float | None = None  # the latency model's, before it was measured
     measured_top1: float | None = None  # on --data
+    right: tuple[bool, ...] | None = field(default=None, repr=False)  # per --data picture
     agreement: float | None = None  # on --sample, with the most accurate candidate
     family_key: str = ""
     labels: list[str] | None = field(default=None, repr=False)  # None: ImageNet's
@@ -285,11 +287,13 @@ def weights_id(src) -> str:
 
 def resolve_families(names: list[str], weights: str) -> list[str]:
     """Architectures for ``--family`` names (a family such as ``mobilenet_v2``/``mixnet`` or an
-    arch); by default those whose ImageNet weights install offline (EfficientNet-Lite0/1/2)."""
+    arch); by default those whose ImageNet weights are at hand: installed offline
+    (EfficientNet-Lite0/1/2), in huggingface_hub's cache (MobileNetV3/V4) or already downloaded.
+    """
     if not names:
         if weights == "imagenet":
             return [a for a, info in ARCHS.items()
-                    if any(w.package for w in info.weights.values())]
+                    if any(weights_at_hand(w) for w in info.weights.values())]
         return list(ARCHS)
     archs: list[str] = []
     families = sorted({i.family for i in ARCHS.values()} | set(ARCHS))
@@ -309,11 +313,13 @@ def resolutions(arch: str, alpha: float) -> list[int]:
     return sorted(grid)
 
 
-def alphas_for(arch: str, weights: str) -> list[float]:
-    """With ImageNet weights only the widths a checkpoint exists for: a user can deploy them."""
+def alphas_for(arch: str, weights: str, at_hand: bool = False) -> list[float]:
+    """With ImageNet weights only the widths a checkpoint exists for (a user can deploy them),
+    and with ``at_hand`` only those whose file is here already."""
     info = ARCHS[arch]
     if weights == "imagenet":
-        return [a for a in info.alphas if a in info.weights]
+        return [a for a in info.alphas if a in info.weights
+                and (not at_hand or weights_at_hand(info.weights[a]))]
     return list(info.alphas)
 
 
@@ -323,7 +329,7 @@ def zoo_candidates(opts: TuneOptions) -> list[Candidate]:
 
     out = []
     for arch in resolve_families(opts.families, opts.weights):
-        for alpha in alphas_for(arch, opts.weights):
+        for alpha in alphas_for(arch, opts.weights, at_hand=not opts.families):
             src = weight_source(arch, alpha) if opts.weights == "imagenet" else None
             wid = weights_id(src) if src is not None else None
             for res in resolutions(arch, alpha):

@@ -8,18 +8,22 @@ onto these modules position by position.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgecam.models.zoo.spec import split_channels
+from edgecam.models.zoo.spec import BlockSpec, split_channels
 
-ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "swish": nn.SiLU}
+ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "swish": nn.SiLU,
+               "hard_swish": nn.Hardswish}
+GATES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid, "hard_sigmoid": F.hardsigmoid}
 
 
 def activation(name: str) -> nn.Module:
-    return ACTIVATIONS[name](inplace=True) if name != "swish" else nn.SiLU(inplace=True)
+    return ACTIVATIONS[name](inplace=True)
 
 
 def same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -89,12 +93,13 @@ def pointwise(cin: int, cout: int, groups: int) -> nn.Module:
 
 
 class ConvBN(nn.Module):
-    """conv -> BatchNorm -> optional activation."""
+    """conv -> BatchNorm (unless ``bn`` is False) -> optional activation."""
 
-    def __init__(self, conv_: nn.Module, channels: int, act: str | None, eps: float) -> None:
+    def __init__(self, conv_: nn.Module, channels: int, act: str | None, eps: float,
+                 bn: bool = True) -> None:
         super().__init__()
         self.conv = conv_
-        self.bn = nn.BatchNorm2d(channels, eps=eps)
+        self.bn = nn.BatchNorm2d(channels, eps=eps) if bn else nn.Identity()
         self.act = activation(act) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,43 +107,78 @@ class ConvBN(nn.Module):
 
 
 class SqueezeExcite(nn.Module):
-    """Global mean -> 1x1 reduce -> act -> 1x1 expand -> sigmoid gate on the input."""
+    """Global mean -> 1x1 reduce -> act -> 1x1 expand -> gate (sigmoid or hard sigmoid) on
+    the input."""
 
-    def __init__(self, channels: int, reduced: int, act: str) -> None:
+    def __init__(self, channels: int, reduced: int, act: str, gate: str = "sigmoid") -> None:
         super().__init__()
         self.reduce = nn.Conv2d(channels, reduced, 1, bias=True)
         self.act = activation(act)
         self.expand = nn.Conv2d(reduced, channels, 1, bias=True)
+        self.gate = GATES[gate]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean((2, 3), keepdim=True)
-        return x * torch.sigmoid(self.expand(self.act(self.reduce(s))))
+        return x * self.gate(self.expand(self.act(self.reduce(s))))
 
 
 class Block(nn.Module):
-    """Depthwise-separable (no expansion) or inverted residual / MBConv block.
+    """Every block type but "conv", as optional parts in one order:
 
-    expand 1x1 (when mid != cin) -> depthwise (mixed kernels) -> SE -> project 1x1 (linear
-    bottleneck unless ``pw_act``) -> residual add when stride 1 and cin == cout.
+    start (UIR: depthwise, BN, no act) -> expand (1x1, or the fused k x k conv of "er"; left
+    out when a DS/IR block does not expand) -> depthwise (mixed kernels; none in "er" and in a
+    UIR without a middle kernel) -> SE -> project 1x1 (linear bottleneck unless ``pw_act``)
+    -> residual add when stride 1 and cin == cout. The stride sits on the first spatial conv
+    that runs at the block's output size: the depthwise, else the fused expand, else start.
     """
 
-    def __init__(self, spec, padding: str, eps: float) -> None:
+    def __init__(self, spec: BlockSpec, padding: str, eps: float) -> None:
         super().__init__()
         s = spec
-        self.expand = (ConvBN(pointwise(s.cin, s.mid, s.groups[0]), s.mid, s.act, eps)
-                       if s.mid != s.cin else None)
-        self.dw = ConvBN(depthwise(s.mid, s.k, s.stride, padding), s.mid, s.act, eps)
-        self.se = SqueezeExcite(s.mid, s.se_channels, s.act) if s.se_channels else None
+        fused = s.block == "er"
+        has_dw = bool(s.k) and not fused
+        self.start = (ConvBN(depthwise(s.cin, (s.k_start,), 1 if has_dw else s.stride, padding),
+                             s.cin, None, eps) if s.k_start else None)
+        if fused:
+            expand: nn.Module | None = ConvBN(conv(s.cin, s.mid, s.k[0], s.stride,
+                                                   padding=padding), s.mid, s.act, eps)
+        elif s.mid != s.cin or s.block == "uir":
+            expand = ConvBN(pointwise(s.cin, s.mid, s.groups[0]), s.mid, s.act, eps)
+        else:
+            expand = None
+        self.expand = expand
+        self.dw = (ConvBN(depthwise(s.mid, s.k, s.stride, padding), s.mid, s.act, eps)
+                   if has_dw else None)
+        self.se = (SqueezeExcite(s.mid, s.se_channels, s.se_act or s.act, s.se_gate)
+                   if s.se_channels else None)
         self.project = ConvBN(pointwise(s.mid, s.cout, s.groups[1]), s.cout,
                               s.act if s.pw_act else None, eps)
         self.residual = s.residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
-        if self.expand is not None:
-            y = self.expand(y)
-        y = self.dw(y)
-        if self.se is not None:
-            y = self.se(y)
+        for part in (self.start, self.expand, self.dw, self.se):
+            if part is not None:
+                y = part(y)
         y = self.project(y)
         return x + y if self.residual else y
+
+
+class ConvBlock(nn.Module):
+    """A plain k x k conv, BN, act ("conv" rows: MobileNetV4's early layers and the 1x1 conv
+    that widens the last stage in MobileNetV3/V4)."""
+
+    def __init__(self, spec: BlockSpec, padding: str, eps: float) -> None:
+        super().__init__()
+        s = spec
+        self.conv = ConvBN(conv(s.cin, s.cout, s.k[0], s.stride, padding=padding), s.cout,
+                           s.act, eps)
+        self.residual = s.residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return x + y if self.residual else y
+
+
+def make_block(spec: BlockSpec, padding: str, eps: float) -> nn.Module:
+    return (ConvBlock if spec.block == "conv" else Block)(spec, padding, eps)

