@@ -6,7 +6,8 @@ else", label ``UNKNOWN``, which the classifier learns to be unsure of and the re
 calibrated against.
 
 Every picture is decoded once here, so an unreadable file is skipped (and listed) before the
-split is drawn, and the fingerprint covers the exact bytes that were trained on. No torch.
+split is drawn, and the fingerprint covers the exact bytes that were trained on. Consecutive
+frames of a capture stay on one side of the split (``edgecam.train.stretches``). No torch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from edgecam.runtime.unknown import UNKNOWN as UNKNOWN_ANSWER
 from edgecam.sources.media import is_image_path, max_pixels, picture_size
+from edgecam.train.stretches import ClassSplit, look, split_class, split_line
 from edgecam.util.errors import EdgecamError
 
 UNKNOWN = -1  # the label of the unknown folder's pictures
@@ -47,6 +49,8 @@ class DataSet:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
 
     unknown: Path | None = None  # where the "anything else" pictures came from
+    # the classes (and unknown pictures) of consecutive frames, split by stretches
+    splits: list[ClassSplit] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -68,7 +72,19 @@ class DataSet:
             "unknown_val_images": self.count_unknown(self.val),
             "skipped": len(self.skipped), "skipped_files": self.skipped,
             "val_copies_of_train": len(self.duplicates),
+            "split": self.split_description(),
         }
+
+    def split_note(self) -> str | None:
+        """The line that says frames were kept together (None: a random or the user's split)."""
+        return split_line(self.splits, len(self.classes) + (self.unknown is not None))
+
+    def split_description(self) -> dict:
+        """How the validation pictures were chosen."""
+        if self.layout == "train/val":
+            return {"by": "folders", "classes": [], "note": None}
+        return {"by": "stretches" if self.splits else "random",
+                "classes": [s.to_json() for s in self.splits], "note": self.split_note()}
 
 
 def relative(path: Path, root: Path) -> str:
@@ -86,8 +102,8 @@ def _pictures(folder: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def _readable(path: Path) -> str | None:
-    """sha256 of a file that decodes as a picture, else None."""
+def _readable(path: Path) -> tuple[str, np.ndarray] | None:
+    """(sha256, ``look``) of a file that decodes as a picture, else None."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError:
@@ -95,35 +111,37 @@ def _readable(path: Path) -> str | None:
     size = picture_size(data[:1 << 18].tobytes())
     if size is not None and size[0] * size[1] > max_pixels():  # not decoded: too large
         return None
-    if not data.size or cv2.imdecode(data, cv2.IMREAD_COLOR) is None:
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
         return None
-    return hashlib.sha256(data.tobytes()).hexdigest()
+    return hashlib.sha256(data.tobytes()).hexdigest(), look(image)
+
+
+@dataclass
+class _Seen:
+    """Per picture read: its bytes' hash (the fingerprint, the copies check) and its look
+    (which pictures are near copies of their neighbours)."""
+
+    shas: dict[Path, str] = field(default_factory=dict)
+    looks: dict[Path, np.ndarray] = field(default_factory=dict)
 
 
 def _collect(folders: dict[str, Path], root: Path, digest: hashlib._Hash, skipped: list[str],
-             shas: dict[Path, str]) -> dict[str, list[Path]]:
+             seen: _Seen) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     for name, folder in folders.items():
         good = []
         for path in _pictures(folder):
             rel = relative(path, root)
-            sha = _readable(path)
-            if sha is None:
+            read = _readable(path)
+            if read is None:
                 skipped.append(rel)
                 continue
-            digest.update(f"{name}\t{rel}\t{sha}\n".encode())
-            shas[path] = sha
+            digest.update(f"{name}\t{rel}\t{read[0]}\n".encode())
+            seen.shas[path], seen.looks[path] = read
             good.append(path)
         out[name] = good
     return out
-
-
-def _split(files: list[Path], fraction: float, rng: np.random.Generator
-           ) -> tuple[list[Path], list[Path]]:
-    """At least one picture on each side; the rest by ``fraction``, drawn at random."""
-    order = rng.permutation(len(files))
-    n_val = min(len(files) - 1, max(1, int(round(len(files) * fraction))))
-    return [files[i] for i in sorted(order[n_val:])], [files[i] for i in sorted(order[:n_val])]
 
 
 def check_folder(root: str | Path) -> Path:
@@ -205,12 +223,13 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
             f"{where} has {len(classes)} class folder(s){besides}; training needs at least two "
             "(one sub-folder of pictures per class, named by its label)")
 
-    shas: dict[Path, str] = {}  # the fingerprint's per-file hashes
-    train_files = _collect(train_dirs, root, digest, skipped, shas)
-    val_files = _collect(val_dirs, root, digest, skipped, shas) if split_dirs else {}
+    seen = _Seen()
+    train_files = _collect(train_dirs, root, digest, skipped, seen)
+    val_files = _collect(val_dirs, root, digest, skipped, seen) if split_dirs else {}
     rng = np.random.default_rng(seed)
     train: list[Sample] = []
     val: list[Sample] = []
+    splits: list[ClassSplit] = []
     for label, name in enumerate(classes):
         if split_dirs:
             tr, va = train_files[name], val_files.get(name, [])
@@ -225,34 +244,36 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
                 raise EdgecamError(
                     f"class {name!r} has {len(files)} readable picture(s) in {root / name}; "
                     "each class needs at least two (one to train on, one to validate)")
-            tr, va = _split(files, val_split, rng)
+            tr, va, how = split_class(name, files, seen.looks, val_split, rng)
+            splits += [how] if how else []
         train += [Sample(p, label) for p in tr]
         val += [Sample(p, label) for p in va]
     unknown_dir, unknown_train, unknown_val = _unknown_dirs(root, split_dirs, unknown)
     if unknown_dir is not None:
-        tr, va = _unknown_split(unknown_dir, unknown_train, unknown_val, root, digest, skipped,
-                                shas, val_split, rng)
+        tr, va, how = _unknown_split(unknown_dir, unknown_train, unknown_val, root, digest,
+                                     skipped, seen, val_split, rng)
         train += [Sample(p, UNKNOWN) for p in tr]
         val += [Sample(p, UNKNOWN) for p in va]
+        splits += [how] if how else []
     return DataSet(root, classes, train, val, "train/val" if split_dirs else "folders",
-                   digest.hexdigest(), skipped, _duplicates(train, val, shas, root),
-                   unknown_dir)
+                   digest.hexdigest(), skipped, _duplicates(train, val, seen.shas, root),
+                   unknown_dir, splits)
 
 
 def _unknown_split(folder: Path, train_dirs: dict[str, Path], val_dirs: dict[str, Path],
-                   root: Path, digest: hashlib._Hash, skipped: list[str],
-                   shas: dict[Path, str], val_split: float, rng: np.random.Generator
-                   ) -> tuple[list[Path], list[Path]]:
+                   root: Path, digest: hashlib._Hash, skipped: list[str], seen: _Seen,
+                   val_split: float, rng: np.random.Generator
+                   ) -> tuple[list[Path], list[Path], ClassSplit | None]:
     """The unknown pictures' train and validation sides (named below the data set when they
-    are in it, else by their absolute path)."""
-    tr = _collect(train_dirs, root, digest, skipped, shas).get(UNKNOWN_FOLDER, [])
+    are in it, else by their absolute path), and how frames among them were split."""
+    tr = _collect(train_dirs, root, digest, skipped, seen).get(UNKNOWN_FOLDER, [])
     if val_dirs:
-        return tr, _collect(val_dirs, root, digest, skipped, shas)[UNKNOWN_FOLDER]
+        return tr, _collect(val_dirs, root, digest, skipped, seen)[UNKNOWN_FOLDER], None
     if len(tr) < 2:
         raise EdgecamError(
             f"the unknown folder {folder} has {len(tr)} readable picture(s); it needs at least "
             "two (one to train on, one to calibrate the rejection with)")
-    return _split(tr, val_split, rng)
+    return split_class(UNKNOWN_FOLDER, tr, seen.looks, val_split, rng)
 
 
 def _duplicates(train: list[Sample], val: list[Sample], shas: dict[Path, str], root: Path
