@@ -137,11 +137,11 @@ def test_capture_sessions_are_cut_at_new_processes_and_pauses() -> None:
              _capture_name("20260101-090000", 7, 1), _capture_name("20260101-090000", 7, 2),
              # the same process id again the next day: its counter starts again
              _capture_name("20260102-090000", 7, 1),
-             "holiday.jpg"]
+             "holiday.jpg", "20261399-999999-3-00001.jpg"]  # the shape, but no time
     files = [folder / n for n in names]
     runs = stretches(files, {})
     # a capture of one frame is a picture of its own, like any other (those come first)
-    assert runs == [[files[6]], [files[7]], files[4:6], files[0:2], files[2:4]]
+    assert runs == [[files[6]], [files[8]], [files[7]], files[4:6], files[0:2], files[2:4]]
 
 
 def _frames_of(clip: Path, folder: Path) -> list[Path]:

@@ -9,8 +9,8 @@ frames:
 - ``edgecam capture`` and the preview's capture button name theirs ``DATE-TIME-PID-COUNTER``
   (``edgecam.sinks.labelled``): one process is one session, cut into stretches where its clock
   paused more than ``PAUSE_S``;
-- numbered names (``frame_0001.jpg``: a video tool's frames, a camera's burst) whose neighbours
-  in the numbering are near copies (``NEAR``): a stretch is a run of near copies.
+- numbered names (``frame_0001.jpg``: a video tool's frames, a camera's burst) most of whose
+  neighbours in the numbering are near copies (``NEAR``): a stretch is a run of near copies.
 
 Every other picture is a stretch of its own. When no stretch holds two pictures, the split is
 the random one it always was. Otherwise whole stretches are held out (chosen at random with the
@@ -47,15 +47,26 @@ def near_copies(a: np.ndarray, b: np.ndarray) -> bool:
     return float(np.abs(a - b).mean()) < NEAR
 
 
+def _captured(path: Path) -> tuple[int, float, int] | None:
+    """(process id, time, counter) of a picture ``LabelFolder`` named, else None."""
+    m = CAPTURE_NAME.match(path.stem)
+    if m is None:
+        return None
+    try:
+        when = datetime.strptime(m[1], "%Y%m%d-%H%M%S").timestamp()
+    except ValueError:  # digits in that shape, but no time
+        return None
+    return int(m[2]), when, int(m[3])
+
+
 def _capture_stretches(files: list[Path]) -> list[list[Path]]:
     """Captured pictures, one session per process, cut where the clock paused (or the
     counter went back: a process id used again), the earliest first."""
     keyed = []
     for path in files:
-        m = CAPTURE_NAME.match(path.stem)
-        assert m is not None  # only capture names come here
-        when = datetime.strptime(m[1], "%Y%m%d-%H%M%S").timestamp()
-        keyed.append((path.parent, int(m[2]), when, int(m[3]), path))
+        key = _captured(path)
+        assert key is not None  # only capture names come here
+        keyed.append((path.parent, *key, path))
     keyed.sort(key=lambda k: k[:4])
     out: list[tuple[float, list[Path]]] = []
     last = None
@@ -95,8 +106,8 @@ def _numbered_stretches(files: list[Path], looks: dict[Path, np.ndarray]) -> lis
 def stretches(files: list[Path], looks: dict[Path, np.ndarray]) -> list[list[Path]]:
     """A class's pictures as stretches of consecutive frames, in capture order; a picture that
     is no frame of anything is a stretch of its own (those come first)."""
-    captured = [p for p in files if CAPTURE_NAME.match(p.stem)]
-    numbered = [p for p in files if p not in set(captured) and NUMBERED.match(p.stem)]
+    captured = [p for p in files if _captured(p) is not None]
+    numbered = [p for p in files if _captured(p) is None and NUMBERED.match(p.stem)]
     framed = _numbered_stretches(numbered, looks) + _capture_stretches(captured)
     taken = {p for s in framed if len(s) > 1 for p in s}
     singles = sorted(p for p in files if p not in taken)
