@@ -37,14 +37,13 @@ NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 def look(image: np.ndarray) -> np.ndarray:
     """What near copies share: a small grey thumbnail (noise and JPEG artefacts average
-    out, a moved object or a new scene does not)."""
+    out, a moved object or a new scene does not), 1 KB a picture."""
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    return cv2.resize(grey, (LOOK_PX, LOOK_PX), interpolation=cv2.INTER_AREA
-                      ).astype(np.float32) / 255.0
+    return cv2.resize(grey, (LOOK_PX, LOOK_PX), interpolation=cv2.INTER_AREA)
 
 
 def near_copies(a: np.ndarray, b: np.ndarray) -> bool:
-    return float(np.abs(a - b).mean()) < NEAR
+    return float(np.abs(a.astype(np.int16) - b).mean()) / 255.0 < NEAR
 
 
 def _captured(path: Path) -> tuple[int, float, int] | None:
