@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from edgecam.tune.chance import chance_warning, no_better_than_chance, not_saved_line
 from edgecam.tune.profiles import Profile, device_info, save_profile, set_name
 from edgecam.tune.report import render, to_json
 from edgecam.tune.request import TuneOptions
@@ -18,7 +19,11 @@ def run_tune(opts: TuneOptions, note: Callable[[str], None]) -> list[str]:
     result = tune_device(opts, say=note)
     result_json = to_json(result, device_info())
     lines = [render(result, all_rows=opts.all_rows)]
-    if opts.save_profile:
+    if weak := no_better_than_chance(result):
+        note(chance_warning(result, opts.save_profile))
+    if opts.save_profile and weak:
+        lines.append(not_saved_line(result))
+    elif opts.save_profile:
         name = opts.profile_name or set_name(opts.models, opts.weights, opts.families)
         saved = save_profile(Profile.from_tune(result_json, name))
         if saved.kept and saved.replaced is not None:

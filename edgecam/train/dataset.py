@@ -6,7 +6,8 @@ else", label ``UNKNOWN``, which the classifier learns to be unsure of and the re
 calibrated against.
 
 Every picture is decoded once here, so an unreadable file is skipped (and listed) before the
-split is drawn, and the fingerprint covers the exact bytes that were trained on. No torch.
+split is drawn, and the fingerprint covers the exact bytes that were trained on. Consecutive
+frames of a capture stay on one side of the split (``edgecam.train.stretches``). No torch.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from edgecam.runtime.unknown import UNKNOWN as UNKNOWN_ANSWER
 from edgecam.sources.media import is_image_path, media_kind, too_large
+from edgecam.train.stretches import ClassSplit, look, split_class, split_line
 from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
 
@@ -52,6 +54,8 @@ class DataSet:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
 
     unknown: Path | None = None  # where the "anything else" pictures came from
+    # the classes (and unknown pictures) of consecutive frames, split by stretches
+    splits: list[ClassSplit] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -87,7 +91,19 @@ class DataSet:
             "videos_not_read": [relative(p, self.root) for found in self.videos.values()
                                 for p in found],
             "val_copies_of_train": len(self.duplicates),
+            "split": self.split_description(),
         }
+
+    def split_note(self) -> str | None:
+        """The line that says frames were kept together (None: a random or the user's split)."""
+        return split_line(self.splits, len(self.classes) + (self.unknown is not None))
+
+    def split_description(self) -> dict:
+        """How the validation pictures were chosen."""
+        if self.layout == "train/val":
+            return {"by": "folders", "classes": [], "note": None}
+        return {"by": "stretches" if self.splits else "random",
+                "classes": [s.to_json() for s in self.splits], "note": self.split_note()}
 
 
 def relative(path: Path, root: Path) -> str:
@@ -107,29 +123,32 @@ def _media(folder: Path) -> dict[Path, str | None]:
             and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
 
 
-def _readable(path: Path) -> tuple[str | None, str]:
-    """(sha256, "") of a file that decodes as a picture; else (None, why when it is more than
-    unreadable: too large to decode, refused from its header)."""
+def _readable(path: Path) -> tuple[str | None, str, np.ndarray | None]:
+    """(sha256, "", ``look``) of a file that decodes as a picture; else (None, why when it is
+    more than unreadable: too large to decode, refused from its header, None)."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError:
-        return None, ""
+        return None, "", None
     why = too_large(data)
     if why is not None:
-        return None, why
-    if not data.size or cv2.imdecode(data, cv2.IMREAD_COLOR) is None:
-        return None, ""
-    return hashlib.sha256(data.tobytes()).hexdigest(), ""
+        return None, why, None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        return None, "", None
+    return hashlib.sha256(data.tobytes()).hexdigest(), "", look(image)
 
 
 @dataclass
 class _Scan:
     """What reading the folders found besides the pictures kept: the fingerprint, each kept
-    picture's sha256, the files skipped (and why), the videos and animations not read."""
+    picture's sha256 (the copies check) and look (which pictures are near copies of their
+    neighbours), the files skipped (and why), the videos and animations not read."""
 
     root: Path
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     shas: dict[Path, str] = field(default_factory=dict)
+    looks: dict[Path, np.ndarray] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
     videos: dict[Path, list[Path]] = field(default_factory=dict)
@@ -145,14 +164,14 @@ class _Scan:
             good = []
             for path in (p for p, kind in found.items() if kind == "image"):
                 rel = relative(path, self.root)
-                sha, why = _readable(path)
-                if sha is None:
+                sha, why, seen = _readable(path)
+                if sha is None or seen is None:
                     self.skipped.append(rel)
                     if why:
                         self.reasons[rel] = why
                     continue
                 self.digest.update(f"{name}\t{rel}\t{sha}\n".encode())
-                self.shas[path] = sha
+                self.shas[path], self.looks[path] = sha, seen
                 good.append(path)
             out[name] = good
         return out
@@ -190,14 +209,6 @@ def check_names(classes: list[str], root: Path) -> None:
             check_label(name)
         except EdgecamError as exc:
             raise EdgecamError(f"{exc} (a class folder of {root}); rename the folder") from None
-
-
-def _split(files: list[Path], fraction: float, rng: np.random.Generator
-           ) -> tuple[list[Path], list[Path]]:
-    """At least one picture on each side; the rest by ``fraction``, drawn at random."""
-    order = rng.permutation(len(files))
-    n_val = min(len(files) - 1, max(1, int(round(len(files) * fraction))))
-    return [files[i] for i in sorted(order[n_val:])], [files[i] for i in sorted(order[:n_val])]
 
 
 def check_folder(root: str | Path) -> Path:
@@ -284,6 +295,7 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
     rng = np.random.default_rng(seed)
     train: list[Sample] = []
     val: list[Sample] = []
+    splits: list[ClassSplit] = []
     for label, name in enumerate(classes):
         if split_dirs:
             tr, va = train_files[name], val_files.get(name, [])
@@ -300,33 +312,36 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
                     f"class {name!r} has {len(files)} readable picture(s) in {root / name}; "
                     "each class needs at least two (one to train on, one to validate)"
                     + scan.hint(root / name))
-            tr, va = _split(files, val_split, rng)
+            tr, va, how = split_class(name, files, scan.looks, val_split, rng)
+            splits += [how] if how else []
         train += [Sample(p, label) for p in tr]
         val += [Sample(p, label) for p in va]
     unknown_dir, unknown_train, unknown_val = _unknown_dirs(root, split_dirs, unknown)
     if unknown_dir is not None:
-        tr, va = _unknown_split(unknown_dir, unknown_train, unknown_val, scan, val_split, rng)
+        tr, va, how = _unknown_split(unknown_dir, unknown_train, unknown_val, scan, val_split,
+                                     rng)
         train += [Sample(p, UNKNOWN) for p in tr]
         val += [Sample(p, UNKNOWN) for p in va]
+        splits += [how] if how else []
     return DataSet(root, classes, train, val, "train/val" if split_dirs else "folders",
                    scan.digest.hexdigest(), scan.skipped, scan.reasons, scan.videos,
-                   _duplicates(train, val, scan.shas, root), unknown_dir)
+                   _duplicates(train, val, scan.shas, root), unknown_dir, splits)
 
 
 def _unknown_split(folder: Path, train_dirs: dict[str, Path], val_dirs: dict[str, Path],
                    scan: _Scan, val_split: float, rng: np.random.Generator
-                   ) -> tuple[list[Path], list[Path]]:
+                   ) -> tuple[list[Path], list[Path], ClassSplit | None]:
     """The unknown pictures' train and validation sides (named below the data set when they
-    are in it, else by their absolute path)."""
+    are in it, else by their absolute path), and how frames among them were split."""
     tr = scan.collect(train_dirs).get(UNKNOWN_FOLDER, [])
     if val_dirs:
-        return tr, scan.collect(val_dirs)[UNKNOWN_FOLDER]
+        return tr, scan.collect(val_dirs)[UNKNOWN_FOLDER], None
     if len(tr) < 2:
         raise EdgecamError(
             f"the unknown folder {folder} has {len(tr)} readable picture(s); it needs at least "
             "two (one to train on, one to calibrate the rejection with)"
             + scan.hint(folder))
-    return _split(tr, val_split, rng)
+    return split_class(UNKNOWN_FOLDER, tr, scan.looks, val_split, rng)
 
 
 def _duplicates(train: list[Sample], val: list[Sample], shas: dict[Path, str], root: Path

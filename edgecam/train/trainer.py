@@ -171,6 +171,8 @@ def _describe(data: DataSet, say: Callable[[str], None]) -> None:
         f"and {len(data.val) - unknown_val} validation pictures ({data.layout})"
         + (f"; {unknown_train} + {unknown_val} pictures of anything else from {data.unknown}"
            if data.unknown else ""))
+    if (kept_together := data.split_note()) is not None:
+        say(kept_together)
 
 
 @dataclass

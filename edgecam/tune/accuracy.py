@@ -14,6 +14,7 @@ count does not change them).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,17 @@ class LabelledData:
                     "those of unknown/ answered 'unknown' (what train reports as known recall "
                     "and unknown rejected, in one figure)")
         return "top-1: % of the pictures answered with their folder's label"
+
+    @property
+    def chance(self) -> tuple[float, str]:
+        """(percent, folder): what the best constant answer scores on these pictures, the
+        figure a model that learned nothing reaches. Always answering one label scores its
+        folder's share (1/classes when the folders are even, more when one is larger), and
+        always answering "unknown" scores the share of ``unknown/``: so chance is the share of
+        the largest folder, unknown/ included, in ``top1``'s own terms."""
+        counts = Counter(self.labels)
+        folder, count = max(sorted(counts.items()), key=lambda item: item[1])
+        return round(100.0 * count / len(self.labels), 2), folder
 
     def check_labels(self, model_labels: list[str], model: str) -> None:
         """Every class folder must name one of the model's labels (else nothing could match);

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 
+from edgecam.tune.chance import no_better_than_chance
 from edgecam.tune.choose import free_fps
 from edgecam.tune.latency import error_summary
 from edgecam.tune.search import TuneResult
@@ -74,7 +75,8 @@ def to_json(result: TuneResult, device: dict) -> dict:
         "fastest": config_json(result.fastest) if result.fastest else None,
         "prediction": error_summary(prediction_errors(result)),
         "frontier": [config_json(c) for c in result.frontier],
-        "data": result.data,
+        "data": ({**result.data, "no_better_than_chance": no_better_than_chance(result)}
+                 if result.data else None),
         "sample": result.sample,
         "notes": result.notes,
     }

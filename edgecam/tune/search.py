@@ -254,10 +254,12 @@ def tune_device(opts: TuneOptions, say: Callable[[str], None] | None = None) -> 
         say(f"budget of {opts.budget_s:g} s reached; deciding on what was measured{kept}")
     data = None
     if run.data is not None:
+        chance, largest = run.data.chance
         data = {"dir": str(run.data.root),
                 "pictures": len(run.data.labels) - run.data.unknown,
                 "classes": len(run.data.classes) - (1 if run.data.unknown else 0),
-                "unknown_pictures": run.data.unknown, "figure": run.data.figure}
+                "unknown_pictures": run.data.unknown, "figure": run.data.figure,
+                "chance": chance, "largest_folder": largest}
     return TuneResult(opts.target_fps, opts.margin, opts.weights, cands, chosen, fastest(cands),
                       ladder(cands, chosen), run.spent(), opts.budget_s, run.budget_hit, data,
                       sample, notes, dict(run.spent_on), ties(cands, run.need, run.by_data))
