@@ -394,4 +394,5 @@ class Pipeline:
                      frames=self.frames, model=self.model.name,
                      model_frames=self.model_frames, state=state,
                      dropped=source.dropped if source is not None else 0,
-                     status=status, **self._slow)
+                     status=status, camera=self._stream.index if self._stream else 0,
+                     **self._slow)
