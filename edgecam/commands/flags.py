@@ -299,6 +299,11 @@ TrainJsonOut = Annotated[Path | None, typer.Option(
         help="Write the report (accuracy, per-class accuracy, confusion matrix, data set "
              "fingerprint) as JSON.")]
 
+TrainProgressJson = Annotated[Path | None, typer.Option(
+        help="Append each step (pictures read, epochs with the validation accuracy) as a JSON "
+             "line to this file, for a program that shows the progress (the browser "
+             "preview's train button).")]
+
 TrainAugment = Annotated[bool, typer.Option(
         help="Random resized crops, flips and colour jitter of the training pictures.")]
 
