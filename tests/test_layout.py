@@ -22,7 +22,7 @@ LAYERS = [
     {"pipeline"},
     {"sinks"},
     {"run"},
-    {"tune", "train", "cluster"},
+    {"tune", "train", "cluster", "studio"},
     {"commands"},
     {"cli"},
     {"__main__"},

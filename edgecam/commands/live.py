@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 from edgecam.commands.options import LiveOptions
@@ -14,6 +15,7 @@ from edgecam.pipeline.result import Result
 from edgecam.run.driver import ModelSpec, OutputSpec, Run
 from edgecam.sinks.base import Sink, SinkOptions
 from edgecam.sources.factory import check_source_options, open_source
+from edgecam.studio.session import Studio
 from edgecam.tune.adapt import Adapter, model_builder, rung_model
 from edgecam.tune.profiles import choose_profile
 from edgecam.util.device import default_threads
@@ -112,6 +114,7 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     spec = ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
                      top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing,
                      regions=tuple(opts.regions), hold=opts.hold)
+    studio = _studio(opts, spec) if opts.capture_dir else None
     outputs = OutputSpec(output=opts.output, json_out=opts.json_out, serve=opts.serve,
                          mqtt=opts.mqtt, display=not headless and len(uris) == 1,
                          events=opts.events, uris=opts.sinks,
@@ -119,13 +122,14 @@ def run_live(opts: LiveOptions) -> LiveSummary:
                                              serve_token=opts.serve_token,
                                              serve_names=opts.serve_names,
                                              capture_dir=opts.capture_dir,
-                                             events_keep=opts.events_keep))
-    run = Run(spec, outputs, controller=opts.controller, status=opts.notes,
-              camera_regions=opts.camera_regions)
+                                             events_keep=opts.events_keep, studio=studio))
+    run = Run(spec, outputs, controller=studio.switch if studio else opts.controller,
+              status=opts.notes, camera_regions=opts.camera_regions)
     quiet = not run.sinks
     if quiet:
         run.add(LabelChanges(opts.echo))
     with run:
+        run.enter(studio or nullcontext())  # a training still going is cancelled at the end
         sources = [run.enter(open_source(uri, width=opts.width, height=opts.height,
                                          fps=opts.fps, playback=not opts.fast,
                                          loop=opts.loop)) for uri in uris]
@@ -148,6 +152,17 @@ def run_live(opts: LiveOptions) -> LiveSummary:
                                               p.frames / max(1e-9, now - p.started))
                                 for s, n, p in zip(sources, frames, pipelines)],
                        models_used=adapter.summary() if adapter is not None else None)
+
+
+def _studio(opts: LiveOptions, spec: ModelSpec) -> Studio:
+    """The preview page's region editor and train button (``--capture-dir``): its switch is
+    the run's controller, around ``--profile``'s adapter; trained models open like the run's
+    own (threads, provider)."""
+    own = [*opts.camera_regions, *[None] * len(opts.sources)][:len(opts.sources)]
+    given = [tuple(opts.regions if r is None else r) for r in own]
+    return Studio(opts.capture_dir or ".", load=spec.engine,
+                  threads=spec.threads or default_threads(), given=given,
+                  site_file=opts.config, inner=opts.controller)
 
 
 def _check(opts: LiveOptions) -> None:

@@ -151,6 +151,7 @@ class LiveOptions:
     serve_token_file: str | None = None  # the token read from a file (kept out of `ps`)
     serve_names: list[str] = field(default_factory=list)  # more Host names for the preview
     capture_dir: str | None = None  # the preview's capture button saves DIR/LABEL/*.jpg
+    config: str | None = None  # the site file the run was read from: edited regions go back
     output: str | None = None
     json_out: str | None = None
     sinks: list[str] = field(default_factory=list)  # --sink URIs
