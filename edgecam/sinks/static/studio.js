@@ -68,7 +68,8 @@
       name.oninput = () => { r.name = name.value; showBoxes(); enable(); };
       const remove = el('button', {type: 'button', className: 'secondary small', title: 'remove',
                                    onclick: () => { regions.splice(i, 1); showRegions(); }}, '×');
-      return el('li', {}, name, el('span', {className: 'dim'}, ' ' + r.box.join(', ')), remove);
+      return el('li', {}, name, el('span', {className: 'dim'}, r.box.join(', ')),
+                el('b', {className: 'state', id: 'regionstate' + i}), remove);
     }));
     if (focused !== undefined && $('regionname' + focused)) $('regionname' + focused).focus();
     showBoxes();
@@ -270,7 +271,11 @@
   }
   let asking = false;
   window.studio = {
-    stats() {  // a frame is shown: the page opened before the first one learns its size now
+    stats(s) {  // a frame is shown: each region's state; the page learns the frame's size
+      regions.forEach((r, i) => {
+        const now = (s.regions || {})[r.name], out = $('regionstate' + i);
+        if (out) out.textContent = now ? now.state || now.label : '';
+      });
       if (frame || asking || !$('regioncard')) return;
       asking = true;
       api('GET', 'regions').then(d => { if (d.frame && !changed()) setRegions(d); })
