@@ -6,7 +6,7 @@ tune), until the running live has switched to the trained region model and answe
     python benchmarks/browser_setup.py --clone /tmp/fresh/edgecam   # a clone with its .venv
 
 The clip is the gate trial's: 640x480, a 120x90 gate in the bottom-right corner switching
-every 5 s between closed (a brick wall) and open (the gravel behind it), real photos moving
+every 10 s between closed (a brick wall) and open (the gravel behind it), real photos moving
 across the rest. Selenium drives Debian's chromium-driver (scripts/system-deps); the clicks
 come as fast as the page takes them, so a person adds their own pace (counted in the output
 as 2 s per click and 10 s per name or field typed). Writes benchmarks/results/browser_setup.json.
@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from _common import RESULTS_DIR, free_port, log, machine, write_json  # noqa: E402
 
-W, H, FPS, PHASE_S = 640, 480, 15, 5.0
+W, H, FPS, PHASE_S = 640, 480, 15, 10.0
 GATE = (500, 380, 120, 90)
 PHOTOS = HERE.parent / "calibration" / "images"
 PER_LOOK = 20
@@ -51,7 +51,9 @@ def looks() -> dict[str, np.ndarray]:
 
 
 def make_clip(path: Path, seconds: float = 4 * PHASE_S) -> Path:
-    """Real photos: the coffee photo as the yard, two photos moving across it, the gate."""
+    """Real photos: the coffee photo as the yard, two photos moving across it, the gate; with
+    a camera's sensor noise and a slow change of light, so no two frames are the same."""
+    rng = np.random.default_rng(0)
     yard = tile("coffee.jpg", (W, H))
     movers = [tile("astronaut.jpg", (160, 120)), tile("chelsea.jpg", (140, 110))]
     gate = looks()
@@ -66,7 +68,9 @@ def make_clip(path: Path, seconds: float = 4 * PHASE_S) -> Path:
             frame[my:my + mh, mx:mx + mw] = mover
         state = "closed" if (i / FPS) % (2 * PHASE_S) < PHASE_S else "open"
         frame[y:y + h, x:x + w] = gate[state]
-        out.write(frame)
+        light = 1.0 + 0.08 * np.sin(2 * np.pi * i / (3.3 * PHASE_S * FPS))
+        noisy = frame.astype(np.float32) * light + rng.normal(0, 3, frame.shape)
+        out.write(np.clip(noisy, 0, 255).astype(np.uint8))
     out.release()
     return path
 
@@ -77,6 +81,14 @@ def which(frame: np.ndarray) -> str:
     part = frame[y + h // 4:y + 3 * h // 4, x + w // 4:x + 3 * w // 4].astype(int)
     ref = {k: v[h // 4:3 * h // 4, w // 4:3 * w // 4].astype(int) for k, v in looks().items()}
     return min(ref, key=lambda k: float(np.abs(part - ref[k]).mean()))
+
+
+def which_crop(picture: Path) -> str:
+    """The look a captured picture of the gate shows."""
+    image = cv2.imread(str(picture))
+    x, y, w, h = GATE
+    image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(int)
+    return min(looks(), key=lambda k: float(np.abs(image - looks()[k].astype(int)).mean()))
 
 
 class Live:
@@ -94,13 +106,13 @@ class Live:
         jpeg = np.frombuffer(self.get("/frame.jpg"), np.uint8)
         return which(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
 
-    def turns(self, want: str, timeout: float = 3 * PHASE_S) -> None:
-        """Returns just after the gate turned ``want`` (most of the phase left)."""
+    def turns(self, want: str, timeout: float = 3 * PHASE_S) -> float:
+        """Returns just after the gate turned ``want`` (most of the phase left): when."""
         seen, deadline = self.gate(), time.monotonic() + timeout
         while time.monotonic() < deadline:
             now = self.gate()
             if now == want and seen != want:
-                return
+                return time.monotonic()
             seen = now
             time.sleep(0.05)
         raise RuntimeError(f"the gate never turned {want}")
@@ -172,16 +184,26 @@ def walk(clone: Path, work: Path) -> dict:
             steps["region drawn, named and applied"] = time.monotonic() - t
             t = time.monotonic()
             label = find(By.ID, "label")
-            for _ in range(2):
-                for look in ("closed", "open"):
-                    live.turns(look)
-                    label.clear()
-                    label.send_keys(look)
-                    fields += 1
-                    for _ in range(PER_LOOK // 2):
-                        find(By.ID, "save").click()
-                        clicks += 1
-                        time.sleep(0.5)  # the capture rate the page takes (2 per second)
+            data, deleted = work / "yard", 0
+            for look in ("closed", "open"):
+                label.clear()
+                label.send_keys(look)
+                fields += 1
+                since = 0.0
+                while len(list((data / look).glob("*.jpg"))) < PER_LOOK:
+                    # a look at the gate, a click; not as it is about to change
+                    if time.monotonic() - since > PHASE_S - 1.5:
+                        since = live.turns(look)
+                    find(By.ID, "save").click()
+                    clicks += 1
+                    time.sleep(0.5)  # the capture rate the page takes (2 per second)
+                    for picture in (data / look).glob("*.jpg"):  # a look at the thumbnails
+                        if which_crop(picture) != look:  # the wrong one: its delete button
+                            button = until(lambda p=picture: page.find_elements(
+                                By.CSS_SELECTOR, f"button[title='delete {p.name}']"), 10)
+                            button[0].click()
+                            until(lambda p=picture: not p.exists(), 10)
+                            clicks, deleted = clicks + 1, deleted + 1
             counts = until(lambda: (c := json.loads(live.get("/api/dataset"))["labels"])
                            and sum(c.values()) >= 2 * PER_LOOK and c, 30)
             steps[f"{PER_LOOK} pictures of each look captured"] = time.monotonic() - t
@@ -195,7 +217,7 @@ def walk(clone: Path, work: Path) -> dict:
             answers = []
             for look in ("closed", "open", "closed", "open"):
                 live.turns(look)
-                time.sleep(1.5)
+                time.sleep(PHASE_S / 2)  # the middle of the phase: the state has settled
                 answers.append((look, live.stats()["regions"]["gate"]["state"]))
             shown = find(By.ID, "title").text
         finally:
@@ -208,7 +230,7 @@ def walk(clone: Path, work: Path) -> dict:
             "machine_s": round(machine_s, 1), "clicks": clicks, "fields_typed": fields,
             "human_pace_s": round(machine_s + clicks * HUMAN_CLICK_S
                                   + fields * HUMAN_TYPING_S, 1),
-            "captured": counts, "job": {k: job.get(k) for k in (
+            "captured": counts, "deleted": deleted, "job": {k: job.get(k) for k in (
                 "state", "seconds", "held_out", "models", "chosen", "running", "error", "note")},
             "page_model": shown, "answers_after": answers,
             "right_after": sum(a == b for a, b in answers), "live_exit": proc.returncode}
@@ -228,10 +250,15 @@ def main() -> None:
                         help="a clone whose ./scripts/setup ran (its .venv runs live)")
     parser.add_argument("--setup-s", type=float, default=None,
                         help="seconds the clone and its ./scripts/setup took, for the total")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the clip, the captures and the training here (default: a "
+                             "temporary folder)")
     args = parser.parse_args()
     info = machine(threads=os.cpu_count() or 1)
-    with tempfile.TemporaryDirectory(prefix="edgecam-walk-") as work:
-        result = walk(args.clone.resolve(), Path(work))
+    with tempfile.TemporaryDirectory(prefix="edgecam-walk-") as temporary:
+        work = args.work or Path(temporary)
+        work.mkdir(parents=True, exist_ok=True)
+        result = walk(args.clone.resolve(), work.resolve())
     result["setup_s"] = args.setup_s
     if args.setup_s is not None:
         result["total_s"] = round(args.setup_s + result["machine_s"], 1)

@@ -39,6 +39,7 @@ TRAIN_SHARE = 0.85  # of the progress bar; tune takes the rest
 POLL_S = 0.3
 KILL_AFTER_S = 20.0  # a cancelled step that has not ended by then is killed
 TRAIN_NICE = 10
+SURE = 0.99  # a rule this strict was calibrated on near copies: said with the result
 _WEIGHTS = {"features": (0.0, 0.5), "classifier": (0.5, 0.25),
             "classifier, plain views": (0.75, 0.25), "fine-tune": (0.75, 0.25)}
 
@@ -180,8 +181,8 @@ class TrainJob:
             self._prune(keep=folder)
             split = split_captures(self.data, folder / f"{self.data.name}-{number}")
             self._set(held_out=split.held_out, trained_on=split.train)
-            self._train(folder, split, request)
-            chosen = self._tune(folder, split, request)
+            models = self._train(folder, split, request)
+            chosen = self._tune(folder, split, request, models)
             self._set(step=f"loading {Path(chosen['file']).name}", progress=0.99)
             name = self.adopt(Path(chosen["file"]))
             self.kept = folder
@@ -203,7 +204,7 @@ class TrainJob:
                 if t0 is not None:
                     self._status["seconds"] = round(time.monotonic() - t0, 1)
 
-    def _train(self, folder: Path, split: Split, request: TrainRequest) -> None:
+    def _train(self, folder: Path, split: Split, request: TrainRequest) -> list[dict]:
         report, progress = folder / "train.json", folder / "progress.jsonl"
         cmd = ["train", str(split.root), "--resolution", ",".join(map(str, request.sizes)),
                "--output", str(folder / "models" / f"{split.root.name}.onnx"),
@@ -216,8 +217,10 @@ class TrainJob:
                    lambda: self._set(**watch.read()) if watch.changed() else None)
         models = json.loads(report.read_text())["models"]
         self._set(models=[_model_summary(m) for m in models], progress=TRAIN_SHARE)
+        return models
 
-    def _tune(self, folder: Path, split: Split, request: TrainRequest) -> dict:
+    def _tune(self, folder: Path, split: Split, request: TrainRequest, models: list[dict]
+              ) -> dict:
         """The size to run: the most accurate on the held-out pictures among those that reach
         the target frame rate here, else the fastest (said)."""
         target = request.target_fps or self.fps() or 5.0
@@ -235,13 +238,13 @@ class TrainJob:
             progress=TRAIN_SHARE + (0.98 - TRAIN_SHARE) * min(
                 1.0, (time.monotonic() - started) / (request.budget_s + 10))))
         tuned = json.loads(report.read_text())
-        chosen, note = tuned.get("chosen"), None
+        chosen, notes = tuned.get("chosen"), []
         if chosen is None:
             chosen = tuned.get("fastest")
             if chosen is None:
                 raise EdgecamError("tune measured none of the new models")
-            note = (f"no size reached {target:g} FPS here while live runs; running the "
-                    f"fastest, {chosen.get('fps') or 0:.1f} FPS")
+            notes.append(f"no size reached {target:g} FPS here while live runs; running the "
+                         f"fastest, {chosen.get('fps') or 0:.1f} FPS")
         classes = len([label for label in split.held_out if label != "unknown"])
         top1 = chosen.get("top1")
         chance = 100.0 / max(1, classes)
@@ -253,7 +256,16 @@ class TrainJob:
         picked = {"file": chosen["model"], "name": chosen.get("name"),
                   "resolution": chosen.get("resolution"), "fps": chosen.get("fps"),
                   "held_out_accuracy": top1, "target_fps": target}
-        self._set(chosen=picked, **({"note": note} if note else {}))
+        rule = next((m.get("rejection") or {} for m in models
+                     if Path(m["output"]).resolve() == Path(chosen["model"]).resolve()), {})
+        if rule.get("threshold", 0) >= SURE:
+            notes.append(
+                f"it was all but certain of each of the {held} held-out pictures, so it "
+                f"answers 'unknown' below {rule['threshold']:.4%} sure: live frames that differ "
+                "a little from the captures (and each change, while the smoothing catches up) "
+                "will be 'unknown'; capture each label at other moments (light, people "
+                "passing) and pictures of anything else as 'unknown'")
+        self._set(chosen=picked, **({"note": "; ".join(notes)} if notes else {}))
         return picked
 
     def _step(self, args: Sequence[str], log_file: Path, nice: int,
