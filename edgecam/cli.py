@@ -27,6 +27,7 @@ from edgecam.commands.console import (
     user_errors,
 )
 from edgecam.commands.options import BenchOptions, ClassifyOptions, LiveOptions
+from edgecam.service.group import commands as service_commands
 
 app = typer.Typer(
     name="edgecam",
@@ -101,6 +102,7 @@ def classify(
     hold: f.HoldOpt = ClassifyOptions.hold,
     events: f.EventsOpt = None,
     events_keep: f.EventsKeepOpt = ClassifyOptions.events_keep,
+    labels: f.LabelsOpt = None,
 ) -> None:
     """Classify every frame of videos and images, in order, none dropped."""
     from edgecam.commands.classify import classify_inputs
@@ -111,7 +113,7 @@ def classify(
                            mqtt=mqtt, jobs=jobs, batch=batch, workers=workers, cluster=cluster,
                            chunk=chunk, provider=provider, max_megapixels=max_megapixels,
                            regions=list(region or []), hold=hold, events=events,
-                           events_keep=events_keep)
+                           events_keep=events_keep, labels=labels)
     summary = classify_inputs(opts)
     if not output and not json_out and not sinks:
         # each input's answer; a person reading it also gets each picture's top-k with scores
@@ -124,6 +126,8 @@ def classify(
 @app.command()
 @user_errors
 def live(
+    ctx: typer.Context,
+    config: f.LiveConfig = None,
     source: f.LiveSource = None,
     model: f.ModelOpt = None,
     profile: f.LiveProfile = None,
@@ -153,23 +157,34 @@ def live(
     hold: f.HoldOpt = LiveOptions.hold,
     events: f.EventsOpt = None,
     events_keep: f.EventsKeepOpt = LiveOptions.events_keep,
+    labels: f.LabelsOpt = None,
 ) -> None:
-    """Classify a camera or stream in real time: window, browser preview, video, JSON lines."""
-    from edgecam.commands.live import run_live
+    """Classify a camera or stream in real time: window, browser preview, video, JSON lines.
 
-    sinks = list(sink or [])
-    taken = "-" in (json_out, *sinks)  # JSON lines on stdout: printed labels go to stderr
-    sources = list(source or [LiveOptions.source])
-    token = serve_token or (None if serve_token_file else os.environ.get("EDGECAM_SERVE_TOKEN"))
-    opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=batch_cameras,
-                       model=model, profile=profile, headless=headless, serve=serve,
-                       serve_token=token, serve_token_file=serve_token_file,
-                       serve_names=list(serve_name or []), capture_dir=capture_dir,
-                       output=output, json_out=json_out, sinks=sinks, max_frames=max_frames,
-                       threads=threads, top_k=top_k, threshold=threshold, smoothing=smoothing,
-                       width=width, height=height, fps=fps, fast=fast, loop=loop, mqtt=mqtt,
-                       provider=provider, regions=list(region or []), hold=hold,
-                       events=events, events_keep=events_keep,
+    Ctrl-C, SIGTERM and SIGHUP (a closed terminal or SSH session; ignored under nohup) end the
+    run with every output whole. See docs/outputs.md.
+    """
+    from edgecam.commands.site import live_flags
+
+    a = live_flags(ctx)  # the options above, over the --config file's when one is given
+    from edgecam.commands.live import run_live  # after: a mistake in the file is said at once
+
+    sinks = list(a.sink or [])
+    taken = "-" in (a.json_out, *sinks)  # JSON lines on stdout: printed labels go to stderr
+    sources = list(a.source or [LiveOptions.source])
+    token = a.serve_token or (None if a.serve_token_file
+                              else os.environ.get("EDGECAM_SERVE_TOKEN"))
+    opts = LiveOptions(source=sources[0], sources=sources, batch_cameras=a.batch_cameras,
+                       model=a.model, profile=a.profile, headless=a.headless, serve=a.serve,
+                       serve_token=token, serve_token_file=a.serve_token_file,
+                       serve_names=list(a.serve_name or []), capture_dir=a.capture_dir,
+                       config=a.config, output=a.output, json_out=a.json_out, sinks=sinks,
+                       max_frames=a.max_frames, threads=a.threads, top_k=a.top_k,
+                       threshold=a.threshold, smoothing=a.smoothing, width=a.width,
+                       height=a.height, fps=a.fps, fast=a.fast, loop=a.loop, mqtt=a.mqtt,
+                       provider=a.provider, regions=list(a.region or []),
+                       camera_regions=a.camera_regions, hold=a.hold, events=a.events,
+                       events_keep=a.events_keep, labels=a.labels,
                        echo=lambda text: typer.echo(text, err=taken))
     summary = run_live(opts)
     say(summary.lines(), err=True)
@@ -187,12 +202,13 @@ def bench(
     overlay: f.BenchOverlay = BenchOptions.overlay,
     as_json: f.BenchAsJson = False,
     provider: f.ProviderOpt = None,
+    labels: f.LabelsOpt = None,
 ) -> None:
     """Measure the whole pipeline on this device: FPS, latency, per-stage ms, memory."""
     from edgecam.commands.bench import run_bench
 
     report = run_bench(BenchOptions(model=model, source=source, frames=frames, threads=threads,
-                                    overlay=overlay, provider=provider))
+                                    overlay=overlay, provider=provider, labels=labels))
     if as_json:
         emit_json(report.to_json())
     else:
@@ -298,7 +314,8 @@ def train(
     folder's pictures of anything else) and travels in the model, so every command says
     "unknown" when the model sees none of its classes. The model is self-describing like
     `edgecam export` writes, with the validation accuracy, per-class accuracy and confusion
-    matrix in its metadata, and checked against PyTorch. Ctrl-C keeps the best model so far.
+    matrix in its metadata, and checked against PyTorch. Ctrl-C (or SIGTERM, SIGHUP) keeps the
+    best model so far.
     """
     from edgecam.commands.train import run_train
     from edgecam.train.settings import TrainOptions, int_list
@@ -344,6 +361,9 @@ def capture(
     if summary.interrupted:
         typer.echo("edgecam: interrupted; every saved picture is whole", err=True)
         raise typer.Exit(summary.interrupted)
+
+
+app.add_typer(service_commands(user_errors), name="service")
 
 
 def main() -> None:

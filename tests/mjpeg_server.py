@@ -2,12 +2,16 @@
 (a numbered test card, or the frames of VIDEO over and over).
 
 It runs as its own process so a test can kill it (the network camera drops) and start it again
-on the same port (the camera comes back)."""
+on the same port (the camera comes back), or send it SIGUSR1 to make it hang: every stream stops
+mid-way with its connection left open, and new connections get no answer (a camera whose
+firmware froze)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +19,7 @@ import cv2
 import numpy as np
 
 BOUNDARY = "edgecamframe"
+HUNG = threading.Event()
 
 
 def frame_jpeg(i: int) -> bytes:
@@ -42,6 +47,7 @@ class Handler(BaseHTTPRequestHandler):
         """Quiet."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.hang()
         self.send_response(200)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.end_headers()
@@ -53,8 +59,15 @@ class Handler(BaseHTTPRequestHandler):
                                  f"Content-Length: {len(jpg)}\r\n\r\n".encode() + jpg + b"\r\n")
                 i += 1
                 time.sleep(1.0 / self.fps)
+                self.hang()
         except (BrokenPipeError, ConnectionResetError):
             return
+
+    @staticmethod
+    def hang() -> None:
+        """Once hung, forever: the connection stays open and nothing more is sent."""
+        while HUNG.is_set():
+            time.sleep(1.0)
 
 
 def start_camera(port: int, fps: float = 30.0, video: str | None = None) -> subprocess.Popen:
@@ -72,5 +85,6 @@ if __name__ == "__main__":
     Handler.video = video_jpegs(sys.argv[3]) if len(sys.argv) > 3 else []
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
+    signal.signal(signal.SIGUSR1, lambda *_: HUNG.set())
     print("ready", flush=True)
     server.serve_forever()

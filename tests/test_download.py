@@ -78,7 +78,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part")) \
+    return sorted(p.name for p in folder.iterdir() if ".edgecam-partial-" in p.name) \
         if folder.is_dir() else []
 
 

@@ -23,7 +23,7 @@ LAYERS = [
     {"sinks"},
     {"run"},
     {"tune", "train", "cluster", "studio"},
-    {"commands"},
+    {"commands", "service"},
     {"cli"},
     {"__main__"},
 ]

@@ -217,7 +217,7 @@ def test_tune_outputs_that_cannot_be_written_are_refused_before_the_run(tmp_path
 def test_a_planted_link_at_the_temporary_name_is_never_followed(tmp_path: Path) -> None:
     """In a shared folder a neighbour plants a link where the temporary would go: the file it
     points to is untouched, the output is a regular file, the link is left alone."""
-    from edgecam.sinks.staging import StagedFile
+    from edgecam.util.atomic import Staged
     from edgecam.util.safewrite import write_whole
 
     victim = tmp_path / "victim.txt"
@@ -225,7 +225,7 @@ def test_a_planted_link_at_the_temporary_name_is_never_followed(tmp_path: Path) 
     final = tmp_path / "out.jsonl"
     planted = tmp_path / f".out{PARTIAL}{os.getpid()}.jsonl"
     planted.symlink_to(victim)
-    staged = StagedFile(final)
+    staged = Staged(final)
     with open(staged.create(), "w") as f:
         f.write("{}\n")
     staged.commit()

@@ -15,8 +15,9 @@ from edgecam.pipeline.loop import Result
 from edgecam.runtime.postprocess import Prediction
 from edgecam.sinks.factory import flag_sinks, open_sink, sink_kind
 from edgecam.sinks.folder import output_names
-from edgecam.sinks.staging import StagedFile, mention_leftovers
+from edgecam.sinks.staging import mention_leftovers
 from edgecam.sources.frames import Frame, Stream
+from edgecam.util.atomic import Staged
 from edgecam.util.errors import EdgecamError
 
 
@@ -76,12 +77,12 @@ def test_json_lines_follow_input_order_whatever_finishes_first(tmp_path):
 def test_staged_file_is_whole_or_gone(tmp_path):
     final = tmp_path / "out.jsonl"
     final.write_text("previous\n")
-    staged = StagedFile(final)
+    staged = Staged(final)
     staged.create().write_text("new\n")
     assert final.read_text() == "previous\n"  # until committed
     staged.commit()
     assert final.read_text() == "new\n" and not staged.temp.exists()
-    other = StagedFile(final)
+    other = Staged(final)
     other.create().write_text("half")
     other.discard()
     assert final.read_text() == "new\n" and not other.temp.exists()

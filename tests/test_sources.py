@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecam.sinks.staging import check_writable
 from edgecam.sinks.video import VideoFile
 from edgecam.sources.camera import LiveSource, SyntheticCapture
 from edgecam.sources.factory import expand_inputs, open_source, parse_uri
 from edgecam.sources.files import SyntheticSource
 from edgecam.sources.gstreamer import has_gstreamer
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import check_writable
 
 from conftest import free_port, wait_for
 from mjpeg_server import start_camera

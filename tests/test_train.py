@@ -207,7 +207,7 @@ def test_ctrl_c_keeps_the_best_classifier_so_far(
     assert "kept the best model so far" in err and "Traceback" not in err
     meta = Engine(out).meta
     assert meta.training["interrupted"] is True and meta.training["epochs_run"] >= 1
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.edgecam-partial-*"))
 
 
 @pytest.mark.slow

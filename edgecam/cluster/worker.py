@@ -19,6 +19,7 @@ from edgecam.pipeline.loop import Model, Pipeline
 from edgecam.runtime.engine import Engine
 from edgecam.sources.files import FileListSource, VideoFileSource
 from edgecam.sources.media import set_max_pixels
+from edgecam.util.atomic import write_whole
 from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
 
@@ -54,9 +55,7 @@ def engine_for(model: bytes, threads: int) -> Engine:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{key}.onnx"
             if not path.is_file():
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_bytes(model)
-                os.replace(tmp, path)
+                write_whole(path, model)
             engine = _engines[key] = Engine(path, threads, spin=False)
     return engine
 

@@ -48,7 +48,8 @@ def run_bench(opts: BenchOptions) -> BenchReport:
     """Measure ``frames`` frames after ``warmup``; the source loops if it is shorter."""
     uri = opts.source or SYNTHETIC
     check_source_options(uri)
-    run = Run(ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider))
+    run = Run(ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
+                        labels=opts.labels))
     engine = run.engine
     wanted = opts.warmup + opts.frames
     frames: list[tuple[dict[str, float], float]] = []  # each result's stage ms, wall s since

@@ -20,6 +20,7 @@ from edgecam.commands.classify_units import (
 from edgecam.commands.options import ClassifyOptions
 from edgecam.run.driver import ModelSpec, OutputSpec, Run
 from edgecam.runtime.batchsize import MEASURED_NOW, choose_batch
+from edgecam.runtime.engine import Engine
 from edgecam.sinks.base import SinkOptions
 from edgecam.sources.factory import expand_inputs
 from edgecam.sources.files import Skip
@@ -80,6 +81,14 @@ def classify_unit(run: Run, index: int, unit: Unit, batch: int = 1, workers: int
         return run.feed(source, stream=stream, batch=batch, workers=workers)
 
 
+def _measured_batch(engine: Engine, plan: Plan, total: int | None) -> int:
+    """Frames per call for this model and plan: measured once on this device, remembered."""
+    choice = choose_batch(engine, plan.jobs * plan.workers, total)
+    if choice.how == MEASURED_NOW:  # once per model and plan: the second it cost
+        log.info("%s", choice.describe())
+    return choice.size
+
+
 def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
     """Run every input through the model; sinks are closed (videos finalized, JSON lines
     whole) however the run ends."""
@@ -95,7 +104,7 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
     plan = plan_jobs(opts.jobs, opts.threads, len(videos), opts.workers)
     run = Run(ModelSpec(model=opts.model, threads=plan.threads, provider=opts.provider,
                         spin=False, top_k=opts.top_k, threshold=opts.threshold,
-                        regions=tuple(opts.regions), hold=opts.hold),
+                        regions=tuple(opts.regions), hold=opts.hold, labels=opts.labels),
               OutputSpec(output=opts.output, json_out=opts.json_out, mqtt=opts.mqtt,
                          events=opts.events, uris=opts.sinks,
                          options=SinkOptions(inputs=files, events_keep=opts.events_keep)))
@@ -104,12 +113,7 @@ def classify_inputs(opts: ClassifyOptions) -> ClassifySummary:
                               threads=engine.threads,
                               pictures=sum(len(u.paths) for u in units if u.pictures))
     total = total_frames(files, videos)
-    batch = opts.batch
-    if batch is None:
-        choice = choose_batch(engine, plan.jobs * plan.workers, total)
-        if choice.how == MEASURED_NOW:  # once per model and plan: the second it cost
-            log.info("%s", choice.describe())
-        batch = choice.size
+    batch = opts.batch or _measured_batch(engine, plan, total)
     started = time.monotonic()
     counted = "pictures" if summary.pictures == len(files) else "frames"
     with Progress(total, counted, desc="classify", enabled=opts.progress) as bar:

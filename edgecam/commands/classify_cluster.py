@@ -45,28 +45,21 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
     Workers get absolute paths and, per file, its size and the hash of its first MB: a worker
     that sees another file there (or none) says so instead of classifying it under this
     name."""
-    if opts.mqtt:
-        raise EdgecamError("--mqtt is not available with --cluster (results arrive in bulk); "
-                           "use --json-out")
+    if opts.mqtt:  # results arrive in bulk
+        raise EdgecamError("--mqtt is not available with --cluster; use --json-out")
+    if opts.labels:
+        raise EdgecamError("--labels is not available with --cluster (the workers read the "
+                           "model's own metadata): add it to the file, as "
+                           "docs/foreign-models.md shows")
     # the model is checked here, before any worker sees it (--threshold's labels too)
     run = Run(ModelSpec(model=opts.model, threads=1, top_k=opts.top_k,
                         threshold=opts.threshold),
               OutputSpec(output=opts.output, json_out=opts.json_out, uris=opts.sinks,
                          options=SinkOptions(inputs=files)))
     engine = run.engine
-    videos = [u.paths[0] for u in units if not u.pictures]
-    counts = {v: video_frame_count(v) for v in videos}
     names = {os.path.abspath(f): f for f in files}  # what the worker opens -> the user's name
-    checks = {}
-    for path in names:
-        try:
-            checks[path] = file_check(path)
-        except OSError as exc:
-            raise EdgecamError(f"cannot read {names[path]}: {exc.strerror or exc}") from None
-    tasks = plan_tasks([([os.path.abspath(p) for p in u.paths], u.pictures, u.first_picture,
-                         None if u.pictures else counts[u.paths[0]]) for u in units],
-                       opts.chunk or CHUNK_FRAMES, checks)
-    total = total_frames(files, videos)
+    tasks = cluster_tasks(units, names, opts.chunk or CHUNK_FRAMES)
+    total = total_frames(files, [u.paths[0] for u in units if not u.pictures])
     summary = ClassifySummary(files=len(files), model=engine.meta.name, jobs=0,
                               threads=opts.threads or 0,
                               pictures=sum(len(u.paths) for u in units if u.pictures))
@@ -98,6 +91,21 @@ def classify_on_cluster(opts: ClassifyOptions, files: list[str], units: list[Uni
     summary.outputs = run.written
     summary.interrupted = run.exit_code
     return summary
+
+
+def cluster_tasks(units: list[Unit], names: dict[str, str], chunk: int) -> list[Task]:
+    """The inputs as tasks of ``chunk`` frames, each file with the check a worker makes
+    that it reads the same file (``names``: absolute path -> the user's name)."""
+    checks = {}
+    for path in names:
+        try:
+            checks[path] = file_check(path)
+        except OSError as exc:
+            raise EdgecamError(f"cannot read {names[path]}: {exc.strerror or exc}") from None
+    counts = {u.paths[0]: video_frame_count(u.paths[0]) for u in units if not u.pictures}
+    return plan_tasks([([os.path.abspath(p) for p in u.paths], u.pictures, u.first_picture,
+                        None if u.pictures else counts[u.paths[0]]) for u in units],
+                      chunk, checks)
 
 
 def deliver_unit(run: Run, unit: Unit, number: int, group: Iterable[tuple[Task, TaskResult]],

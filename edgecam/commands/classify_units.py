@@ -18,6 +18,7 @@ from edgecam.sinks.base import Sink
 from edgecam.sources.factory import is_image_path, open_source
 from edgecam.sources.files import FileListSource, Skip
 from edgecam.sources.frames import Source
+from edgecam.util.cvpath import video_capture
 from edgecam.util.errors import EdgecamError
 from edgecam.util.progress import Progress
 
@@ -91,7 +92,7 @@ def answer_line(counts: Counter, top: list[Prediction], unknown: bool, scores: b
 
 
 def video_frame_count(path: str) -> int | None:
-    cap = cv2.VideoCapture(path)
+    cap = video_capture(path)
     try:
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
     finally:
@@ -137,7 +138,8 @@ class Skipped:
     def __call__(self, path: str, error: EdgecamError) -> None:
         with self.lock:
             self.summary.skipped.append(path)
-        log.warning("skipped %s: %s", path, str(error).replace(f" {path}", "").strip(": "))
+        why = str(error).removeprefix(f"{path} is ").replace(f" {path}", "").strip(": ")
+        log.warning("skipped %s: %s", path, why)
 
 
 def plan_units(files: list[str]) -> list[Unit]:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from edgecam.sinks.video import VideoFile
-from edgecam.sources.factory import is_image_path
+from edgecam.sources.factory import is_image_path, read_image
 from edgecam.util.errors import EdgecamError
 
 
@@ -41,9 +41,7 @@ def make_clip(photos: list[Path], output: Path, seconds_each: float = 1.0, fps: 
     with VideoFile(output, fps=fps) as sink:
         frame_no = 0
         for photo in photos:
-            image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
-            if image is None:
-                raise EdgecamError(f"cannot read photo {photo}")
+            image = read_image(str(photo))
             for i in range(per):
                 sink.write(cover(image, size, 1.0 + (zoom_to - 1.0) * i / max(1, per - 1)))
             segments.append(Segment(str(photo), frame_no, frame_no + per - 1))

@@ -111,6 +111,13 @@ LiveSource = Annotated[list[str] | None, typer.Option(
                                "its own capture, smoothing, stats and preview).",
         show_default=LiveOptions.source)]
 
+LiveConfig = Annotated[str | None, typer.Option(
+        "--config", metavar="SITE.TOML",
+        help="A site file: the cameras, the regions each watches, the outputs and the model "
+             "options, each key named like its flag (events_keep for --events-keep); a flag "
+             "given here overrides the file (--source and --region replace its lists). See "
+             "docs/site-file.md.", show_default=False)]
+
 LiveProfile = Annotated[str | None, typer.Option(
         help="'auto': run the config `edgecam tune` chose for this device, and step down "
              "or up when the frame rate drifts.")]
@@ -140,10 +147,11 @@ LiveCaptureDir = Annotated[str | None, typer.Option(
 
 LiveOutput = Annotated[str | None, typer.Option(
         "--output", "-o", help="Also write the annotated video here (renamed into place "
-                               "when the run ends, also after Ctrl-C or SIGTERM).")]
+                               "when the run ends, also after Ctrl-C, SIGTERM or SIGHUP).")]
 
 LiveJsonOut = Annotated[str | None, typer.Option(
-        help="JSON lines, one per frame, growing line by line so it can be tailed; - for "
+        help="JSON lines, one per frame, growing line by line so it can be tailed; moved or "
+             "removed (logrotate), it starts anew at the path by itself; - for "
              "stdout.")]
 
 LiveMaxFrames = Annotated[int | None, typer.Option(help="Stop after N frames.")]
@@ -326,7 +334,9 @@ CaptureSource = Annotated[str, typer.Option(
         "--source", "-s", help="0, /dev/video0, csi://0, picam://0, rtsp://..., http://..., "
                                "a video or pictures.")]
 
-CaptureLabel = Annotated[str, typer.Option(help="Class name: pictures go to OUT/LABEL/.")]
+CaptureLabel = Annotated[str, typer.Option(
+    help="Class name: pictures go to OUT/LABEL/ (one line of text, any script, at most 255 "
+         "bytes in UTF-8).")]
 
 CaptureOut = Annotated[Path, typer.Option(help="Data set folder (what `edgecam train` reads).")]
 
@@ -363,3 +373,8 @@ CaptureRegion = Annotated[str | None, typer.Option(
     help="Save only this place of each frame (pixels, or fractions <= 1), cropped exactly as "
          "`live --region` crops it, so `train` learns what `live` will see.",
     show_default=False)]
+
+LabelsOpt = Annotated[str | None, typer.Option(
+    metavar="FILE", help="Run an ONNX classifier without edgecam metadata: its labels, one per "
+                         "line (ImageNet preprocessing is assumed and said; see "
+                         "docs/foreign-models.md).", show_default=False)]

@@ -14,6 +14,7 @@ from edgecam.commands.options import LiveOptions
 from edgecam.pipeline.result import Result
 from edgecam.run.driver import ModelSpec, OutputSpec, Run
 from edgecam.sinks.base import Sink, SinkOptions
+from edgecam.sinks.factory import service_sinks
 from edgecam.sources.factory import check_source_options, open_source
 from edgecam.studio.session import Studio
 from edgecam.tune.adapt import Adapter, model_builder, rung_model
@@ -113,7 +114,7 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     reads = [u for u in uris if os.path.isfile(u)]  # never written over
     spec = ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
                      top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing,
-                     regions=tuple(opts.regions), hold=opts.hold)
+                     regions=tuple(opts.regions), hold=opts.hold, labels=opts.labels)
     studio = _studio(opts, spec) if opts.capture_dir else None
     outputs = OutputSpec(output=opts.output, json_out=opts.json_out, serve=opts.serve,
                          mqtt=opts.mqtt, display=not headless and len(uris) == 1,
@@ -128,6 +129,8 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     quiet = not run.sinks
     if quiet:
         run.add(LabelChanges(opts.echo))
+    for sink in service_sinks():  # systemd's readiness and watchdog, when run as a service
+        run.add(sink)
     with run:
         run.enter(studio or nullcontext())  # a training still going is cancelled at the end
         sources = [run.enter(open_source(uri, width=opts.width, height=opts.height,

@@ -108,6 +108,7 @@ class ClassifyOptions:
     hold: float = 1.0  # seconds a new label must last before a region's state changes
     events: str | None = None  # folder for events.jsonl and snapshots of state changes
     events_keep: int = 1000  # snapshots kept in it (the oldest go first)
+    labels: str | None = None  # labels of a model without edgecam metadata (models.foreign)
 
     def __post_init__(self) -> None:
         if self.max_megapixels is not None and not (
@@ -174,6 +175,7 @@ class LiveOptions:
     hold: float = 1.0
     events: str | None = None
     events_keep: int = 1000
+    labels: str | None = None  # labels of a model without edgecam metadata (models.foreign)
     # the pipeline's controller hook (edgecam.pipeline.loop.Controller): ``--profile auto``
     # installs its adapter here
     controller: Any = None
@@ -224,6 +226,7 @@ class BenchOptions:
     prefetch: int = 3
     progress: bool | None = None
     provider: str | None = None  # --provider (None: auto)
+    labels: str | None = None  # labels of a model without edgecam metadata (models.foreign)
 
     def __post_init__(self) -> None:
         at_least_one("--frames", self.frames)

@@ -5,26 +5,33 @@ complete and its digest checks, so an interrupted or corrupt download never pois
 Files without a published digest are trusted on first use: their digest is kept in a
 ``<file>.sha256`` sidecar and every later read is checked against it. ``EDGECAM_OFFLINE=1``
 forbids the network (the cache still works), and every failure says where to put the file by
-hand, since edge devices are often offline.
+hand, since edge devices are often offline. A download says what it fetches and from where
+before it starts, and a host name that does not resolve in a few seconds (no network, no DNS)
+fails then instead of after the resolver's own minutes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
-import tempfile
+import socket
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from edgecam.util.atomic import publish
-from edgecam.util.errors import EdgecamError
+from edgecam.util.atomic import Staged, write_whole
+from edgecam.util.errors import CannotWrite, EdgecamError
 from edgecam.util.progress import Progress
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16
 _SCHEMES = ("http", "https", "file")
+RESOLVE_TIMEOUT = 8.0  # seconds a host name may take to resolve (an offline resolver hangs)
 
 
 def default_cache_dir() -> Path:
@@ -73,7 +80,7 @@ def _read_sidecar(path: Path) -> str | None:
 
 
 def _write_sidecar(path: Path, digest: str) -> None:
-    _sidecar(path).write_text(f"{digest}  {path.name}\n")
+    write_whole(_sidecar(path), f"{digest}  {path.name}\n")
 
 
 def _mismatch(digest: str, sha256: str | None, prefix: str | None) -> str | None:
@@ -105,49 +112,72 @@ def _reason(exc: BaseException, timeout: float) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _download(url: str, dest: Path, progress: bool, timeout: float) -> tuple[Path, str]:
-    """Stream ``url`` into a temporary file beside ``dest``; return (temp path, sha256)."""
+def _unresolved(url: str, timeout: float) -> str | None:
+    """Why ``url``'s host does not resolve within ``timeout`` seconds, else None. The lookup
+    runs in a thread, since the resolver itself cannot be given a deadline."""
+    parts = urlparse(url)
+    if parts.scheme == "file" or not parts.hostname:
+        return None
+    host = parts.hostname
+    failed: list[OSError] = []
+
+    def lookup() -> None:
+        try:
+            socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=lookup, name="edgecam-resolve", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return f"{host} did not resolve within {timeout:g} s: no network or DNS here?"
+    if failed:
+        why = failed[0].strerror if isinstance(failed[0], socket.gaierror) else failed[0]
+        return f"cannot resolve {host}: {why}"
+    return None
+
+
+def _download(url: str, staged: Staged, progress: bool, timeout: float) -> str:
+    """Stream ``url`` into ``staged`` (created here); return its sha256."""
     request = urllib.request.Request(url, headers={"User-Agent": "edgecam"})
+    dest = staged.final
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    except OSError as exc:
+        staged.create()
+    except CannotWrite as exc:
         raise EdgecamError(
-            f"cannot write to the download cache {dest.parent} ({_reason(exc, timeout)}); "
+            f"cannot write to the download cache {dest.parent} ({exc.reason}); "
             "set XDG_CACHE_HOME to a writable directory"
         ) from None
-    tmp = Path(tmp_name)
     digest = hashlib.sha256()
     done, total = 0, None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as resp:
-                    length = resp.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    with Progress(total, "B", desc=dest.name, scale=1 / 2**20, scale_unit="MiB",
-                                  enabled=None if progress else False) as bar:
-                        while chunk := resp.read(CHUNK):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            done += len(chunk)
-                            bar.update(len(chunk))
-            except (OSError, ValueError, http.client.HTTPException) as exc:
-                raise _how_to_supply(url, _reason(exc, timeout), dest) from None
-        if total is not None and done != total:
-            raise _how_to_supply(url, f"got {done} of {total} bytes", dest)
-        return tmp, digest.hexdigest()
-    except BaseException:  # including KeyboardInterrupt: never leave a partial file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    with staged.file("wb") as out:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                length = resp.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                with Progress(total, "B", desc=dest.name, scale=1 / 2**20, scale_unit="MiB",
+                              enabled=None if progress else False) as bar:
+                    while chunk := resp.read(CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        bar.update(len(chunk))
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            raise _how_to_supply(url, _reason(exc, timeout), dest) from None
+    if total is not None and done != total:
+        raise _how_to_supply(url, f"got {done} of {total} bytes", dest)
+    return digest.hexdigest()
 
 
 def fetch(url: str, *, sha256: str | None = None, sha256_prefix: str | None = None,
           cache_dir: Path | str | None = None, progress: bool = True,
-          timeout: float = 30.0) -> Path:
+          timeout: float = 30.0, what: str | None = None) -> Path:
     """The local copy of ``url`` in the cache, downloaded once and verified on every call.
 
     ``sha256`` is the full published digest, ``sha256_prefix`` the torch.hub style prefix from
     the file name; with neither, the digest of the first download is recorded and enforced.
+    ``what`` names the file in the line said before a download (default: its name).
     """
     if not url or urlparse(url).scheme.lower() not in _SCHEMES:
         raise EdgecamError(f"cannot download {url!r}: not an http(s) URL")
@@ -177,18 +207,23 @@ def fetch(url: str, *, sha256: str | None = None, sha256_prefix: str | None = No
             "set XDG_CACHE_HOME to a writable directory"
         ) from None
 
-    tmp, digest = _download(url, dest, progress, timeout)
-    try:
+    log.info("downloading %s from %s", what or dest.name, url)
+    unresolved = _unresolved(url, min(timeout, RESOLVE_TIMEOUT))
+    if unresolved:
+        raise _how_to_supply(url, unresolved, dest)
+    staged = Staged(dest)
+    try:  # including KeyboardInterrupt: never leave a partial file behind
+        digest = _download(url, staged, progress, timeout)
         expected = _mismatch(digest, sha256 or recorded, sha256_prefix)
         if expected is not None:
             where = f" (recorded at first download in {_sidecar(dest)})" if recorded else ""
             raise EdgecamError(
                 f"checksum mismatch for {url}: expected sha256 {expected}{where}, got {digest}"
             )
-        publish(tmp, dest)
-        if not (sha256 or sha256_prefix or recorded):
-            _write_sidecar(dest, digest)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        staged.discard()
         raise
+    staged.commit()
+    if not (sha256 or sha256_prefix or recorded):
+        _write_sidecar(dest, digest)
     return dest

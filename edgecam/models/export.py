@@ -7,7 +7,6 @@ refused (nothing written) when they differ by more than 1e-4 x max|logit|.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -28,9 +27,9 @@ from edgecam.models.metadata import ModelMeta, write_metadata
 from edgecam.models.zoo import create_model
 from edgecam.models.zoo.complexity import count_macs, count_params
 from edgecam.models.zoo.weights import LoadedWeights, init_random, load_imagenet, load_into
-from edgecam.util.atomic import publish
-from edgecam.util.errors import EdgecamError
-from edgecam.util.safewrite import check_writable, create_exclusive, reason, refuse_inputs, shown
+from edgecam.util.atomic import Staged
+from edgecam.util.errors import CannotWrite, EdgecamError
+from edgecam.util.safewrite import check_writable, refuse_inputs
 
 __all__ = ["check_writable", "export_model", "load_weights", "onnx_parity", "to_onnx",
            "write_checked"]
@@ -82,25 +81,18 @@ def write_checked(model: torch.nn.Module, meta: ModelMeta, output: Path) -> floa
     """Write ``model`` with ``meta`` to ``output`` only if onnxruntime matches PyTorch; returns
     the parity. The file is built under a temporary name beside ``output`` and renamed, so an
     interruption or a refusal never leaves half a file (export and train share this)."""
-    tmp: Path | None = None
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = create_exclusive(output.parent, f".{output.name}.", ".tmp")
-        os.close(fd)
-        to_onnx(model, meta.resolution, tmp)
-        write_metadata(tmp, meta)
-        parity = onnx_parity(tmp, model, meta.resolution)
-        if not parity <= PARITY_TOLERANCE:
-            raise EdgecamError(
-                f"onnxruntime differs from PyTorch by {parity:.2e} x max|logit| "
-                f"(limit {PARITY_TOLERANCE:.0e}); {output} not written"
-            )
-        publish(tmp, output)
+        with Staged(output) as staged:
+            to_onnx(model, meta.resolution, staged.temp)
+            write_metadata(staged.temp, meta)
+            parity = onnx_parity(staged.temp, model, meta.resolution)
+            if not parity <= PARITY_TOLERANCE:
+                raise EdgecamError(
+                    f"onnxruntime differs from PyTorch by {parity:.2e} x max|logit| "
+                    f"(limit {PARITY_TOLERANCE:.0e}); {output} not written"
+                )
     except OSError as exc:
-        raise EdgecamError(f"cannot write {shown(output)}: {reason(exc)}") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        raise CannotWrite(output, exc) from None
     return parity
 
 

@@ -15,6 +15,9 @@ from pathlib import Path
 from edgecam.util.errors import EdgecamError
 
 FORMAT = "edgecam-1"
+# what a model from elsewhere must carry (besides format); every other key has a default
+REQUIRED = ("format", "labels", "resolution", "mean", "std")
+DEFAULT_CROP_PCT = 0.875  # resize the shorter side to R / 0.875, crop R: ImageNet's usual eval
 
 
 @dataclass
@@ -79,30 +82,36 @@ class ModelMeta:
 
     @classmethod
     def from_props(cls, props: dict[str, str], source: str = "model") -> ModelMeta:
-        """Parse metadata_props; a file without edgecam metadata is a user error."""
+        """Parse metadata_props; a file without edgecam metadata is a user error that says
+        what to add (the keys of ``REQUIRED``; the rest have defaults), or ``--labels``.
+
+        An edgecam export writes every key; a classifier from elsewhere needs only what its
+        preprocessing and answers depend on (docs/foreign-models.md)."""
         if props.get("format") != FORMAT:
             raise EdgecamError(
-                f"{source} has no edgecam metadata (export it with `edgecam export`)"
+                f"{source} has no edgecam metadata: run it with --labels FILE (one label per "
+                "line; ImageNet mean/std and its own input size are assumed), or add the "
+                f"metadata keys {', '.join(REQUIRED)} to the file (see docs/foreign-models.md)"
             )
         try:
-            def num(key: str):
-                return json.loads(props[key])
+            def num(key: str, default: object = None):
+                return json.loads(props[key]) if key in props or default is None else default
 
-            return cls(
-                arch=props["arch"],
-                alpha=float(num("alpha")),
+            meta = cls(
+                arch=props.get("arch") or re.sub(r"[^A-Za-z0-9_.]+", "_", Path(source).stem),
+                alpha=float(num("alpha", 1.0)),
                 resolution=int(num("resolution")),
-                mean=tuple(num("mean")),
-                std=tuple(num("std")),
-                normalization=props["normalization"],
-                crop_pct=float(num("crop_pct")),
-                interpolation=props["interpolation"],
-                labels=list(num("labels")),
+                mean=_rgb(num("mean"), "mean"),
+                std=_rgb(num("std"), "std"),
+                normalization=props.get("normalization", "custom"),
+                crop_pct=float(num("crop_pct", DEFAULT_CROP_PCT)),
+                interpolation=props.get("interpolation", "bilinear"),
+                labels=_labels(num("labels")),
                 weights=props.get("weights", ""),
                 weights_sha256=props.get("weights_sha256", ""),
-                params=int(num("params")),
-                macs=int(num("macs")),
-                top1=num("top1"),
+                params=int(num("params", 0)),
+                macs=int(num("macs", 0)),
+                top1=num("top1") if "top1" in props else None,
                 top1_source=props.get("top1_source", ""),
                 precision=props.get("precision", "fp32"),
                 dataset=props.get("dataset", ""),
@@ -112,8 +121,35 @@ class ModelMeta:
                 layout=props.get("layout", "NCHW"),
                 crop=props.get("crop", "centre"),
             )
-        except (KeyError, ValueError, TypeError) as exc:
+        except KeyError as exc:
+            raise EdgecamError(f"{source} has edgecam metadata without the key {exc.args[0]} "
+                               f"(needed: {', '.join(REQUIRED)})") from None
+        except (ValueError, TypeError) as exc:
             raise EdgecamError(f"{source} has broken edgecam metadata ({exc})") from None
+        return meta
+
+
+def _labels(value: list) -> list[str]:
+    """Class names: text that every output can carry (OpenCV's text drawing crashes on a
+    string that is not valid UTF-8)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("labels is a JSON list of names")
+    for label in value:
+        try:
+            label.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"label {label!r} is not valid UTF-8") from None
+    return value
+
+
+def _rgb(value: list, key: str) -> tuple[float, float, float]:
+    """Three numbers, R, G, B on 0..1 (a std above 0)."""
+    if not isinstance(value, list) or len(value) != 3:
+        raise ValueError(f"{key} is three numbers, R, G, B on 0..1; got {value!r}")
+    r, g, b = (float(v) for v in value)
+    if key == "std" and min(r, g, b) <= 0:
+        raise ValueError(f"std must be above 0, got {value!r}")
+    return r, g, b
 
 
 def write_metadata(path: Path, meta: ModelMeta) -> None:

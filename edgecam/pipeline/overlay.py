@@ -1,7 +1,10 @@
 """Labels, scores, FPS and inference time drawn on the frame, legible from 320x240 to 1080p.
 
 Text size follows the frame height; the panel behind the text is darkened in place (a shift,
-no blending copy), so drawing costs well under a millisecond at 640x480.
+no blending copy), so drawing costs well under a millisecond at 640x480. Text beyond ASCII (a
+label in any script, an emoji) is drawn as written by ``unicode_text`` (Pillow and a system
+font), where OpenCV's own fonts draw "?" marks (all of it up to OpenCV 4, CJK and emoji in 5);
+a control character is drawn as a space, so every label stays one line.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from edgecam.pipeline import unicode_text
 from edgecam.pipeline.result import RegionResult
 from edgecam.runtime.postprocess import Prediction
 from edgecam.runtime.unknown import UNKNOWN
@@ -44,6 +48,11 @@ class _Metrics:
         self.pad = max(2, self.th // 3)
 
     def width(self, text: str) -> int:
+        text = unicode_text.one_line(text)
+        if not text.isascii():
+            drawn = unicode_text.width(text, self.th, self.thick > 1)
+            if drawn is not None:
+                return drawn
         return cv2.getTextSize(text, FONT, self.scale, self.thick)[0][0]
 
     def rows(self, height: int) -> int:
@@ -76,8 +85,11 @@ def draw_lines(image: np.ndarray, lines: Sequence[Line], corner: str = "top") ->
     y0 = 0 if corner == "top" else h - box_h
     _panel(image, 0, y0, box_w, y0 + box_h)
     for i, (text, color) in enumerate(lines):
+        text = unicode_text.one_line(text)  # OpenCV would break a line at a newline
         y = y0 + m.pad + m.th + i * m.step
-        cv2.putText(image, text, (m.pad, y), FONT, m.scale, color, m.thick, cv2.LINE_AA)
+        if text.isascii() or not unicode_text.draw(image, text, m.pad, y, m.th, color,
+                                                   m.thick > 1):
+            cv2.putText(image, text, (m.pad, y), FONT, m.scale, color, m.thick, cv2.LINE_AA)
 
 
 def answer_lines(top: Sequence[Prediction], unknown: bool, width: int, height: int

@@ -34,6 +34,7 @@ class Stats:
     stages_ms: dict[str, float] = field(default_factory=dict)
     rss_mb: float = 0.0
     status: tuple[str, ...] = ()  # overlay lines: reconnecting, the running config...
+    attempts: int = 0  # the source's ended attempts to reopen: moves while it reconnects
     camera: int = 0  # the stream's place in the run: a controller of several tells them apart
 
     def to_dict(self, top: Sequence[Prediction] = (), label: str | None = None) -> dict:

@@ -55,14 +55,17 @@ class ModelSpec:
     smoothing: float = 0.0
     regions: tuple[Region, ...] = ()  # places to classify instead of the whole frame
     hold: float = HOLD_S  # seconds a new label must last before a region's state changes
+    labels: str | None = None  # --labels: a model without edgecam metadata (the spec's own)
 
     def engine(self, model: str | Path | Engine | None = None) -> Engine:
-        """The engine of ``model`` (default: the spec's own)."""
-        model = self.model if model is None else model
+        """The engine of ``model`` (default: the spec's own, with ``labels``)."""
+        own = model is None
+        model = self.model if own else model
         if isinstance(model, Engine):
             return model
         path = resolve_model(None if model is None else str(model))
-        return Engine(path, self.threads, self.provider, spin=self.spin)
+        return Engine(path, self.threads, self.provider, spin=self.spin,
+                      labels=self.labels if own else None)
 
 
 @dataclass(kw_only=True)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import statistics
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +22,8 @@ import numpy as np
 
 from edgecam.models.catalog import cache_dir
 from edgecam.runtime.engine import Engine
-from edgecam.util.atomic import publish
+from edgecam.util.atomic import write_whole
+from edgecam.util.errors import EdgecamError
 
 SIZES = (1, 2, 4, 8)
 FRAMES = 16  # frames per size and round
@@ -102,15 +101,9 @@ def _load() -> dict:
 def _save(cached: dict, key: str, entry: dict) -> None:
     """``cached`` (what ``_load`` read) with ``entry`` added, written whole. Best effort: a
     read-only cache only means measuring again next time."""
-    path = cache_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = {**cached, key: entry}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".batch-sizes.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        publish(tmp, path)
-    except OSError:
+        write_whole(cache_file(), json.dumps({**cached, key: entry}, indent=1))
+    except EdgecamError:
         pass
 
 

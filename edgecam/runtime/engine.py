@@ -4,11 +4,13 @@ file fails at load time, not on the first frame."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from edgecam.models.metadata import ModelMeta
+from edgecam.models.foreign import assumed_props
+from edgecam.models.metadata import FORMAT, ModelMeta
 from edgecam.runtime.providers import (
     CPU,
     ProviderChoice,
@@ -18,6 +20,8 @@ from edgecam.runtime.providers import (
 )
 from edgecam.util.device import default_threads
 from edgecam.util.errors import EdgecamError
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -31,7 +35,8 @@ class Engine:
     which saves a little latency per frame."""
 
     def __init__(self, path: str | Path, threads: int | None = None,
-                 provider: str | ProviderChoice | None = None, spin: bool = True) -> None:
+                 provider: str | ProviderChoice | None = None, spin: bool = True,
+                 labels: str | Path | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -66,8 +71,17 @@ class Engine:
         self.provider = str(ProviderChoice(
             name, choice.modifiers if name == choice.name else frozenset()))
         props = self.session.get_modelmeta().custom_metadata_map
+        note = ""
+        if labels is not None:  # a classifier from elsewhere (edgecam.models.foreign)
+            if props.get("format") == FORMAT:
+                raise EdgecamError(f"{self.path} carries its own labels (edgecam metadata); "
+                                   "--labels is for models without it")
+            props, note = assumed_props(self.session.get_inputs()[0].shape,
+                                        self.session.get_outputs()[0].shape, labels, self.path)
         self.meta = ModelMeta.from_props(props, source=str(self.path))
         self._check_signature()
+        if note:  # once the model is known to fit what was assumed
+            log.info("%s", note)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         first = self.session.get_inputs()[0].shape[0]
@@ -84,8 +98,9 @@ class Engine:
                 f"edgecam models have one input {want_in} and one output [N,{classes}]"
             )
         shape = list(inputs[0].shape)
-        if (inputs[0].type != "tensor(float)" or len(shape) != 4
-                or [shape[1], shape[2], shape[3]] != [3, res, res]):
+        if (inputs[0].type != "tensor(float)" or len(shape) != 4 or any(
+                isinstance(have, int) and have != want  # a named dimension takes any size
+                for have, want in zip(shape[1:], [3, res, res]))):
             raise EdgecamError(
                 f"{self.path} input is {inputs[0].type} {shape}, but its metadata says {want_in}"
             )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,10 +22,10 @@ from edgecam.runtime.engine import Engine
 from edgecam.runtime.postprocess import Postprocessor
 from edgecam.runtime.preprocess import Preprocessor
 from edgecam.sources.media import IMAGE_EXT, is_image_path, read_image
-from edgecam.util.atomic import publish
+from edgecam.util.atomic import Staged
 from edgecam.util.device import check_threads
-from edgecam.util.errors import EdgecamError, MissingExtraError
-from edgecam.util.safewrite import check_writable, create_exclusive, reason, refuse_inputs, shown
+from edgecam.util.errors import CannotWrite, EdgecamError, MissingExtraError
+from edgecam.util.safewrite import check_writable, refuse_inputs, shown
 
 METHODS = ("minmax", "percentile", "entropy")
 DECISIVE = 0.05  # FP32 top-1 leads its runner-up by at least this probability
@@ -109,35 +108,26 @@ def quantize_file(fp32: Path, frames: list[np.ndarray], output: Path,
     tensors = [pre(f).copy() for f in frames]
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
-    staged: Path | None = None
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        # staged beside the output: the rename stays on one file system, and the file
-        # appears whole, already loaded once by the runtime
-        fd, staged = create_exclusive(output.parent, f".{output.name}.", ".tmp")
-        os.close(fd)
-        with tempfile.TemporaryDirectory(prefix="edgecam-quant-") as tmp:
+        # staged beside the output: the file appears whole, already loaded once by the runtime
+        with Staged(output) as staged, \
+                tempfile.TemporaryDirectory(prefix="edgecam-quant-") as tmp:
             prepped = Path(tmp) / "pre.onnx"
             quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
             # the calibrators print their progress: keep the library quiet
             with contextlib.redirect_stdout(io.StringIO()):
                 quantize_static(
-                    str(prepped), str(staged), _reader(engine.input_name, tensors),
+                    str(prepped), str(staged.temp), _reader(engine.input_name, tensors),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=calib,
                     nodes_to_exclude=end_nodes(prepped) if keep_ends else None,
                 )
-        meta = ModelMeta(**{**engine.meta.__dict__, "precision": "int8"})
-        write_metadata(staged, meta)
-        Engine(staged, threads=1)  # the runtime must still load it
-        publish(staged, output)
-        staged = None
+            meta = ModelMeta(**{**engine.meta.__dict__, "precision": "int8"})
+            write_metadata(staged.temp, meta)
+            Engine(staged.temp, threads=1)  # the runtime must still load it
     except OSError as exc:
-        raise EdgecamError(f"cannot write {shown(output)}: {reason(exc)}") from None
-    finally:
-        if staged is not None:
-            staged.unlink(missing_ok=True)
+        raise CannotWrite(output, exc) from None
     return meta
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edgecam.sinks.labelled import check_label
 from edgecam.sources.media import is_image_path
+from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
 
 NEWEST = 24  # thumbnails listed per label

@@ -28,8 +28,9 @@ import numpy as np
 
 from edgecam.pipeline.overlay import draw_regions
 from edgecam.sinks.base import Sink
-from edgecam.util.errors import EdgecamError
-from edgecam.util.safewrite import check_writable, reason, shown, write_whole
+from edgecam.util.atomic import write_whole
+from edgecam.util.errors import EdgecamError, reason, shown
+from edgecam.util.safewrite import check_writable
 
 if TYPE_CHECKING:
     from edgecam.pipeline.result import RegionResult, Result

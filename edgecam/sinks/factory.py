@@ -17,13 +17,15 @@ is created until results arrive.
 
 from __future__ import annotations
 
+import faulthandler
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from edgecam.sinks.base import NullSink, Sink, SinkOptions
-from edgecam.sinks.staging import check_writable, is_special, mention_leftovers
+from edgecam.sinks.staging import is_special, mention_leftovers
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import check_writable
 from edgecam.util.safewrite import refuse_inputs as refuse_file_inputs
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -182,3 +184,21 @@ def flag_sinks(options: SinkOptions, *, output: str | None = None,
     sinks += [open_sink(uri, options) for uri in uris]
     refuse_shared(sinks)
     return sinks
+
+
+def service_sinks(environ: Mapping[str, str] = os.environ) -> list[Sink]:
+    """The service manager's sink when one started this run and listens ($NOTIFY_SOCKET, as in
+    the units ``edgecam service install`` writes): added by ``live`` beside the outputs the
+    user named. With a watchdog, a hang it catches ends in SIGABRT: faulthandler then prints
+    every thread's stack to the journal, which shows where the run was stuck."""
+    from edgecam.util.sdnotify import Notifier, watchdog_seconds
+
+    notifier = Notifier.from_env(environ)
+    if notifier is None:
+        return []
+    from edgecam.sinks.notify import NotifySink
+
+    watchdog = watchdog_seconds(environ)
+    if watchdog is not None:
+        faulthandler.enable()
+    return [NotifySink(notifier, watchdog)]

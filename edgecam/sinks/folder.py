@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 import cv2
 
 from edgecam.sinks.base import Sink
-from edgecam.sinks.staging import StagedFile, check_writable, mention_leftovers, reason
+from edgecam.sinks.staging import mention_leftovers
 from edgecam.sinks.video import VideoFile
 from edgecam.sources.media import is_image_path
+from edgecam.util.atomic import write_whole
 from edgecam.util.errors import EdgecamError
 from edgecam.util.nativelogs import native_stderr_silenced
+from edgecam.util.safewrite import check_writable
 
 if TYPE_CHECKING:
     from edgecam.pipeline.loop import Result
@@ -110,15 +112,7 @@ class FolderSink(Sink):
             ok, encoded = cv2.imencode(target.suffix or ".png", result.frame.image)
         if not ok:
             raise EdgecamError(f"cannot write {target}: OpenCV cannot encode {target.suffix}")
-        staged = StagedFile(target)
-        staged.create()
-        try:
-            with open(staged.temp, "wb") as f:
-                f.write(encoded.tobytes())
-        except OSError as exc:
-            staged.discard()
-            raise EdgecamError(f"cannot write {target}: {reason(exc)}") from None
-        staged.commit()
+        write_whole(target, encoded.tobytes())
         self._wrote = True
 
     def end(self, stream: Stream, ok: bool) -> None:

@@ -1,14 +1,15 @@
 """A data set folder being filled: pictures saved as ``DIR/LABEL/*.jpg``, the layout ``edgecam
 train`` reads (``edgecam capture`` and the browser preview's capture button both write here).
 
-Each picture is written under a temporary name and renamed, so a folder never holds half a
+Each picture is put in place whole (``edgecam.util.atomic``), so a folder never holds half a
 JPEG (Ctrl-C, a full disk); names carry the time and a counter, so captures never overwrite.
+A label is checked by the one rule for class names (``edgecam.util.classname``), the one train
+applies to the class folders it reads.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,37 +18,30 @@ import cv2
 import numpy as np
 
 from edgecam.sources.media import is_image_path
-from edgecam.util.atomic import publish
+from edgecam.util.atomic import name_max, write_whole
+from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
 
-
-def check_label(label: str) -> str:
-    """A class name is a folder name: any characters but a path separator, not empty, not
-    ``.``/``..``, not hidden (the data set reader skips hidden folders)."""
-    name = (label or "").strip()
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise EdgecamError(f"label {label!r} cannot be a folder name; give a class name "
-                           "without '/' (it becomes DIR/LABEL/)")
-    if name.startswith("."):
-        raise EdgecamError(f"label {label!r} starts with '.', which makes a hidden folder")
-    return name
-
+__all__ = ["LabelFolder", "check_label"]
 
 class LabelFolder:
     """``LabelFolder(out, label).save(image) -> path``; safe to call from several threads."""
 
     def __init__(self, out: str | Path, label: str, quality: int = 95) -> None:
-        self.label = check_label(label)
+        # checked now, created with the first picture: a capture that saves nothing (a source
+        # that fails, Ctrl-C at once) leaves no empty class folder for training to trip on
+        existing = Path(out)
+        try:
+            while not existing.exists() and existing != existing.parent:
+                existing = existing.parent
+        except OSError as exc:
+            raise EdgecamError(f"cannot use {out}: {exc.strerror or exc}") from None
+        self.label = check_label(label, name_max(existing))
         self.folder = Path(out) / self.label
         self.quality = quality
         self._lock = threading.Lock()
         self._count = 0
         self.saved = 0  # pictures this folder object saved
-        # checked now, created with the first picture: a capture that saves nothing (a source
-        # that fails, Ctrl-C at once) leaves no empty class folder for training to trip on
-        existing = self.folder
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
         if not existing.is_dir():
             raise EdgecamError(f"cannot create {self.folder}: {existing} is not a directory")
         if not os.access(existing, os.W_OK):
@@ -70,14 +64,7 @@ class LabelFolder:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise EdgecamError(f"cannot create {self.folder}: {exc.strerror or exc}") from None
-        fd, tmp = tempfile.mkstemp(suffix=".jpg.tmp", prefix=".", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(jpeg.tobytes())
-            publish(tmp, path)
-            with self._lock:
-                self.saved += 1
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise EdgecamError(f"cannot write {path}: {exc.strerror or exc}") from None
+        write_whole(path, jpeg.tobytes())
+        with self._lock:
+            self.saved += 1
         return path

@@ -107,8 +107,9 @@ class MqttSink(Sink):
         camera = self._camera(result.stream)
         self.publisher.prediction([p.to_dict() for p in result.top], result.frame.index,
                                   camera, label=result.label)
-        for region in result.changes:  # the same events as an events folder's lines
-            self.publisher.event(event_record(result, region), camera)
+        if not result.whole:  # the same events as an events folder's lines
+            for region in result.changes:
+                self.publisher.event(event_record(result, region), camera)
         self.publisher.stats(stats_of(result.stats, result.top, result.stream, result.label,
                                       regions_of(result)), camera)
 

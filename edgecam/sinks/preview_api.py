@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from edgecam.pipeline.regions import Box, Region, check_name, check_regions
 from edgecam.sinks.captures import NotFound, delete, label_pictures, listing, picture
-from edgecam.sinks.labelled import check_label
+from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
 
 MAX_JSON = 64 * 1024  # a body is a few regions or a label

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from edgecam.sinks.base import Sink
-from edgecam.sinks.staging import StagedFile
+from edgecam.util.atomic import Staged
+from edgecam.util.cvpath import video_capture, video_writer
 from edgecam.util.errors import EdgecamError
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class VideoFile:
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.size = size
         self.frames = 0
-        self._staged = StagedFile(self.path)
+        self._staged = Staged(self.path)
         self._writer: cv2.VideoWriter | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
@@ -49,7 +50,7 @@ class VideoFile:
     def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
         code = FOURCC.get(self.path.suffix.lower(), "mp4v")
         temp = self._staged.create()
-        writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*code), self.fps, size)  # type: ignore[attr-defined]
+        writer = video_writer(temp, cv2.VideoWriter_fourcc(*code), self.fps, size)  # type: ignore[attr-defined]
         if not writer.isOpened():
             self._staged.discard()
             raise EdgecamError(f"cannot write video {self.path}: OpenCV has no {code} encoder "
@@ -120,7 +121,7 @@ class VideoFile:
         """Why the finished temporary is not a whole video, or None."""
         if self._error is not None:
             return str(self._error)
-        cap = cv2.VideoCapture(str(self._staged.temp))
+        cap = video_capture(self._staged.temp)
         try:
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
         finally:

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgecam.sources.files import SyntheticSource
 from edgecam.sources.frames import Frame, Source
+from edgecam.util.cvpath import video_capture
 from edgecam.util.errors import EdgecamError
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class PlaybackCapture(Capture):
         self.fallback_fps = fallback_fps
 
     def open(self) -> dict:
-        cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
+        cap = video_capture(self.path)
         if not cap.isOpened():
             cap.release()
             raise OSError("not a readable video file")
@@ -256,9 +257,11 @@ class LiveSource(Source):
                     handle = self.capture.open()
                 except (OSError, RuntimeError, ImportError) as exc:
                     log.debug("reopening %s failed: %s", self.uri, exc)
+                    self.attempts += 1
                     self._closed.wait(delay)
                     delay = min(delay * 2, self.backoff_s[1])
                     continue
+                self.attempts += 1
             image = self.capture.read(handle)
             if image is None and self.capture.ends:
                 self.state = "ended"  # a file played like a camera: nothing to reconnect to

@@ -39,6 +39,7 @@ from edgecam.sources.gstreamer import (
     libcamera_pipeline,
 )
 from edgecam.sources.media import is_image_path, is_video_path, media_kind, read_image
+from edgecam.util.cvpath import opencv_safe
 from edgecam.util.errors import EdgecamError
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,9 @@ def parse_uri(uri: str) -> SourceSpec:
         return SourceSpec("camera", text, True)
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
+    if (scheme in STREAM_SCHEMES or scheme == "gst") and not opencv_safe(text):
+        raise EdgecamError(f"{text}: not valid UTF-8, which OpenCV cannot take; write the "
+                           "address in UTF-8 (or with %XX escapes)")
     if scheme == "gst":
         pipeline = text[len("gst://"):].strip() if text.lower().startswith("gst://") else ""
         if not pipeline:

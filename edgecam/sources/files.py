@@ -14,6 +14,7 @@ import numpy as np
 
 from edgecam.sources.frames import Frame, Source
 from edgecam.sources.media import is_image_path, read_image
+from edgecam.util.cvpath import video_capture
 from edgecam.util.errors import EdgecamError
 from edgecam.util.nativelogs import native_stderr_silenced
 
@@ -35,7 +36,7 @@ class VideoFileSource(Source):
         self.uri = path
         self.start, self.stop = start, stop
         with native_stderr_silenced():
-            self.cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+            self.cap = video_capture(path)
             if start and self.cap.isOpened():
                 self._seek(start)
             ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
@@ -58,7 +59,7 @@ class VideoFileSource(Source):
         if int(self.cap.get(cv2.CAP_PROP_POS_FRAMES)) == start:
             return
         self.cap.release()
-        self.cap = cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG)
+        self.cap = video_capture(self.uri)
         for _ in range(start):
             if not self.cap.grab():
                 break

@@ -29,6 +29,7 @@ class Source:
     size: tuple[int, int] | None = None  # (width, height)
     dropped: int = 0
     reconnects: int = 0
+    attempts: int = 0  # attempts to reopen it that have ended, well or not
     state: str = "starting"  # starting, running, reconnecting, ended
 
     def __iter__(self) -> Iterator[Frame]:

@@ -3,19 +3,25 @@
 A known extension decides at once (in any letter case). A file with an extension OpenCV might
 still read (a camcorder's ``.MTS`` under another name, a ``.jfif``...) is probed once: its header
 for a picture, a decoded first frame for a video, so what decodes is never refused by name.
+An animated WebP is a video (every frame, with its time, like a GIF), which FFmpeg decodes.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edgecam.sources.headers import picture_size
+from edgecam.util.cvpath import have_image_reader, video_capture
 from edgecam.util.errors import EdgecamError
 from edgecam.util.nativelogs import native_stderr_silenced
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXT = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff",
              ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".sr", ".ras"}
@@ -40,7 +46,7 @@ def is_video_path(path: str) -> bool:
 def media_kind(path: str) -> str | None:
     """"image", "video" or None (not media, or nothing OpenCV can decode)."""
     suffix = Path(path).suffix.lower()
-    if suffix in IMAGE_EXT:
+    if suffix in IMAGE_EXT and not (suffix == ".webp" and animated_webp(path)):
         return "image"
     if suffix in VIDEO_EXT:
         return "video"
@@ -57,16 +63,35 @@ def media_kind(path: str) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _probe(path: str, mtime_ns: int, size: int) -> str | None:
-    """What an unfamiliar file decodes as (cached per path and version of the file)."""
+    """What an unfamiliar file or an animated WebP decodes as (cached per path and version of
+    the file)."""
+    animated = animated_webp(path)
     with native_stderr_silenced():
-        if cv2.haveImageReader(path):
+        if not animated and have_image_reader(path):
             return "image"
-        cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        cap = video_capture(path)
         try:
             ok = cap.isOpened() and cap.read()[0]
         finally:
             cap.release()
+    if animated and not ok:
+        log.warning("%s is an animated WebP, and the FFmpeg of this OpenCV cannot decode its "
+                    "frames: only its first frame is read (an OpenCV with a newer FFmpeg reads "
+                    "them all)", path)
+        return "image"
     return "video" if ok else None
+
+
+def animated_webp(path: str) -> bool:
+    """A WebP whose extended header says it is an animation (imdecode reads only its first
+    frame; FFmpeg, when recent enough, every frame with its time)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(21)
+    except OSError:
+        return False
+    return len(head) == 21 and head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" \
+        and bool(head[20] & 0x02)
 
 
 # Pictures above this many pixels are refused before they are decoded: a 20000x20000 PNG is a
@@ -86,65 +111,24 @@ def max_pixels() -> int:
     return _limit["pixels"]
 
 
-def _be(data: bytes, at: int, n: int) -> int:
-    return int.from_bytes(data[at:at + n], "big")
+def too_large(data: np.ndarray) -> str | None:
+    """What makes a picture too large to decode, from its header ("20000x20000 (400
+    megapixels), above the limit of 64 megapixels"), else None; ``data`` is the whole file
+    as uint8 (a TIFF may say its size at its end)."""
+    size = picture_size(data.data)
+    if size is None or size[0] * size[1] <= max_pixels():
+        return None
+    w, h = size
+    megapixels = w * h / 1e6
+    shown = f"{megapixels:.0f}" if megapixels >= 10 else f"{megapixels:.2g}"
+    return f"{w}x{h} ({shown} megapixels), above the limit of {max_pixels() / 1e6:g} megapixels"
 
 
-def _le(data: bytes, at: int, n: int) -> int:
-    return int.from_bytes(data[at:at + n], "little")
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from the first start-of-frame marker."""
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return _be(data, i + 7, 2), _be(data, i + 5, 2)
-        i += 2 + _be(data, i + 2, 2)
-    return None
-
-
-def picture_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) read from the header of a PNG, JPEG, BMP, GIF or WebP file without
-    decoding it; None for other formats or a header too short to tell."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-        return _be(data, 16, 4), _be(data, 20, 4)
-    if data[:2] == b"\xff\xd8":
-        return _jpeg_size(data)
-    if data[:2] == b"BM" and len(data) >= 26:
-        return abs(int.from_bytes(data[18:22], "little", signed=True)), \
-            abs(int.from_bytes(data[22:26], "little", signed=True))
-    if data[:4] == b"GIF8" and len(data) >= 10:
-        return _le(data, 6, 2), _le(data, 8, 2)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
-        chunk = data[12:16]
-        if chunk == b"VP8 ":
-            return _le(data, 26, 2) & 0x3FFF, _le(data, 28, 2) & 0x3FFF
-        if chunk == b"VP8L":
-            bits = _le(data, 21, 4)
-            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-        if chunk == b"VP8X":
-            return _le(data, 24, 3) + 1, _le(data, 27, 3) + 1
-    return None
-
-
-def check_pixels(path: str, data: bytes) -> None:
+def check_pixels(path: str, data: np.ndarray) -> None:
     """Refuse a picture whose header says it is larger than the limit, before decoding it."""
-    size = picture_size(data[:1 << 18])
-    if size is not None and size[0] * size[1] > max_pixels():
-        w, h = size
-        raise EdgecamError(f"{path} is {w}x{h} ({w * h / 1e6:.0f} megapixels), above the "
-                           f"limit of {max_pixels() / 1e6:g} megapixels (--max-megapixels "
-                           "raises it)")
+    why = too_large(data)
+    if why is not None:
+        raise EdgecamError(f"{path} is {why} (--max-megapixels raises it)")
 
 
 def read_image(path: str) -> np.ndarray:
@@ -154,7 +138,7 @@ def read_image(path: str) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise EdgecamError(f"cannot read {path}: {exc.strerror or exc}") from None
-    check_pixels(path, data[:1 << 18].tobytes())
+    check_pixels(path, data)
     with native_stderr_silenced():
         image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:

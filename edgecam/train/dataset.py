@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from edgecam.runtime.unknown import UNKNOWN as UNKNOWN_ANSWER
-from edgecam.sources.media import is_image_path, max_pixels, picture_size
+from edgecam.sources.media import is_image_path, media_kind, too_large
+from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
 
 UNKNOWN = -1  # the label of the unknown folder's pictures
@@ -43,6 +44,10 @@ class DataSet:
     layout: str  # "folders" (split drawn here) or "train/val" (the user's split)
     fingerprint: str  # sha256 over (class, relative path, file sha256) of every used picture
     skipped: list[str] = field(default_factory=list)  # unreadable files, relative paths
+    # why a skipped file was not read, when it is more than "not a picture" (too large)
+    reasons: dict[str, str] = field(default_factory=dict)
+    # videos and animations, which train does not read: class folder -> their paths
+    videos: dict[Path, list[Path]] = field(default_factory=dict)
     # validation pictures that are byte copies of training pictures: (val, train) relative paths
     duplicates: list[tuple[str, str]] = field(default_factory=list)
 
@@ -54,6 +59,18 @@ class DataSet:
 
     def count_unknown(self, samples: list[Sample]) -> int:
         return sum(s.label == UNKNOWN for s in samples)
+
+    def notes(self) -> list[str]:
+        """What was not read, one line each: unreadable pictures (and why, when known), and
+        videos or animations per class with how to make pictures of them."""
+        lines = []
+        if self.skipped:
+            shown = ", ".join(f"{p} ({self.reasons[p]})" if p in self.reasons else p
+                              for p in self.skipped[:5])
+            lines.append(f"skipped {len(self.skipped)} unreadable picture(s): {shown}"
+                         + (" ..." if len(self.skipped) > 5 else ""))
+        return lines + [f"not read: {videos_hint(folder, videos, self.root)}"
+                        for folder, videos in self.videos.items()]
 
     def describe(self) -> dict:
         """The JSON block a report and the model metadata carry."""
@@ -67,6 +84,8 @@ class DataSet:
             "unknown_train_images": self.count_unknown(self.train),
             "unknown_val_images": self.count_unknown(self.val),
             "skipped": len(self.skipped), "skipped_files": self.skipped,
+            "videos_not_read": [relative(p, self.root) for found in self.videos.values()
+                                for p in found],
             "val_copies_of_train": len(self.duplicates),
         }
 
@@ -81,41 +100,96 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _pictures(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p.name)
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+def _media(folder: Path) -> dict[Path, str | None]:
+    """The files under ``folder`` (hidden ones aside), in order, with what they are
+    ("image", "video" or None)."""
+    return {p: media_kind(str(p)) for p in sorted(folder.rglob("*")) if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
 
 
-def _readable(path: Path) -> str | None:
-    """sha256 of a file that decodes as a picture, else None."""
+def _readable(path: Path) -> tuple[str | None, str]:
+    """(sha256, "") of a file that decodes as a picture; else (None, why when it is more than
+    unreadable: too large to decode, refused from its header)."""
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError:
-        return None
-    size = picture_size(data[:1 << 18].tobytes())
-    if size is not None and size[0] * size[1] > max_pixels():  # not decoded: too large
-        return None
+        return None, ""
+    why = too_large(data)
+    if why is not None:
+        return None, why
     if not data.size or cv2.imdecode(data, cv2.IMREAD_COLOR) is None:
-        return None
-    return hashlib.sha256(data.tobytes()).hexdigest()
+        return None, ""
+    return hashlib.sha256(data.tobytes()).hexdigest(), ""
 
 
-def _collect(folders: dict[str, Path], root: Path, digest: hashlib._Hash, skipped: list[str],
-             shas: dict[Path, str]) -> dict[str, list[Path]]:
-    out: dict[str, list[Path]] = {}
-    for name, folder in folders.items():
-        good = []
-        for path in _pictures(folder):
-            rel = relative(path, root)
-            sha = _readable(path)
-            if sha is None:
-                skipped.append(rel)
-                continue
-            digest.update(f"{name}\t{rel}\t{sha}\n".encode())
-            shas[path] = sha
-            good.append(path)
-        out[name] = good
-    return out
+@dataclass
+class _Scan:
+    """What reading the folders found besides the pictures kept: the fingerprint, each kept
+    picture's sha256, the files skipped (and why), the videos and animations not read."""
+
+    root: Path
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    shas: dict[Path, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+    videos: dict[Path, list[Path]] = field(default_factory=dict)
+
+    def collect(self, folders: dict[str, Path]) -> dict[str, list[Path]]:
+        """The readable pictures of each folder, by its class name."""
+        out: dict[str, list[Path]] = {}
+        for name, folder in folders.items():
+            found = _media(folder)
+            videos = [p for p, kind in found.items() if kind == "video"]
+            if videos:
+                self.videos[folder] = videos
+            good = []
+            for path in (p for p, kind in found.items() if kind == "image"):
+                rel = relative(path, self.root)
+                sha, why = _readable(path)
+                if sha is None:
+                    self.skipped.append(rel)
+                    if why:
+                        self.reasons[rel] = why
+                    continue
+                self.digest.update(f"{name}\t{rel}\t{sha}\n".encode())
+                self.shas[path] = sha
+                good.append(path)
+            out[name] = good
+        return out
+
+    def hint(self, folder: Path) -> str:
+        """The videos of a class folder short of pictures, named, and what to do (empty when
+        it has none)."""
+        videos = self.videos.get(folder)
+        return f"; it also holds {videos_hint(folder, videos, self.root)}" if videos else ""
+
+
+def videos_hint(folder: Path, videos: list[Path], root: Path, shown: int = 3) -> str:
+    """The videos and animations of a class folder, which train does not read, and the
+    command that saves their frames as pictures in that folder."""
+    names = [relative(p, root) for p in videos]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return (f"{len(videos)} video(s) or animation(s), which train does not read ("
+            f"{', '.join(names[:shown])}{more}): save their frames as pictures with "
+            f"`edgecam capture --source VIDEO --label {folder.name} --out {folder.parent}`")
+
+
+def check_names(classes: list[str], root: Path) -> None:
+    """A class folder's name becomes its label's text, in the model and drawn on frames: the
+    one rule for a class name (``util.classname``), and a name that is not valid UTF-8 (a
+    Latin-1 name from an old system) named as a terminal shows it."""
+    for name in classes:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise EdgecamError(f"class folder {shown!r} in {root} has a name that is not valid "
+                               "UTF-8, and it would be its label's text: rename it in "
+                               "UTF-8") from None
+        try:
+            check_label(name)
+        except EdgecamError as exc:
+            raise EdgecamError(f"{exc} (a class folder of {root}); rename the folder") from None
 
 
 def _split(files: list[Path], fraction: float, rng: np.random.Generator
@@ -178,8 +252,6 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
     check_folder(root)
     if not 0.0 < val_split < 1.0:
         raise EdgecamError(f"--val-split must be between 0 and 1, got {val_split}")
-    digest = hashlib.sha256()
-    skipped: list[str] = []
     split_dirs = (root / "train").is_dir() and (root / "val").is_dir()
     if split_dirs:
         train_dirs = {p.name: p for p in _class_dirs(root / "train")}
@@ -193,6 +265,7 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
         train_dirs = {p.name: p for p in _class_dirs(root)}
         train_dirs.pop(UNKNOWN_FOLDER, None)
     classes = sorted(train_dirs)
+    check_names(classes, root)
     if len(classes) < 2:
         where = f"{root}/train" if split_dirs else str(root)
         if not classes and any(p.is_file() and is_image_path(p.name) for p in root.iterdir()):
@@ -205,9 +278,9 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
             f"{where} has {len(classes)} class folder(s){besides}; training needs at least two "
             "(one sub-folder of pictures per class, named by its label)")
 
-    shas: dict[Path, str] = {}  # the fingerprint's per-file hashes
-    train_files = _collect(train_dirs, root, digest, skipped, shas)
-    val_files = _collect(val_dirs, root, digest, skipped, shas) if split_dirs else {}
+    scan = _Scan(root)
+    train_files = scan.collect(train_dirs)
+    val_files = scan.collect(val_dirs) if split_dirs else {}
     rng = np.random.default_rng(seed)
     train: list[Sample] = []
     val: list[Sample] = []
@@ -218,40 +291,41 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
                 side = "train" if not tr else "val"
                 raise EdgecamError(
                     f"class {name!r} has no readable pictures in {root / side}; each class "
-                    "needs at least one in train/ and one in val/")
+                    "needs at least one in train/ and one in val/"
+                    + scan.hint(root / side / name))
         else:
             files = train_files[name]
             if len(files) < 2:
                 raise EdgecamError(
                     f"class {name!r} has {len(files)} readable picture(s) in {root / name}; "
-                    "each class needs at least two (one to train on, one to validate)")
+                    "each class needs at least two (one to train on, one to validate)"
+                    + scan.hint(root / name))
             tr, va = _split(files, val_split, rng)
         train += [Sample(p, label) for p in tr]
         val += [Sample(p, label) for p in va]
     unknown_dir, unknown_train, unknown_val = _unknown_dirs(root, split_dirs, unknown)
     if unknown_dir is not None:
-        tr, va = _unknown_split(unknown_dir, unknown_train, unknown_val, root, digest, skipped,
-                                shas, val_split, rng)
+        tr, va = _unknown_split(unknown_dir, unknown_train, unknown_val, scan, val_split, rng)
         train += [Sample(p, UNKNOWN) for p in tr]
         val += [Sample(p, UNKNOWN) for p in va]
     return DataSet(root, classes, train, val, "train/val" if split_dirs else "folders",
-                   digest.hexdigest(), skipped, _duplicates(train, val, shas, root),
-                   unknown_dir)
+                   scan.digest.hexdigest(), scan.skipped, scan.reasons, scan.videos,
+                   _duplicates(train, val, scan.shas, root), unknown_dir)
 
 
 def _unknown_split(folder: Path, train_dirs: dict[str, Path], val_dirs: dict[str, Path],
-                   root: Path, digest: hashlib._Hash, skipped: list[str],
-                   shas: dict[Path, str], val_split: float, rng: np.random.Generator
+                   scan: _Scan, val_split: float, rng: np.random.Generator
                    ) -> tuple[list[Path], list[Path]]:
     """The unknown pictures' train and validation sides (named below the data set when they
     are in it, else by their absolute path)."""
-    tr = _collect(train_dirs, root, digest, skipped, shas).get(UNKNOWN_FOLDER, [])
+    tr = scan.collect(train_dirs).get(UNKNOWN_FOLDER, [])
     if val_dirs:
-        return tr, _collect(val_dirs, root, digest, skipped, shas)[UNKNOWN_FOLDER]
+        return tr, scan.collect(val_dirs)[UNKNOWN_FOLDER]
     if len(tr) < 2:
         raise EdgecamError(
             f"the unknown folder {folder} has {len(tr)} readable picture(s); it needs at least "
-            "two (one to train on, one to calibrate the rejection with)")
+            "two (one to train on, one to calibrate the rejection with)"
+            + scan.hint(folder))
     return _split(tr, val_split, rng)
 
 

@@ -59,9 +59,23 @@ def render(evaluation: dict, classes: list[str], width: int = 24) -> str:
     return "\n".join(lines)
 
 
+TOO_SURE = 0.99  # a threshold from here up sits where new pictures often fall below it
+
+
+def percent(p: float) -> str:
+    """``p`` as a percentage with the digits it needs (a threshold is written with 6
+    decimals): 95.0%, 99.9592%, never a 100.0% that is not 1."""
+    for digits in range(1, 5):
+        text = f"{p * 100:.{digits}f}"
+        if abs(float(text) / 100 - p) < 5e-7:
+            break
+    return f"{text}%"
+
+
 def rejection_line(rule: dict) -> str:
-    """How well the rule to answer "unknown" works on the validation pictures."""
-    line = (f"  answers 'unknown' below {rule['threshold']:.1%} top-1 probability: keeps "
+    """How well the rule to answer "unknown" works on the validation pictures; a warning line
+    after it when the rule sits so close to 1 that new pictures will be answered "unknown"."""
+    line = (f"  answers 'unknown' below {percent(rule['threshold'])} top-1 probability: keeps "
             f"{rule['known_kept']:.1%} of the {rule['known_images']} known pictures "
             f"({rule['known_recall']:.1%} on their right label)")
     if rule.get("unknown_rejected") is not None:
@@ -69,4 +83,12 @@ def rejection_line(rule: dict) -> str:
                  f"{rule['unknown_images']} pictures of anything else")
     else:
         line += "; add an 'unknown' folder of anything else to train and check it against"
+    if rule["threshold"] >= TOO_SURE:
+        line += (
+            f"\n  warning: {percent(rule['keep'])} of the known validation pictures scored "
+            f"{percent(rule['threshold'])} or more, so new pictures of your classes (other "
+            "light, angle, background) will often fall below it and be answered 'unknown'; "
+            "add more, more varied pictures per class (and an 'unknown' folder), train with "
+            f"a higher --keep (now {rule['keep']:g}), or run the model with a lower "
+            "--threshold (e.g. 0.9)")
     return line

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -29,7 +28,8 @@ from edgecam.sources.media import read_image
 from edgecam.train.augment import Augment
 from edgecam.train.dataset import DataSet, Sample, relative
 from edgecam.train.tapped import Tapped
-from edgecam.util.atomic import publish
+from edgecam.util.atomic import Staged
+from edgecam.util.errors import EdgecamError
 from edgecam.util.signals import StopFlag
 
 BATCH = 32
@@ -82,13 +82,10 @@ def _load_cached(path: Path) -> Features | None:
 def _save_cached(path: Path, feats: Features) -> None:
     """Best effort: a cache that cannot be written only costs time next run."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as out:
+        with Staged(path) as staged, staged.file("wb") as out:
             np.savez(out, train=feats.train, train_labels=feats.train_labels, val=feats.val,
                      val_labels=feats.val_labels)
-        publish(tmp, path)
-    except OSError:
+    except (OSError, EdgecamError):
         pass
 
 

@@ -159,9 +159,8 @@ def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None
 
 def _describe(data: DataSet, say: Callable[[str], None]) -> None:
     """What was read: the counts, and what would make the validation accuracy mislead."""
-    if data.skipped:
-        shown = ", ".join(data.skipped[:5]) + (" ..." if len(data.skipped) > 5 else "")
-        say(f"skipped {len(data.skipped)} unreadable picture(s): {shown}")
+    for line in data.notes():
+        say(line)
     if data.duplicates:
         val, train = data.duplicates[0]
         say(f"warning: {len(data.duplicates)} of the {len(data.val)} validation pictures are "
@@ -227,7 +226,8 @@ class Sizes:
         meta.top1 = round(evaluation["val_accuracy"] * 100, 2)
         meta.top1_source = f"validation: {evaluation['val_images']} pictures of {data.name}"
         meta.params, meta.macs = count_params(model), count_macs(model, meta.resolution)
-        dataset_info = {k: v for k, v in data.describe().items() if k != "skipped_files"}
+        dataset_info = {k: v for k, v in data.describe().items()
+                        if k not in ("skipped_files", "videos_not_read")}
         meta.training = {
             "mode": fit.mode, **evaluation, "dataset": dataset_info,
             "best_epoch": fit.best_epoch, "epochs_run": len(fit.history), "views": self.views,

@@ -7,6 +7,7 @@ tuning the ImageNet models never replaces the profile of your own classes."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import re
@@ -20,6 +21,8 @@ from edgecam.util.paths import working_dir
 from edgecam.util.safewrite import write_whole
 
 FORMAT = "edgecam-profile-1"
+
+log = logging.getLogger(__name__)
 
 
 def device_info() -> dict:
@@ -225,20 +228,38 @@ def load_profile(path: Path) -> Profile:
         raise EdgecamError(f"{path}: {exc}") from None
 
 
-def device_profiles(device: dict | None = None) -> list[tuple[Path, Profile]]:
+@dataclass
+class Damaged:
+    """A profile file of this device that cannot be read (cut short by a crash, edited)."""
+
+    name: str  # the candidate set its file name says
+    path: Path
+    why: str
+
+    def error(self) -> EdgecamError:
+        return EdgecamError(f"profile {self.name} is damaged: {self.why}; run `edgecam tune "
+                            f"--target-fps N` again to replace it (or delete {self.path})")
+
+
+def _scan(device: dict | None = None) -> tuple[list[tuple[Path, Profile]], list[Damaged]]:
     """This device's profiles, newest first (one per candidate set; a file from before
-    profiles were named counts as ``imagenet``)."""
+    profiles were named counts as ``imagenet``), and its damaged profile files."""
     base = device_slug(device)
-    found = []
+    found, damaged = [], []
     for path in sorted(profiles_dir().glob(f"{base}*.json")):
         if path.stem != base and not path.stem.startswith(f"{base}--"):
             continue
         try:
             found.append((path, load_profile(path)))
-        except EdgecamError:
-            continue
-    return sorted(found, key=lambda item: (item[1].created, item[0].stat().st_mtime),
-                  reverse=True)
+        except EdgecamError as exc:
+            damaged.append(Damaged(path.stem.partition("--")[2] or "imagenet", path, str(exc)))
+    found.sort(key=lambda item: (item[1].created, item[0].stat().st_mtime), reverse=True)
+    return found, damaged
+
+
+def device_profiles(device: dict | None = None) -> list[tuple[Path, Profile]]:
+    """This device's readable profiles, newest first."""
+    return _scan(device)[0]
 
 
 def choose_profile(spec: str) -> tuple[Path, Profile, str]:
@@ -246,11 +267,16 @@ def choose_profile(spec: str) -> tuple[Path, Profile, str]:
     ``--profile FILE``: the profile and why it is the one."""
     if spec.endswith(".json") or os.sep in spec:
         return Path(spec), load_profile(Path(spec)), "the file given"
-    mine = device_profiles()
+    mine, damaged = _scan()
+    wanted = [d for d in damaged if spec == "auto" or d.name == slug(spec)]
+    if wanted and not any(spec == "auto" or prof.name == slug(spec) for _, prof in mine):
+        raise wanted[0].error()  # the one asked for (or the only ones there are) is damaged
     if not mine:
         raise EdgecamError(f"no profile for this device ({device_slug()}) in "
                            f"{profiles_dir().resolve()}; run `edgecam tune --target-fps N` "
                            "first (EDGECAM_PROFILES=DIR looks elsewhere)")
+    for broken in wanted:  # ``auto`` with others to choose from: said, then passed over
+        log.warning("warning: %s; choosing among the others", broken.error())
     names = [prof.name for _, prof in mine]
     if spec != "auto":
         for path, prof in mine:

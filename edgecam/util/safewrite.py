@@ -9,42 +9,23 @@ one set:
 - ``check_writable`` creates and removes a real temporary in the folder the output goes to,
   so a folder that takes no new file (``/proc``, a read-only mount) fails before any work,
   where a permission check would pass;
-- temporaries are created with ``O_CREAT | O_EXCL | O_NOFOLLOW`` under an unpredictable name
-  in the output's own folder: a link planted there by someone sharing the folder is never
-  followed, and the final rename stays on one file system.
+- the file itself is written by ``edgecam.util.atomic`` (a temporary beside it, never through
+  a link, renamed into place whole); ``write_whole`` is imported here for the commands that
+  write a whole file after these checks.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-from edgecam.util.atomic import publish
-from edgecam.util.errors import EdgecamError
+from edgecam.util.atomic import probe, write_whole
+from edgecam.util.errors import CannotWrite, EdgecamError, reason, shown
 
-SHOWN = 120  # characters of a path an error line shows
-
-
-def shown(path: str | os.PathLike) -> str:
-    """A path as one error line shows it: whole up to ``SHOWN`` characters, else its head and
-    its tail (a path longer than PATH_MAX would make a page of one line)."""
-    text = os.fspath(path)
-    if len(text) <= SHOWN:
-        return text
-    return f"{text[:40]}...{text[-60:]} ({len(text)} characters)"
-
-
-def reason(exc: OSError) -> str:
-    """What an OSError means, in the words an error line uses."""
-    if exc.errno == errno.ENOSPC:
-        return "no space left on device"
-    if exc.errno == errno.ENAMETOOLONG:
-        return "the path is too long"
-    return exc.strerror.lower() if exc.strerror else str(exc)
-
+__all__ = ["check_writable", "existing_folder", "identity", "inside", "reason", "refuse_inputs",
+           "same_file", "shown", "write_whole"]
 
 # --- outputs that are inputs ------------------------------------------------------------------
 
@@ -133,47 +114,6 @@ def check_writable(path: str | os.PathLike, directory: bool = False) -> None:
                                "directory")
         if len(os.fsencode(target.name)) > os.pathconf(folder, "PC_NAME_MAX"):
             raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
-        fd, probe = create_exclusive(folder, ".edgecam-probe-", "")
-        os.close(fd)
-        os.unlink(probe)
+        probe(folder)
     except OSError as exc:
-        raise EdgecamError(f"cannot write {shown(path)}: {reason(exc)}") from None
-
-
-# --- temporaries and whole files --------------------------------------------------------------
-
-
-def create_exclusive(folder: str | os.PathLike, prefix: str, suffix: str, mode: int = 0o666
-                     ) -> tuple[int, Path]:
-    """A new empty file ``folder/PREFIX<random>SUFFIX``, opened read-write: created by this
-    call (``O_EXCL``), never through a link (``O_NOFOLLOW``); a name already taken (a planted
-    link) is passed over for another."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    for _ in range(100):
-        path = Path(folder) / f"{prefix}{secrets.token_hex(4)}{suffix}"
-        try:
-            return os.open(path, flags, mode), path
-        except FileExistsError:
-            continue
-    raise OSError(errno.EEXIST, "no free temporary name")
-
-
-def write_whole(dest: str | os.PathLike, data: str | bytes) -> Path:
-    """``data`` at ``dest`` whole or not at all: written to a temporary beside it, flushed to
-    disk, renamed into place (an EdgecamError names the reason; ``dest`` is untouched)."""
-    dest = Path(dest)
-    body = data.encode() if isinstance(data, str) else data
-    tmp: Path | None = None
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = create_exclusive(dest.parent, f".{dest.name}.", ".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        publish(tmp, dest)
-    except OSError as exc:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        raise EdgecamError(f"cannot write {shown(dest)}: {reason(exc)}") from None
-    return dest
+        raise CannotWrite(path, exc) from None

@@ -1,7 +1,13 @@
-"""Ctrl-C and SIGTERM as a stop request: the loop finishes the frame it is on, sinks close
-(videos are finalized, JSON lines end whole), and the exit code says which signal ended it.
+"""Ctrl-C, SIGTERM and SIGHUP as a stop request: the loop finishes the frame it is on, sinks
+close (videos are finalized, JSON lines end whole, train keeps the best model so far), and the
+exit code says which signal ended it (130, 143, 129).
 
-A second Ctrl-C raises KeyboardInterrupt at once, for a user who really wants out.
+SIGHUP is what a terminal sends when it goes away (a dropped SSH session): the run ends the way
+SIGTERM ends it, never with its outputs lost. It never means "reopen the logs": a live JSON
+lines file follows log rotation by itself (``edgecam.sinks.jsonl``), so logrotate needs no
+signal. A run started under ``nohup`` (SIGHUP ignored) keeps ignoring it: it outlives its
+terminal, as asked. A second Ctrl-C raises KeyboardInterrupt at once, for a user who really
+wants out.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
+
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class EndOfRun(Exception):  # noqa: N818 - a request, not an error
@@ -35,7 +43,7 @@ class StopFlag:
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing interrupted the run, else 128 + the signal number (130, 143)."""
+        """0 when nothing interrupted the run, else 128 + the signal number (130, 143, 129)."""
         return 128 + self.signum if self.signum else 0
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
@@ -46,7 +54,9 @@ class StopFlag:
 
     def __enter__(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOPS:
+                if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                    continue  # started under nohup: the run outlives its terminal
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

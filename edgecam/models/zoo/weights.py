@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from edgecam.models.catalog import WeightSource, format_alpha, weight_source
-from edgecam.models.download import sha256_of
+from edgecam.models.download import cache_name, sha256_of
 from edgecam.util.errors import EdgecamError
 
 FORMATS = {  # a key that only this format has -> format name
@@ -248,7 +248,9 @@ def imagenet_file(arch: str, alpha: float) -> tuple[Path, WeightSource]:
     from edgecam.models.download import fetch
 
     assert src.url is not None  # a source without a package has a url
-    return fetch(src.url, sha256=src.sha256, sha256_prefix=src.sha256_prefix), src
+    return fetch(src.url, sha256=src.sha256, sha256_prefix=src.sha256_prefix,
+                 what=f"the ImageNet weights of {arch} {format_alpha(alpha)} "
+                      f"({cache_name(src.url)})"), src
 
 
 def load_imagenet(model: torch.nn.Module, arch: str, alpha: float) -> LoadedWeights:
