@@ -7,6 +7,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -30,7 +33,7 @@ from edgecam.studio.job import TrainRequest
 from edgecam.studio.session import Studio, work_dir
 from edgecam.util.errors import EdgecamError
 
-from conftest import HAS_TORCH, wait_for
+from conftest import HAS_TORCH, free_port, wait_for
 from tiny_models import tiny_classifier
 
 W, H = 160, 120
@@ -392,3 +395,57 @@ def test_a_failed_training_says_why_and_keeps_the_old_model(tmp_path: Path) -> N
         assert job["error"].endswith("the old model keeps running")
         assert "Traceback" not in job["error"]
         assert server.stats(0)["model"] == "mobilenet_v2-0.35-32"
+
+
+def test_live_config_gets_the_edited_regions_back(tmp_path: Path) -> None:
+    """The real CLI: ``live --config site.toml`` with the studio; a region drawn from the API
+    runs from the next frame and lands in the file the run was started with."""
+    model = tiny_classifier(tmp_path / "tiny.onnx", resolution=32)
+    port = free_port()
+    site = tmp_path / "site.toml"
+    site.write_text(f"""# the yard
+model = "{model}"
+threads = 1
+[outputs]
+headless = true
+serve = "127.0.0.1:{port}"
+capture_dir = "yard"
+[[camera]]
+source = "synthetic://{W}x{H}?fps=15"  # a camera for the test
+[[camera.region]]
+name = "gate"  # the gate itself
+box = [100, 60, 40, 30]
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "edgecam", "live", "--config", str(site)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def stats() -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{base}/stats.json", timeout=5) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    try:
+        assert wait_for(lambda: (s := stats()) and "gate" in s.get("regions", {}), 60)
+        request = urllib.request.Request(
+            f"{base}/api/regions", method="PUT", headers={"Content-Type": "application/json"},
+            data=json.dumps({"regions": [{"name": "gate", "box": [10, 10, 50, 40]},
+                                         {"name": "door", "box": [100, 0, 40, 60]}]}).encode())
+        with urllib.request.urlopen(request, timeout=20) as r:
+            reply = json.loads(r.read())
+        assert reply["site_file"] == str(site), reply
+        assert wait_for(lambda: set((stats() or {}).get("regions", {})) == {"gate", "door"},
+                        20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    text = site.read_text()
+    assert "# the yard" in text and "# a camera for the test" in text
+    data = tomlkit.parse(text).unwrap()
+    assert data["camera"][0]["region"] == [{"name": "gate", "box": [10, 10, 50, 40]},
+                                           {"name": "door", "box": [100, 0, 40, 60]}]
+    assert data["outputs"]["capture_dir"] == "yard"
