@@ -119,13 +119,13 @@ class Live:
 
 
 def until(predicate, timeout: float, every: float = 0.25):
+    """``predicate()``'s first truthy value; a step that never comes ends the walk."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gave up after {timeout:g} s waiting for {predicate}")
         time.sleep(every)
-    raise RuntimeError("timed out")
+    return value
 
 
 def browser(profile: Path):
