@@ -261,10 +261,10 @@ class TrainJob:
         if rule.get("threshold", 0) >= SURE:
             notes.append(
                 f"it was all but certain of each of the {held} held-out pictures, so it "
-                f"answers 'unknown' below {rule['threshold']:.4%} sure: live frames that differ "
-                "a little from the captures (and each change, while the smoothing catches up) "
-                "will be 'unknown'; capture each label at other moments (light, people "
-                "passing) and pictures of anything else as 'unknown'")
+                f"answers 'unknown' below {_percent(rule['threshold'])} sure: live frames that "
+                "differ a little from the captures (and each change, while the smoothing "
+                "catches up) will be 'unknown'; capture each label at other moments (light, "
+                "people passing) and pictures of anything else as 'unknown'")
         self._set(chosen=picked, **({"note": "; ".join(notes)} if notes else {}))
         return picked
 
@@ -363,7 +363,7 @@ def _model_summary(report: dict) -> dict:
     rule = report.get("rejection") or {}
     words = None
     if rule:
-        words = (f"answers 'unknown' below {rule['threshold']:.1%} sure; keeps "
+        words = (f"answers 'unknown' below {_percent(rule['threshold'])} sure; keeps "
                  f"{rule['known_kept']:.0%} of the {rule['known_images']} held-out pictures")
         if rule.get("unknown_rejected") is not None:
             words += (f", 'unknown' for {rule['unknown_rejected']:.0%} of the "
@@ -372,6 +372,11 @@ def _model_summary(report: dict) -> dict:
             "resolution": report["resolution"], "val_accuracy": report["val_accuracy"],
             "val_images": report["val_images"], "unknown_rule": words,
             "interrupted": report.get("interrupted", False)}
+
+
+def _percent(p: float) -> str:
+    """A share as people read it, with the digits a rule near 1 needs (99.9931%)."""
+    return f"{p:.{4 if p >= SURE else 1}%}"
 
 
 def _last_error(log_file: Path) -> str:
