@@ -449,3 +449,33 @@ box = [100, 60, 40, 30]
     assert data["camera"][0]["region"] == [{"name": "gate", "box": [10, 10, 50, 40]},
                                            {"name": "door", "box": [100, 0, 40, 60]}]
     assert data["outputs"]["capture_dir"] == "yard"
+
+
+def test_the_switch_changes_each_camera_on_its_own_and_every_camera_to_a_trained_model(
+        tmp_path: Path) -> None:
+    from dataclasses import replace as changed
+
+    from edgecam.pipeline.model import Model
+    from edgecam.pipeline.result import Stats
+    from edgecam.runtime.engine import Engine
+    from edgecam.studio.switch import ModelSwitch
+
+    old = Engine(tiny_classifier(tmp_path / "old.onnx", resolution=32), 1)
+    new = Engine(tiny_classifier(tmp_path / "new.onnx", resolution=32, seed=1), 1)
+    switch = ModelSwitch()
+    cameras = [Model(old), Model(old, regions=[Region("door", Box(0, 0, 8, 8))])]
+    stats = [changed(Stats(), camera=i) for i in range(2)]
+    assert [switch(s, m) for s, m in zip(stats, cameras)] == [None, None]
+    gate = (Region("gate", Box(10, 10, 20, 20)),)
+    switch.set_regions(0, gate)
+    swapped = switch(stats[0], cameras[0])
+    assert swapped is not None and swapped.regions == gate and swapped.engine is old
+    assert switch(stats[1], cameras[1]) is None  # the other camera keeps its door
+    cameras[0] = swapped
+    assert switch(stats[0], cameras[0]) is None  # what was asked for runs: nothing to do
+    switch.set_engine(new)
+    assert not switch.wait_for(new, 0.05)  # neither camera has had a frame since
+    models = [switch(s, m) for s, m in zip(stats, cameras)]
+    assert [m.engine for m in models] == [new, new]
+    assert [m.regions for m in models] == [gate, cameras[1].regions]  # each keeps its own
+    assert switch.wait_for(new, 1)
