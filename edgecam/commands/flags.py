@@ -141,9 +141,10 @@ LiveServeName = Annotated[list[str] | None, typer.Option(
                              "other Host names are refused (DNS rebinding).")]
 
 LiveCaptureDir = Annotated[str | None, typer.Option(
-        help="Show a label field and a capture button on the preview page: each click saves "
-             "the camera's frame (without the overlay) as DIR/LABEL/*.jpg, like `edgecam "
-             "capture`, for `edgecam train`.")]
+        help="Set it up from the preview page: draw the regions on the picture, save each "
+             "region's crop (or the frame, without the overlay) as DIR/LABEL/*.jpg like "
+             "`edgecam capture`, and press Train: the running live switches to the new model "
+             "(docs/browser-setup.md).")]
 
 LiveOutput = Annotated[str | None, typer.Option(
         "--output", "-o", help="Also write the annotated video here (renamed into place "
