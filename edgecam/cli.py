@@ -284,6 +284,7 @@ def train(
     seed: f.TrainSeed = 0,
     unknown: f.TrainUnknown = None,
     keep: f.TrainKeep = 0.95,
+    progress_json: f.TrainProgressJson = None,
 ) -> None:
     """Teach a backbone your own classes: a folder of labelled pictures -> an ONNX model.
 
@@ -304,7 +305,7 @@ def train(
                         resolutions=int_list(resolution, "--resolution"), epochs=epochs,
                         patience=patience, finetune=finetune, val_split=val_split,
                         output=output, json_out=json_out, views=views, augment=augment,
-                        seed=seed, unknown=unknown, keep=keep)
+                        seed=seed, unknown=unknown, keep=keep, progress_json=progress_json)
     summary = run_train(opts, note)
     say(summary.lines)
     if summary.interrupted:

@@ -22,7 +22,7 @@ LAYERS = [
     {"pipeline"},
     {"sinks"},
     {"run"},
-    {"tune", "train", "cluster", "service"},
+    {"tune", "train", "cluster", "service", "studio"},
     {"commands"},
     {"cli"},
     {"__main__"},

@@ -155,9 +155,10 @@ LiveServeName = Annotated[list[str] | None, typer.Option(
                              "other Host names are refused (DNS rebinding).")]
 
 LiveCaptureDir = Annotated[str | None, typer.Option(
-        help="Show a label field and a capture button on the preview page: each click saves "
-             "the camera's frame (without the overlay) as DIR/LABEL/*.jpg, like `edgecam "
-             "capture`, for `edgecam train`.")]
+        help="Set it up from the preview page: draw the regions on the picture, save each "
+             "region's crop (or the frame, without the overlay) as DIR/LABEL/*.jpg like "
+             "`edgecam capture`, and press Train: the running live switches to the new model "
+             "(docs/browser-setup.md).")]
 
 LiveOutput = Annotated[str | None, typer.Option(
         "--output", "-o", help="Also write the annotated video here (renamed into place "
@@ -321,6 +322,11 @@ TrainOutput = Annotated[Path | None, typer.Option(
 TrainJsonOut = Annotated[Path | None, typer.Option(
         help="Write the report (accuracy, per-class accuracy, confusion matrix, data set "
              "fingerprint) as JSON.")]
+
+TrainProgressJson = Annotated[Path | None, typer.Option(
+        help="Append each step (pictures read, epochs with the validation accuracy) as a JSON "
+             "line to this file, for a program that shows the progress (the browser "
+             "preview's train button).")]
 
 TrainAugment = Annotated[bool, typer.Option(
         help="Random resized crops, flips and colour jitter of the training pictures.")]

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 from edgecam.commands.options import LiveOptions
@@ -15,6 +16,7 @@ from edgecam.run.driver import ModelSpec, OutputSpec, Run
 from edgecam.sinks.base import Sink, SinkOptions
 from edgecam.sinks.factory import service_sinks
 from edgecam.sources.factory import check_source_options, open_source
+from edgecam.studio.session import Studio
 from edgecam.tune.adapt import Adapter, model_builder, rung_model
 from edgecam.tune.profiles import choose_profile
 from edgecam.util.device import default_threads
@@ -112,14 +114,17 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     spec = ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
                      top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing,
                      regions=tuple(opts.regions), hold=opts.hold, labels=opts.labels)
-    run = Run(spec, _outputs(opts, display=not headless and len(uris) == 1),
-              controller=opts.controller, status=opts.notes, camera_regions=opts.camera_regions)
+    studio = _studio(opts, spec) if opts.capture_dir else None
+    run = Run(spec, _outputs(opts, display=not headless and len(uris) == 1, studio=studio),
+              controller=studio.switch if studio else opts.controller, status=opts.notes,
+              camera_regions=opts.camera_regions)
     quiet = not run.sinks
     if quiet:
         run.add(LabelChanges(opts.echo))
     for sink in service_sinks():  # systemd's readiness and watchdog, when run as a service
         run.add(sink)
     with run:
+        run.enter(studio or nullcontext())  # a training still going is cancelled at the end
         sources = [run.enter(open_source(uri, width=opts.width, height=opts.height,
                                          fps=opts.fps, playback=not opts.fast,
                                          loop=opts.loop)) for uri in uris]
@@ -144,17 +149,28 @@ def run_live(opts: LiveOptions) -> LiveSummary:
                        models_used=adapter.summary() if adapter is not None else None)
 
 
-def _outputs(opts: LiveOptions, display: bool) -> OutputSpec:
+def _outputs(opts: LiveOptions, display: bool, studio: Studio | None = None) -> OutputSpec:
     """The run's outputs as the flags ask (a window when ``display``); the sources that are
     files are inputs, never written over."""
     options = SinkOptions(inputs=[u for u in opts.sources if os.path.isfile(u)], live=True,
                           fps=opts.fps, serve_token=opts.serve_token,
                           serve_names=opts.serve_names, capture_dir=opts.capture_dir,
                           events_keep=opts.events_keep, camera_names=opts.camera_names,
-                          ha_prefix=opts.ha_prefix if opts.ha else None)
+                          ha_prefix=opts.ha_prefix if opts.ha else None, studio=studio)
     return OutputSpec(output=opts.output, json_out=opts.json_out, serve=opts.serve,
                       mqtt=opts.mqtt, display=display, events=opts.events, uris=opts.sinks,
                       options=options)
+
+
+def _studio(opts: LiveOptions, spec: ModelSpec) -> Studio:
+    """The preview page's region editor and train button (``--capture-dir``): its switch is
+    the run's controller, around ``--profile``'s adapter; trained models open like the run's
+    own (threads, provider)."""
+    own = [*opts.camera_regions, *[None] * len(opts.sources)][:len(opts.sources)]
+    given = [tuple(opts.regions if r is None else r) for r in own]
+    return Studio(opts.capture_dir or ".", load=spec.engine,
+                  threads=spec.threads or default_threads(), given=given,
+                  site_file=opts.config, inner=opts.controller)
 
 
 def _check(opts: LiveOptions) -> None:

@@ -165,6 +165,7 @@ class LiveOptions:
     serve_token_file: str | None = None  # the token read from a file (kept out of `ps`)
     serve_names: list[str] = field(default_factory=list)  # more Host names for the preview
     capture_dir: str | None = None  # the preview's capture button saves DIR/LABEL/*.jpg
+    config: str | None = None  # the site file the run was read from: edited regions go back
     output: str | None = None
     json_out: str | None = None
     sinks: list[str] = field(default_factory=list)  # --sink URIs
@@ -216,7 +217,7 @@ class LiveOptions:
                    camera_regions=a.camera_regions, hold=a.hold, events=a.events,
                    events_keep=a.events_keep, labels=a.labels,
                    camera_names=list(a.camera_name or []), ha=a.ha, ha_prefix=a.ha_prefix,
-                   echo=echo)
+                   config=a.config, echo=echo)
 
     def __post_init__(self) -> None:
         at_least_one("--max-frames", self.max_frames)

@@ -29,7 +29,7 @@ def run_train(opts: TrainOptions, note: Callable[[str], None]) -> TrainSummary:
     from edgecam.train.evaluation import rejection_line, render
     from edgecam.train.trainer import train_models
 
-    with TrainBars() as bars:
+    with TrainBars(progress=opts.progress_json) as bars:
         report = train_models(opts, bars, say=note)
     summary = TrainSummary(report)
     for m in report["models"]:

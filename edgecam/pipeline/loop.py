@@ -395,4 +395,5 @@ class Pipeline:
                      model_frames=self.model_frames, state=state,
                      dropped=source.dropped if source is not None else 0,
                      attempts=source.attempts if source is not None else 0,
-                     status=status, **self._slow)
+                     status=status, camera=self._stream.index if self._stream else 0,
+                     **self._slow)

@@ -131,6 +131,13 @@ class Model:
         return Model(engine, top_k, threshold, smoothing, regions=self.regions,
                      engines=self._engines, hold=hold)
 
+    def with_regions(self, regions: Sequence[Region]) -> Model:
+        """The same engines and settings watching other places (the browser's region editor);
+        an empty ``regions`` watches the whole frame again."""
+        top_k, threshold, smoothing, hold = self.settings
+        return Model(self.engine, top_k, threshold, smoothing, regions=regions,
+                     engines=self._engines, hold=hold)
+
     # -- a batch of frames ---------------------------------------------------------------------
 
     def place(self, size: tuple[int, int]) -> None:

@@ -35,6 +35,7 @@ class Stats:
     rss_mb: float = 0.0
     status: tuple[str, ...] = ()  # overlay lines: reconnecting, the running config...
     attempts: int = 0  # the source's ended attempts to reopen: moves while it reconnects
+    camera: int = 0  # the stream's place in the run: a controller of several tells them apart
 
     def to_dict(self, top: Sequence[Prediction] = (), label: str | None = None) -> dict:
         """The JSON the preview's /stats.json and the MQTT heartbeat publish: ``label`` is the

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edgecam.pipeline.loop import Result, Stats
+    from edgecam.sinks.preview_api import Studio
     from edgecam.sources.frames import Stream
 
 
@@ -75,6 +76,7 @@ class SinkOptions:
     serve_token: str | None = None
     serve_names: list[str] | None = None  # Host names the preview answers to besides its own
     capture_dir: str | None = None  # the preview's capture button saves frames here
+    studio: Studio | None = None  # the preview's region editor and train button
     events_keep: int = 1000  # snapshots an events folder keeps
     camera_names: list[str] | None = None  # MQTT topics per camera, in the sources' order
     ha_prefix: str | None = None  # Home Assistant's discovery prefix (None: no discovery)

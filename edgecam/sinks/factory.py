@@ -104,7 +104,7 @@ def _build(kind: str, uri: str, options: SinkOptions) -> Sink:
         from edgecam.sinks.network import PreviewSink
 
         return PreviewSink(uri, token=options.serve_token, capture_dir=options.capture_dir,
-                           names=options.serve_names or ())
+                           names=options.serve_names or (), studio=options.studio)
     if kind == "mqtt":
         from edgecam.sinks.network import MqttSink
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from edgecam.pipeline.loop import Result, Stats
     from edgecam.sinks.homeassistant import CameraEntities
     from edgecam.sinks.mqtt import MqttPublisher
+    from edgecam.sinks.preview_api import Studio
     from edgecam.sources.frames import Stream
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,14 @@ log = logging.getLogger(__name__)
 class PreviewSink(Sink):
     """The annotated picture as MJPEG and the stats as JSON (see ``edgecam.sinks.preview``),
     each camera of the run on its own channel (``?camera=N``); with ``capture_dir`` a
-    capture button saves the camera's frame (without the overlay) to ``capture_dir/LABEL/``."""
+    capture button saves the camera's frame (without the overlay) to ``capture_dir/LABEL/``,
+    and with ``studio`` the page edits the regions and trains (``/api/``)."""
 
     needs_image = True
 
     def __init__(self, uri: str, token: str | None = None,
-                 capture_dir: str | None = None, names: Iterable[str] = ()) -> None:
+                 capture_dir: str | None = None, names: Iterable[str] = (),
+                 studio: Studio | None = None) -> None:
         from edgecam.sinks.preview import PreviewServer, is_loopback, parse_serve
         from edgecam.util.safewrite import check_writable
 
@@ -45,7 +48,7 @@ class PreviewSink(Sink):
                         "can watch%s", host, f" and save pictures to {capture_dir}"
                         if capture_dir is not None else "")
         self.server = PreviewServer(host, port, token=token, capture_dir=capture_dir,
-                                    names=names)
+                                    names=names, studio=studio)
         self.needs_raw = capture_dir is not None  # the capture button saves the raw frame
         self._images: dict[int, np.ndarray] = {}
 

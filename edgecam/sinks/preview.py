@@ -35,6 +35,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import cv2
 import numpy as np
 
+from edgecam.sinks import preview_api
+from edgecam.sinks.captures import region_crop
 from edgecam.sinks.labelled import LabelFolder, check_label
 from edgecam.util.errors import EdgecamError
 
@@ -173,6 +175,7 @@ class _Channel:
         self._encode_lock = threading.Lock()  # one encoding at a time, shared by all viewers
         self._image: np.ndarray | None = None
         self.raw: np.ndarray | None = None  # the newest frame before the overlay (capture)
+        self.raw_regions: dict | None = None  # the regions' boxes published with ``raw``
         self._seq = 0
         self._stats: dict[str, Any] = dict(STATS_DEFAULTS)
         self._jpeg: bytes | None = None
@@ -192,6 +195,7 @@ class _Channel:
                 return
             if raw is not None:
                 self.raw = raw
+                self.raw_regions = (stats or {}).get("regions")
             # a viewer's encoder reads the frame later: copy so in-place drawing on the next
             # frame cannot tear it (cheap next to the JPEG that follows anyway)
             self._image = image_bgr.copy() if self._streamers else image_bgr
@@ -201,6 +205,21 @@ class _Channel:
             if self._streamers:
                 self._new_frame.notify()
             self._published.notify_all()
+
+    def newest(self) -> tuple[tuple[int, int] | None, dict | None]:
+        """(width, height) of the newest frame and the regions published with it (with the
+        raw frame when one is kept: stats without a frame, reconnecting, name none)."""
+        with self._lock:
+            image, stats, raw, regions = self._image, self._stats, self.raw, self.raw_regions
+        if image is None:
+            return None, None
+        return (image.shape[1], image.shape[0]), regions if raw is not None else stats.get(
+            "regions")
+
+    def raw_frame(self) -> tuple[np.ndarray | None, dict | None]:
+        """The newest frame before the overlay and the regions' boxes published with it."""
+        with self._lock:
+            return self.raw, self.raw_regions
 
     def update_stats(self, stats: dict) -> None:
         """New stats with no new frame (a camera reconnecting, the source ended)."""
@@ -304,13 +323,15 @@ class PreviewServer:
     camera (``?camera=N``, default 0), and ``/grid`` with every camera on one page. With
     ``capture_dir`` also ``POST /capture?label=NAME&camera=N``: the camera's newest frame as it
     came (without the overlay) saved to ``capture_dir/NAME/`` like ``edgecam capture`` does,
-    so a data set can be collected from a laptop's browser."""
+    so a data set can be collected from a laptop's browser. ``studio`` (the region editor and
+    the train button, ``edgecam.studio``) adds the JSON API of ``edgecam.sinks.preview_api``
+    under ``/api/``."""
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = 0, token: str | None = None,
                  max_clients: int = 4, quality: int = 80, client_timeout: float = 10.0,
                  capture_dir: str | Path | None = None, names: Iterable[str] = (),
-                 capture_rate: float | None = CAPTURE_RATE, capture_burst: int = CAPTURE_BURST
-                 ) -> None:
+                 capture_rate: float | None = CAPTURE_RATE, capture_burst: int = CAPTURE_BURST,
+                 studio: preview_api.Studio | None = None) -> None:
         self.host = host
         # Host names answered besides addresses and loopback names: the bound name, this
         # machine's (and its mDNS .local), and the user's (--serve-name)
@@ -333,6 +354,7 @@ class PreviewServer:
         self._threads: list[threading.Thread] = []
         self.capture_dir = Path(capture_dir) if capture_dir is not None else None
         self._folders: dict[str, LabelFolder] = {}
+        self.studio = studio
         self.channel(0)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -443,15 +465,18 @@ class PreviewServer:
             stats["capture"] = {"dir": str(self.capture_dir), "saved": saved}
         return stats
 
-    def capture(self, label: str, camera: int = 0) -> Path:
-        """Save camera ``camera``'s newest raw frame as a picture of ``label``, through the
-        ``LabelFolder`` of ``edgecam capture`` (EdgecamError: capture off, a label that is not
-        a folder name, no frame yet; Refused: too many at once, the disk nearly full)."""
+    def capture(self, label: str, camera: int = 0, region: str | None = None) -> Path:
+        """Save camera ``camera``'s newest raw frame (or ``region``'s crop of it) as a picture
+        of ``label``, through the ``LabelFolder`` of ``edgecam capture`` (EdgecamError: capture
+        off, a label that is not a folder name, no frame yet, an unknown region; Refused: too
+        many at once, the disk nearly full)."""
         if self.capture_dir is None:
             raise EdgecamError("capture is off (start live with --capture-dir DIR)")
-        image = self.channel(camera).raw
+        image, regions = self.channel(camera).raw_frame()
         if image is None:
             raise EdgecamError("no frame yet")
+        if region is not None:
+            image = region_crop(image, regions, region)
         wait = self._captures.take()
         if wait:
             raise Refused(429, "too many captures at once; try again in a moment",
@@ -464,6 +489,11 @@ class PreviewServer:
             with self._lock:
                 folder = self._folders.setdefault(folder.label, folder)
         return folder.save(image)
+
+    def newest(self, camera: int) -> tuple[tuple[int, int] | None, dict | None]:
+        """The size (width, height) of camera ``camera``'s newest frame and the regions
+        published with it (None, None before its first frame)."""
+        return self.channel(camera).newest()
 
     def _check_space(self) -> None:
         """Captures stop while the capture folder's disk has less than 5% (at least 1 MB)
@@ -555,8 +585,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None
                    ) -> None:
-        """Methods other than GET, HEAD and POST (OPTIONS, PUT...) are 404 like any path the
-        server does not have (the stdlib would say 501)."""
+        """Methods other than GET, HEAD, POST, PUT and DELETE (OPTIONS: no page of another
+        site is ever let in) are 404 like any path the server does not have (the stdlib would
+        say 501)."""
         if code == HTTPStatus.NOT_IMPLEMENTED:
             self.close_connection = True
             self._send(404, b"not found\n", "text/plain")
@@ -597,9 +628,13 @@ class _Handler(BaseHTTPRequestHandler):
         except Refused as refused:
             self._refuse(refused)
             return
+        if url.path.startswith("/api/"):
+            self._api("GET", preview, url.path, query, camera)
+            return
         route = {"/": self._page, "/index.html": self._page, "/grid": self._grid,
                  "/stats.json": self._stats, "/stream.mjpg": self._stream,
-                 "/frame.jpg": self._frame}.get(url.path)
+                 "/frame.jpg": self._frame, "/studio.js": self._script,
+                 "/studio.css": self._script}.get(url.path)
         if route is None or camera >= preview.cameras:
             self._send(404, b"not found\n", "text/plain")
             return
@@ -616,6 +651,9 @@ class _Handler(BaseHTTPRequestHandler):
         number is answered at once."""
         try:
             preview, url, query, camera = self._checked(post=True)
+            if url.path.startswith("/api/"):
+                self._api("POST", preview, url.path, query, camera)
+                return
             form = parse_qs(self._body().decode("utf-8", "replace"))
         except Refused as refused:
             self._refuse(refused, "application/json" if refused.status != 401 else "text/plain")
@@ -636,6 +674,39 @@ class _Handler(BaseHTTPRequestHandler):
         count = preview.stats(camera)["capture"]["saved"].get(path.parent.name, 0)
         body = {"saved": str(path), "label": path.parent.name, "count": count}
         self._send(200, json.dumps(body).encode(), "application/json")
+
+    def do_PUT(self) -> None:  # noqa: N802 - stdlib name
+        self._changing("PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802 - stdlib name
+        self._changing("DELETE")
+
+    def _changing(self, method: str) -> None:
+        """A PUT or DELETE: the API's only, checked like a POST."""
+        try:
+            preview, url, query, camera = self._checked(post=True)
+        except Refused as refused:
+            self._refuse(refused, "application/json" if refused.status != 401 else "text/plain")
+            return
+        if not url.path.startswith("/api/"):
+            self.close_connection = True
+            self._send(404, b"not found\n", "text/plain")
+            return
+        self._api(method, preview, url.path, query, camera)
+
+    def _api(self, method: str, preview: PreviewServer, path: str,
+             query: dict[str, list[str]], camera: int) -> None:
+        """An ``/api/`` request, answered by ``edgecam.sinks.preview_api``."""
+        if camera >= preview.cameras:
+            reply = preview_api.refusal(preview_api.ApiError(f"no camera {camera}", 404),
+                                        close=method in ("POST", "PUT"))
+        else:
+            reply = preview_api.handle(preview, method, path, query, camera, self.headers,
+                                       self.rfile)
+        if reply.close:
+            self.close_connection = True
+            reply.headers["Connection"] = "close"
+        self._send(reply.status, reply.body, reply.ctype, reply.headers)
 
     def _body(self) -> bytes:
         """The form body, at most MAX_BODY bytes, only with a plain Content-Length."""
@@ -665,6 +736,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _grid(self, preview: PreviewServer, camera: int) -> None:
         self._send(200, page("grid.html"), "text/html; charset=utf-8")
+
+    def _script(self, preview: PreviewServer, camera: int) -> None:
+        """The page's studio (region editor, captures, the train button): plain files."""
+        name = urlsplit(self.path).path.lstrip("/")
+        ctype = "text/css" if name.endswith(".css") else "text/javascript"
+        self._send(200, page(name), f"{ctype}; charset=utf-8")
 
     def _stats(self, preview: PreviewServer, camera: int) -> None:
         stats = preview.stats(camera)

@@ -17,6 +17,7 @@ from edgecam.models.catalog import (
 from edgecam.train.dataset import check_folder
 from edgecam.train.rejection import KEEP
 from edgecam.util.errors import EdgecamError, UsageError
+from edgecam.util.safewrite import check_writable, refuse_inputs
 
 
 @dataclass(kw_only=True)
@@ -31,6 +32,7 @@ class TrainOptions:
     val_split: float = 0.2
     output: Path | None = None
     json_out: Path | None = None  # the report (written by the command; checked up front)
+    progress_json: Path | None = None  # each step appended as a JSON line (the browser's bar)
     views: int = 3  # training views per picture: the plain one + augmented ones
     augment: bool = True
     seed: int = 0
@@ -55,6 +57,10 @@ class TrainOptions:
                             ("--views", self.views)):
             if value is not None and value < 1:
                 raise EdgecamError(f"{name} must be at least 1, got {value}")
+        if self.progress_json is not None:  # opened before any picture is read
+            refuse_inputs(self.progress_json, folders=[self.data],
+                          folder_what="inside the data set")
+            check_writable(self.progress_json)
 
 
 def int_list(text: str | None, what: str) -> list[int]:

@@ -90,7 +90,7 @@ def _val_logits(model: Tapped, maker: ViewMaker, data: DataSet) -> np.ndarray:
 
 
 def _start_bar(bars: TrainBars, res: int, epochs: int, what: str) -> None:
-    bars.start(f"{res}px {what}", epochs, "epochs")
+    bars.start(what, epochs, "epochs", resolution=res)
 
 
 def _finetune_verdict(head_acc: float, best_epoch: int, acc: float) -> str:
@@ -252,7 +252,7 @@ class Sizes:
         """The classifier on the cached features, then with --finetune the last stage."""
         res, data, model, bars = meta.resolution, self.data, self.model, self.bars
         t0 = time.monotonic()
-        bars.start(f"{res}px features", len(data.train) + len(data.val), "pictures")
+        bars.start("features", len(data.train) + len(data.val), "pictures", resolution=res)
         try:
             feats = extract(model, meta, data, self.views, self.augment, self.opts.seed,
                             self.stop, bars.advance)
@@ -271,7 +271,7 @@ class Sizes:
                   feats.cached, t_feat, head.best[0])
         if self.opts.finetune and not fit.stopped:
             maker = ViewMaker(meta, self.augment, self.opts.seed)
-            bars.start(f"{res}px fine-tune", self.tune_cfg.epochs, "epochs")
+            bars.start("fine-tune", self.tune_cfg.epochs, "epochs", resolution=res)
             with torch_threads(default_threads()):
                 fit.history, fit.best_epoch, fit.stopped = finetune(
                     model, data, maker, self.tune_cfg, self.opts.seed, self.stop,
