@@ -139,6 +139,7 @@ def test_every_rung_is_exported_before_the_run(tmp_path: Path,
 def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """Two real models (random weights) measured on this machine, fastest first."""
     pytest.importorskip("torch", reason="needs torch (the export extra)")
+    from edgecam.models.catalog import ModelConfig
     from edgecam.tune.measure import Bench, model_file
     from edgecam.tune.space import Candidate, Prior
 
@@ -149,7 +150,8 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     out = []
     try:
         for alpha, res in ((0.35, 96), (1.0, 224)):
-            c = Candidate("mobilenet_v2", alpha, res, "fp32", 1, 0, None, Prior(None, None))
+            c = Candidate(ModelConfig("mobilenet_v2", alpha, res, "fp32"),
+                          1, 0, None, Prior(None, None))
             path = model_file(c, "random", Path("nowhere"))
             fps = sorted(bench.pass_fps(path, 1) for _ in range(3))[1]
             out.append({"name": c.name, "arch": "mobilenet_v2", "alpha": alpha,

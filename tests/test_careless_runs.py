@@ -79,7 +79,7 @@ def test_tune_that_chose_nothing_keeps_the_profile_that_chose(tmp_path):
            "margin": 0.05, "frontier": [entry]}
     name = profiles.set_name(str(tmp_path / "tiny-32.onnx"), "imagenet", [])
     path = tmp_path / "profiles" / profiles.profile_path(name=name).name
-    profiles.save_profile(profiles.Profile.from_tune(old, name), path)
+    profiles.save_profile(profiles.Profile.from_json({**old, "name": name}), path)
     before = path.read_bytes()
     proc = run_cli("tune", "--target-fps", "1e9", "--models", str(tmp_path / "tiny-32.onnx"),
                    "--threads", "1", "--budget-s", "20", env=env, cwd=tmp_path)

@@ -277,13 +277,14 @@ def wait_until(predicate, timeout: float = 10.0):
 
 
 def tune_result():
+    from edgecam.models.catalog import ModelConfig
     from edgecam.tune.choose import choose, ladder
     from edgecam.tune.request import required_fps
     from edgecam.tune.search import TuneResult
     from edgecam.tune.space import Candidate, Prior
 
     def cand(res: int, top1: float, passes: list[float], predicted: float | None = None):
-        c = Candidate("mobilenet_v2", 1.0, res, "fp32", 1, res * res * 1000, None,
+        c = Candidate(ModelConfig("mobilenet_v2", 1.0, res, "fp32"), 1, res * res * 1000, None,
                       Prior(top1, "estimated", "test"))
         c.passes, c.predicted_fps = passes, predicted
         return c
@@ -364,7 +365,7 @@ def test_profiles_per_candidate_set(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def tuned(name: str, chosen: bool, created: str) -> profiles.Profile:
         data = {"device": device, "target_fps": 60.0, "frontier": [rung],
                 "chosen": rung if chosen else None}
-        prof = profiles.Profile.from_tune(data, name)
+        prof = profiles.Profile.from_json({**data, "name": name})
         prof.created = created
         return prof
 
@@ -392,7 +393,7 @@ def test_live_says_which_profile_it_runs(tiny: Path, tmp_path: Path,
             "fps": 500.0, "model": str(tiny)}
     data = {"device": profiles.device_info(), "target_fps": 30.0, "frontier": [rung],
             "chosen": rung}
-    profiles.save_profile(profiles.Profile.from_tune(data, "gate"))
+    profiles.save_profile(profiles.Profile.from_json({**data, "name": "gate"}))
     proc = run_cli("live", "--source", "synthetic://64x48", "--headless", "--max-frames", "3",
                    "--profile", "auto")
     assert proc.returncode == 0, proc.stderr

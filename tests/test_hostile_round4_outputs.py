@@ -278,7 +278,7 @@ def damaged_gate(folder: Path, monkeypatch: pytest.MonkeyPatch, tiny: str) -> Pa
             "fps": 500.0, "model": tiny}
     data = {"device": profiles.device_info(), "target_fps": 30.0, "frontier": [rung],
             "chosen": rung}
-    path = profiles.save_profile(profiles.Profile.from_tune(data, "gate")).path
+    path = profiles.save_profile(profiles.Profile.from_json({**data, "name": "gate"})).path
     path.write_text(path.read_text()[:150])  # cut short, as a crash leaves it
     return path
 

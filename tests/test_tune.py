@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edgecam.models.catalog import ModelConfig
 from edgecam.tune import profiles
 from edgecam.tune.choose import choose, ladder
 from edgecam.tune.latency import error_summary, fit_latency
@@ -114,11 +115,13 @@ def test_off_size_and_int8_estimates_are_the_published_figure_minus_the_measured
     assert 75.1 - prior_top1("efficientnet_lite0", 1.0, 96, "fp32", LITE).top1 > 11.7
     assert "crop 0.55" in prior_top1("efficientnet_lite0", 1.0, 96, "fp32", LITE).how
     # the chosen config and the ladder in tune's JSON carry how their figure was made
+    from edgecam.models.catalog import ModelConfig
     from edgecam.tune.report import config_json
     from edgecam.tune.space import Candidate
 
     prior = prior_top1("efficientnet_lite0", 1.0, 96, "int8", LITE)
-    entry = config_json(Candidate("efficientnet_lite0", 1.0, 96, "int8", 1, 0, LITE, prior))
+    entry = config_json(Candidate(ModelConfig("efficientnet_lite0", 1.0, 96, "int8"),
+                                  1, 0, LITE, prior))
     assert (entry["top1"], entry["top1_source"], entry["top1_how"]) == (
         prior.top1, "estimated", prior.how)
     assert all(d.source.startswith("benchmarks/offsize_accuracy.py") and d.n == 1000
@@ -210,7 +213,8 @@ def test_tune_choice_matches_brute_force(tuned: tuple[dict, dict[str, str], Path
     # tune's choice on the same passes, for targets across the measured range
     objs = []
     for c in cands:
-        obj = Candidate(c["arch"], c["alpha"], c["resolution"], c["precision"], c["threads"],
+        obj = Candidate(ModelConfig(c["arch"], c["alpha"], c["resolution"], c["precision"]),
+                        c["threads"],
                         c["macs"], c["weights"], Prior(c["top1"], c["top1_source"]),
                         name=c["name"])
         obj.passes = c["fps_passes"]
@@ -236,12 +240,12 @@ def test_tune_zoo_random_weights(tmp_path: Path) -> None:
     env = {"EDGECAM_MODELS": str(tmp_path / "models"), "EDGECAM_PROFILES": str(tmp_path)}
     out = tmp_path / "t.json"
     proc = run_cli("tune", "--target-fps", "60", "--family", "mobilenet_v2", "--weights",
-                   "random", "--threads", "1", "--budget-s", "45", "--json-out", str(out),
+                   "random", "--threads", "1", "--budget-s", "20", "--json-out", str(out),
                    env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "tunes latency only" in proc.stderr
     data = json.loads(out.read_text())
-    assert data["seconds"] <= 45
+    assert data["seconds"] <= 20
     assert all(c["weights"] is None and c["top1_source"] == "estimated"
                for c in data["candidates"])
     measured = [c for c in data["candidates"] if c["measured"]]
@@ -257,7 +261,8 @@ def test_choice_and_ladder_rules() -> None:
     from edgecam.tune.space import Candidate, Prior
 
     def cand(res: int, threads: int, passes: list[float], top1: float) -> Candidate:
-        c = Candidate("mobilenet_v2", 1.0, res, "fp32", threads, res * res * 1000, None,
+        c = Candidate(ModelConfig("mobilenet_v2", 1.0, res, "fp32"),
+                      threads, res * res * 1000, None,
                       Prior(top1, "estimated", "test"))
         c.passes = passes
         return c
@@ -434,7 +439,7 @@ def test_profile_save_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     fast = {**entry, "resolution": 96, "fps": 500.0, "top1": 51.2}
     data = {"device": dev, "target_fps": 200.0, "chosen": entry, "margin": 0.05,
             "frontier": [entry, fast]}
-    path = profiles.save_profile(profiles.Profile.from_tune(data)).path
+    path = profiles.save_profile(profiles.Profile.from_json(data)).path
     assert path.parent == tmp_path and path.name.endswith(".json")
     found, loaded = profiles.this_device_profile()
     assert found == path and loaded.chosen == profiles.Rung.from_dict(entry)

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgecam.models.catalog import ModelConfig
 from edgecam.tune.accuracy import LabelledData
 from edgecam.tune.chance import no_better_than_chance
 from edgecam.tune.search import TuneResult
@@ -45,7 +46,8 @@ def test_chance_is_the_share_of_the_largest_folder_unknown_included(tmp_path: Pa
 
 def _result(top1: float, classes: int = 2, unknown: int = 0, chance: float = 66.67
             ) -> TuneResult:
-    c = Candidate("efficientnet_lite0", 1.0, 128, "fp32", 1, 10**8, None, Prior(None, None),
+    c = Candidate(ModelConfig("efficientnet_lite0", 1.0, 128, "fp32"),
+                  1, 10**8, None, Prior(None, None),
                   name="gate-128", passes=[30.0], measured_top1=top1)
     data = {"dir": "yard", "pictures": 9, "classes": classes, "unknown_pictures": unknown,
             "chance": chance, "largest_folder": "closed"}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from edgecam.models.catalog import ModelConfig
 from edgecam.tune import search as run_mod
 from edgecam.tune.choose import could_win, data_offset, hope_key, next_to_measure
 from edgecam.tune.request import TuneOptions
@@ -232,7 +233,7 @@ def test_a_small_model_that_scores_best_is_found(monkeypatch: pytest.MonkeyPatch
 
 def _cand(res: int, prior: float, top1: float | None = None, fps: float | None = None,
           predicted: float = 100.0, threads: int = 1) -> Candidate:
-    c = Candidate("efficientnet_lite0", 1.0, res, "fp32", threads, res * res * 1000,
+    c = Candidate(ModelConfig("efficientnet_lite0", 1.0, res, "fp32"), threads, res * res * 1000,
                   "imagenet:test", Prior(prior, "estimated", "test"))
     c.measured_top1 = top1
     c.predicted_fps = predicted
@@ -303,7 +304,7 @@ def _scored(res: int, threads: int, wrong: set[int], passes: list[float],
     """A config measured on 54 pictures (those in ``wrong`` answered wrong) and timed."""
     from edgecam.models.zoo import model_size
 
-    c = Candidate(arch, 1.0, res, "fp32", threads, model_size(arch, 1.0, res).macs,
+    c = Candidate(ModelConfig(arch, 1.0, res, "fp32"), threads, model_size(arch, 1.0, res).macs,
                   "imagenet:test", Prior(prior, "estimated", "test"))
     c.right = tuple(i not in wrong for i in range(54))
     c.measured_top1 = round(100 * sum(c.right) / 54, 2)
@@ -350,7 +351,8 @@ def test_noise_of_a_paired_difference() -> None:
 
     a = _scored(224, 1, {0}, [])
     assert tied(a, _scored(192, 1, {0, 1}, [])) and tied(a, _scored(192, 1, {5}, []))
-    nested = [Candidate("efficientnet_lite0", 1.0, 224, "fp32", 1, 1, None, Prior(None, None))
+    nested = [Candidate(ModelConfig("efficientnet_lite0", 1.0, 224, "fp32"),
+                        1, 1, None, Prior(None, None))
               for _ in range(4)]
     nested[0].right = tuple([True] * 15 + [False] * 4)  # 78.95%
     nested[1].right = tuple([True] * 13 + [False] * 6)  # 68.42%, within the same 15

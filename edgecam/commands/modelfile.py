@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgecam.models.catalog import arch_info, check_alpha_resolution, model_name, models_dir
+from edgecam.models.catalog import ModelConfig, arch_info, check_alpha_resolution, models_dir
 from edgecam.models.store import has_export_extra
 from edgecam.util.errors import MissingExtraError
 
@@ -21,7 +21,7 @@ def run_export(arch: str, alpha: float, resolution: int | None, weights: str,
                                 "'edgecam[export,pretrained]'")
     from edgecam.models.export import export_model
 
-    out = output or models_dir() / f"{model_name(arch, alpha, res)}.onnx"
+    out = output or models_dir() / f"{ModelConfig(arch, alpha, res).name}.onnx"
     return export_model(arch, alpha, res, weights=weights, output=out, seed=seed)
 
 

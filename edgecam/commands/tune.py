@@ -25,7 +25,7 @@ def run_tune(opts: TuneOptions, note: Callable[[str], None]) -> list[str]:
         lines.append(not_saved_line(result))
     elif opts.save_profile:
         name = opts.profile_name or set_name(opts.models, opts.weights, opts.families)
-        saved = save_profile(Profile.from_tune(result_json, name))
+        saved = save_profile(Profile.of_result(result, result_json["device"], name))
         if saved.kept and saved.replaced is not None:
             lines.append(f"profile: kept {saved.path} ({saved.replaced.describe()}): this run "
                          "chose nothing, so it does not replace a profile that chose something")

@@ -87,6 +87,49 @@ class ArchInfo:
     weights: dict[float, WeightSource] = field(default_factory=dict)
 
 
+# --- model names ------------------------------------------------------------------------------
+
+_NAME = re.compile(r"^(?P<arch>[a-z0-9_]+?)(?:-(?P<alpha>\d+(?:\.\d+)?))?(?:-(?P<res>\d+))?"
+                   r"(?:-(?P<prec>int8|fp32))?$")
+
+
+def format_alpha(alpha: float) -> str:
+    text = f"{alpha:.4f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def model_name(arch: str, alpha: float, resolution: int, precision: str = "fp32") -> str:
+    """Canonical store name, e.g. ``mobilenet_v2-0.5-160`` or ``mixnet_s-1.0-224-int8``."""
+    name = f"{arch}-{format_alpha(alpha)}-{resolution}"
+    return name + ("-int8" if precision == "int8" else "")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a model of the zoo is: its architecture, width, input size and precision. The one
+    type every layer that names such a model carries: the catalog's published figures, a
+    file's metadata (``ModelMeta.config``), tune's candidates and a profile's rungs."""
+
+    arch: str
+    alpha: float
+    resolution: int
+    precision: str = "fp32"
+
+    @property
+    def name(self) -> str:
+        """The store name, e.g. ``mobilenet_v2-0.5-160`` or ``mixnet_s-1.0-224-int8``."""
+        return model_name(self.arch, self.alpha, self.resolution, self.precision)
+
+    def fp32(self) -> ModelConfig:
+        """The same model before quantization (what INT8 is made from)."""
+        return ModelConfig(self.arch, self.alpha, self.resolution)
+
+    def published(self) -> Published | None:
+        """The paper's figures for exactly this width and size, if any (FP32's)."""
+        return published(self.arch, self.alpha, self.resolution)
+
+
+
 # --- published figures ------------------------------------------------------------------------
 
 SRC_V1 = "Howard et al. 2017, arXiv:1704.04861 (TF-slim mobilenet_v1.md)"
@@ -99,13 +142,25 @@ SRC_V4 = "Qin et al. 2024, arXiv:2404.10518"
 
 @dataclass(frozen=True)
 class Published:
-    arch: str
-    alpha: float
-    resolution: int
+    """A paper's figures for one config, with where they come from."""
+
+    config: ModelConfig
     top1: float
     macs_m: float
     params_m: float | None
     source: str
+
+    @property
+    def arch(self) -> str:
+        return self.config.arch
+
+    @property
+    def alpha(self) -> float:
+        return self.config.alpha
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
 
 
 def _grid(arch, source, params, rows, resolutions) -> list[Published]:
@@ -113,7 +168,8 @@ def _grid(arch, source, params, rows, resolutions) -> list[Published]:
     for alpha, cells in rows.items():
         for res, cell in zip(resolutions, cells):
             if cell is not None:
-                out.append(Published(arch, alpha, res, cell[1], cell[0], params.get(alpha), source))
+                out.append(Published(ModelConfig(arch, alpha, res), cell[1], cell[0],
+                                     params.get(alpha), source))
     return out
 
 
@@ -145,20 +201,20 @@ PUBLISHED: tuple[Published, ...] = tuple(
         (224, 192, 160, 128, 96),
     )
     + [
-        Published("mixnet_s", 1.0, 224, 75.8, 256, 4.1, SRC_MIX),
-        Published("mixnet_m", 1.0, 224, 77.0, 360, 5.0, SRC_MIX),
-        Published("mixnet_l", 1.0, 224, 78.9, 565, 7.3, SRC_MIX),
-        Published("efficientnet_lite0", 1.0, 224, 75.1, 407, 4.7, SRC_LITE),
-        Published("efficientnet_lite1", 1.0, 240, 76.7, 631, 5.4, SRC_LITE),
-        Published("efficientnet_lite2", 1.0, 260, 77.6, 899, 6.1, SRC_LITE),
-        Published("efficientnet_lite3", 1.0, 280, 79.8, 1440, 8.2, SRC_LITE),
-        Published("efficientnet_lite4", 1.0, 300, 81.5, 2640, 13.0, SRC_LITE),
-        Published("mobilenet_v3_large", 1.0, 224, 75.2, 219, 5.4, SRC_V3),
-        Published("mobilenet_v3_large", 0.75, 224, 73.3, 155, 4.0, SRC_V3),
-        Published("mobilenet_v3_small", 1.0, 224, 67.4, 56, 2.5, SRC_V3),
-        Published("mobilenet_v3_small", 0.75, 224, 65.4, 44, 2.0, SRC_V3),
-        Published("mobilenet_v4_conv_small", 1.0, 224, 73.8, 200, 3.8, SRC_V4),
-        Published("mobilenet_v4_conv_medium", 1.0, 256, 79.9, 1000, 9.2, SRC_V4),
+        Published(ModelConfig("mixnet_s", 1.0, 224), 75.8, 256, 4.1, SRC_MIX),
+        Published(ModelConfig("mixnet_m", 1.0, 224), 77.0, 360, 5.0, SRC_MIX),
+        Published(ModelConfig("mixnet_l", 1.0, 224), 78.9, 565, 7.3, SRC_MIX),
+        Published(ModelConfig("efficientnet_lite0", 1.0, 224), 75.1, 407, 4.7, SRC_LITE),
+        Published(ModelConfig("efficientnet_lite1", 1.0, 240), 76.7, 631, 5.4, SRC_LITE),
+        Published(ModelConfig("efficientnet_lite2", 1.0, 260), 77.6, 899, 6.1, SRC_LITE),
+        Published(ModelConfig("efficientnet_lite3", 1.0, 280), 79.8, 1440, 8.2, SRC_LITE),
+        Published(ModelConfig("efficientnet_lite4", 1.0, 300), 81.5, 2640, 13.0, SRC_LITE),
+        Published(ModelConfig("mobilenet_v3_large", 1.0, 224), 75.2, 219, 5.4, SRC_V3),
+        Published(ModelConfig("mobilenet_v3_large", 0.75, 224), 73.3, 155, 4.0, SRC_V3),
+        Published(ModelConfig("mobilenet_v3_small", 1.0, 224), 67.4, 56, 2.5, SRC_V3),
+        Published(ModelConfig("mobilenet_v3_small", 0.75, 224), 65.4, 44, 2.0, SRC_V3),
+        Published(ModelConfig("mobilenet_v4_conv_small", 1.0, 224), 73.8, 200, 3.8, SRC_V4),
+        Published(ModelConfig("mobilenet_v4_conv_medium", 1.0, 256), 79.9, 1000, 9.2, SRC_V4),
     ]
 )
 
@@ -435,36 +491,7 @@ def published(arch: str, alpha: float, resolution: int) -> Published | None:
     return None
 
 
-# --- model names ------------------------------------------------------------------------------
-
-_NAME = re.compile(r"^(?P<arch>[a-z0-9_]+?)(?:-(?P<alpha>\d+(?:\.\d+)?))?(?:-(?P<res>\d+))?"
-                   r"(?:-(?P<prec>int8|fp32))?$")
-
-
-def format_alpha(alpha: float) -> str:
-    text = f"{alpha:.4f}".rstrip("0")
-    return text + "0" if text.endswith(".") else text
-
-
-def model_name(arch: str, alpha: float, resolution: int, precision: str = "fp32") -> str:
-    """Canonical store name, e.g. ``mobilenet_v2-0.5-160`` or ``mixnet_s-1.0-224-int8``."""
-    name = f"{arch}-{format_alpha(alpha)}-{resolution}"
-    return name + ("-int8" if precision == "int8" else "")
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    arch: str
-    alpha: float
-    resolution: int
-    precision: str = "fp32"
-
-    @property
-    def name(self) -> str:
-        return model_name(self.arch, self.alpha, self.resolution, self.precision)
-
-
-def parse_model_name(name: str) -> ModelRef:
+def parse_model_name(name: str) -> ModelConfig:
     """``ARCH[-ALPHA][-RES][-int8]`` with the arch's defaults for what is left out."""
     m = _NAME.match(name)
     if m is None or m.group("arch") not in ARCHS:
@@ -477,7 +504,7 @@ def parse_model_name(name: str) -> ModelRef:
     alpha = float(m.group("alpha")) if m.group("alpha") else 1.0
     res = int(m.group("res")) if m.group("res") else info.resolution
     check_alpha_resolution(alpha, res)
-    return ModelRef(info.name, alpha, res, m.group("prec") or "fp32")
+    return ModelConfig(info.name, alpha, res, m.group("prec") or "fp32")
 
 
 def model_title(name: str) -> str:

@@ -15,12 +15,11 @@ import torch
 
 from edgecam.models.catalog import (
     ARCHS,
+    ModelConfig,
     check_alpha_resolution,
     checkpoint_crop,
     format_alpha,
-    model_name,
     preprocess_for,
-    published,
 )
 from edgecam.models.labels import imagenet_labels
 from edgecam.models.metadata import ModelMeta, write_metadata
@@ -106,7 +105,8 @@ def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
         arch_info(arch)  # raises the helpful error
     res = ARCHS[arch].resolution if resolution is None else resolution
     check_alpha_resolution(alpha, res)
-    output = Path(output) if output else Path(f"{model_name(arch, alpha, res)}.onnx")
+    config = ModelConfig(arch, float(alpha), res)
+    output = Path(output) if output else Path(f"{config.name}.onnx")
     if weights not in ("imagenet", "random"):
         refuse_inputs(output, [weights], what="the weights file (an input of this export)")
     check_writable(output)
@@ -116,7 +116,7 @@ def export_model(arch: str, alpha: float = 1.0, resolution: int | None = None,
     model.eval()
     pre = preprocess_for(arch, alpha, "imagenet" if weights == "imagenet"
                          else loaded.format if loaded else "random")
-    pub = published(arch, alpha, res)
+    pub = config.published()
     # the checkpoint's own crop, or the tighter one measured better at this size
     crop = checkpoint_crop(arch, res, pre.crop_pct) if weights == "imagenet" else pre.crop_pct
     meta = ModelMeta(

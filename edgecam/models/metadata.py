@@ -11,8 +11,12 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgecam.util.errors import EdgecamError
+
+if TYPE_CHECKING:
+    from edgecam.models.catalog import ModelConfig
 
 FORMAT = "edgecam-1"
 # what a model from elsewhere must carry (besides format); every other key has a default
@@ -59,10 +63,15 @@ class ModelMeta:
         return self.crop == "centre" and self.training is not None
 
     @property
-    def name(self) -> str:
-        from edgecam.models.catalog import model_name
+    def config(self) -> ModelConfig:
+        """The zoo config this file is (a trained model: its backbone's)."""
+        from edgecam.models.catalog import ModelConfig
 
-        name = model_name(self.arch, self.alpha, self.resolution, self.precision)
+        return ModelConfig(self.arch, self.alpha, self.resolution, self.precision)
+
+    @property
+    def name(self) -> str:
+        name = self.config.name
         if self.dataset:  # trained models: names stay usable as file names and MQTT topics
             name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.dataset).strip("_") + "-" + name
         return name

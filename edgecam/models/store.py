@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from edgecam.models.catalog import ARCHS, DEFAULT_ARCH, ModelRef, models_dir, parse_model_name
+from edgecam.models.catalog import ARCHS, DEFAULT_ARCH, ModelConfig, models_dir, parse_model_name
 from edgecam.util.errors import EdgecamError, MissingExtraError
 
 DEFAULT_MODEL = f"{DEFAULT_ARCH}-1.0-{ARCHS[DEFAULT_ARCH].resolution}"
@@ -32,9 +32,9 @@ def resolve_model(spec: str | None = None, weights: str = "imagenet") -> Path:
     return _export_on_first_use(ref, target, weights)
 
 
-def _export_on_first_use(ref: ModelRef, target: Path, weights: str) -> Path:
+def _export_on_first_use(ref: ModelConfig, target: Path, weights: str) -> Path:
     if ref.precision == "int8":
-        fp32 = resolve_model(ModelRef(ref.arch, ref.alpha, ref.resolution).name, weights)
+        fp32 = resolve_model(ref.fp32().name, weights)
         raise EdgecamError(
             f"{target} does not exist; make it with: edgecam quantize {fp32} "
             f"--calibration calibration/images --output {target}"

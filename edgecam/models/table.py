@@ -4,7 +4,7 @@ tables (no torch: the same figures forward hooks count on the built model, in mi
 
 from __future__ import annotations
 
-from edgecam.models.catalog import ARCHS, PUBLISHED, format_alpha, model_name, published
+from edgecam.models.catalog import ARCHS, PUBLISHED, ModelConfig, format_alpha
 
 
 def _weights(arch: str, alpha: float) -> tuple[list[str], str]:
@@ -18,15 +18,12 @@ def _weights(arch: str, alpha: float) -> tuple[list[str], str]:
     return ["imagenet", "random"], f"{src.origin} {src.model} (download, sha256-checked)"
 
 
-def _configs(all_rows: bool) -> list[tuple[str, float, int]]:
-    configs = [(name, 1.0, info.resolution) for name, info in ARCHS.items()]
+def _configs(all_rows: bool) -> list[ModelConfig]:
+    configs = [ModelConfig(name, 1.0, info.resolution) for name, info in ARCHS.items()]
     if all_rows:
-        for row in PUBLISHED:
-            key = (row.arch, row.alpha, row.resolution)
-            if key not in configs:
-                configs.append(key)
+        configs += [row.config for row in PUBLISHED if row.config not in configs]
         order = list(ARCHS)
-        configs.sort(key=lambda c: (order.index(c[0]), -c[1], -c[2]))
+        configs.sort(key=lambda c: (order.index(c.arch), -c.alpha, -c.resolution))
     return configs
 
 
@@ -35,14 +32,13 @@ def model_rows(all_rows: bool = False) -> list[dict]:
     from edgecam.models.zoo import model_size
 
     rows = []
-    for arch, alpha, res in _configs(all_rows):
-        pub = published(arch, alpha, res)
-        size = model_size(arch, float(alpha), res)
-        params, macs = size.params, size.macs
-        weights, origin = _weights(arch, alpha)
+    for config in _configs(all_rows):
+        pub = config.published()
+        size = model_size(config.arch, float(config.alpha), config.resolution)
+        weights, origin = _weights(config.arch, config.alpha)
         rows.append({
-            "name": model_name(arch, alpha, res), "arch": arch, "alpha": alpha,
-            "resolution": res, "params": params, "macs": macs,
+            "name": config.name, "arch": config.arch, "alpha": config.alpha,
+            "resolution": config.resolution, "params": size.params, "macs": size.macs,
             "top1": pub.top1 if pub else None, "top1_source": pub.source if pub else None,
             "published_macs": round(pub.macs_m * 1e6) if pub else None,
             "published_params": round(pub.params_m * 1e6) if pub and pub.params_m else None,

@@ -4,6 +4,7 @@ Light on purpose: no torch here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from edgecam.models.catalog import (
     arch_info,
     check_alpha_resolution,
     format_alpha,
+    models_dir,
     weight_source,
 )
 from edgecam.train.dataset import check_folder
@@ -57,6 +59,11 @@ class TrainOptions:
                             ("--views", self.views)):
             if value is not None and value < 1:
                 raise EdgecamError(f"{name} must be at least 1, got {value}")
+        # the outputs named on the command line, before torch loads or a picture is read (the
+        # default names wait for the data set's name)
+        named = output_paths(self, str) if self.output is not None else {}
+        check_outputs(self.data, [*named.values(), *filter(None, [self.json_out])],
+                      self.unknown)
         if self.progress_json is not None:  # opened before any picture is read
             refuse_inputs(self.progress_json, folders=[self.data],
                           folder_what="inside the data set")
@@ -70,3 +77,26 @@ def int_list(text: str | None, what: str) -> list[int]:
     except ValueError:
         raise UsageError(f"{what} takes whole numbers separated by commas, got {text!r}"
                          ) from None
+
+
+def output_paths(opts: TrainOptions, stem_name: Callable[[int], str]) -> dict[int, Path]:
+    """One file per resolution: ``--output m.onnx`` as given for one resolution, ``m-R.onnx``
+    for several; by default ``models/<data set>-<arch>-<alpha>-<R>.onnx``."""
+    out = {}
+    for res in opts.resolutions:
+        if opts.output is None:
+            out[res] = models_dir() / f"{stem_name(res)}.onnx"
+        elif len(opts.resolutions) == 1:
+            out[res] = opts.output
+        else:
+            out[res] = opts.output.with_name(f"{opts.output.stem}-{res}{opts.output.suffix}")
+    return out
+
+
+def check_outputs(data: Path, outputs: list[Path], unknown: Path | None = None) -> None:
+    """Before any work: every output can be written and none is in the data set (a picture
+    replaced by a model, or a file that the next training would read as a picture)."""
+    folders = [data] + ([unknown] if unknown is not None else [])
+    for out in outputs:
+        refuse_inputs(out, folders=folders, folder_what="inside the data set")
+        check_writable(out)

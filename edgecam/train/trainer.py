@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgecam.models.catalog import models_dir, preprocess_for, weight_source
+from edgecam.models.catalog import preprocess_for, weight_source
 from edgecam.models.export import write_checked
 from edgecam.models.metadata import ModelMeta
 from edgecam.models.zoo import create_model
@@ -34,34 +34,10 @@ from edgecam.train.features import Interrupted, ViewMaker, extract
 from edgecam.train.finetune import FinetuneConfig, finetune
 from edgecam.train.head import Epoch, HeadConfig, train_heads
 from edgecam.train.rejection import answers, calibrate
-from edgecam.train.settings import TrainOptions
+from edgecam.train.settings import TrainOptions, check_outputs, output_paths
 from edgecam.train.tapped import Tapped
 from edgecam.util.device import default_threads
-from edgecam.util.safewrite import check_writable, refuse_inputs
 from edgecam.util.signals import StopFlag
-
-
-def output_paths(opts: TrainOptions, stem_name: Callable[[int], str]) -> dict[int, Path]:
-    """One file per resolution: ``--output m.onnx`` as given for one resolution, ``m-R.onnx``
-    for several; by default ``models/<data set>-<arch>-<alpha>-<R>.onnx``."""
-    out = {}
-    for res in opts.resolutions:
-        if opts.output is None:
-            out[res] = models_dir() / f"{stem_name(res)}.onnx"
-        elif len(opts.resolutions) == 1:
-            out[res] = opts.output
-        else:
-            out[res] = opts.output.with_name(f"{opts.output.stem}-{res}{opts.output.suffix}")
-    return out
-
-
-def check_outputs(data: Path, outputs: list[Path], unknown: Path | None = None) -> None:
-    """Before any work: every output can be written and none is in the data set (a picture
-    replaced by a model, or a file that the next training would read as a picture)."""
-    folders = [data] + ([unknown] if unknown is not None else [])
-    for out in outputs:
-        refuse_inputs(out, folders=folders, folder_what="inside the data set")
-        check_writable(out)
 
 
 def _meta(opts: TrainOptions, data: DataSet, res: int, backbone: str) -> ModelMeta:
@@ -127,10 +103,6 @@ def train_models(opts: TrainOptions, bars: TrainBars | None = None,
 
 def _train(opts: TrainOptions, bars: TrainBars | None, say: Callable[[str], None]) -> dict:
     started = time.monotonic()
-    if opts.output is not None or opts.json_out is not None:  # before reading the pictures
-        named = output_paths(opts, str) if opts.output is not None else {}
-        check_outputs(opts.data, [*named.values(), *filter(None, [opts.json_out])],
-                      opts.unknown)
     data = read_dataset(opts.data, opts.val_split, opts.seed, opts.unknown)
     src = weight_source(opts.arch, opts.alpha)
     assert src is not None  # the options made sure

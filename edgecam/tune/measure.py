@@ -16,7 +16,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgecam.models.catalog import model_name, models_dir
+from edgecam.models.catalog import models_dir
 from edgecam.sources.files import SyntheticSource
 from edgecam.tune.space import Candidate
 from edgecam.util.cpushare import OthersShare
@@ -43,7 +43,7 @@ def model_file(cand: Candidate, weights: str, calibration: Path) -> Path:
         return cand.file
     from edgecam.models.store import resolve_model
 
-    fp32_name = model_name(cand.arch, cand.alpha, cand.resolution)
+    fp32_name = cand.config.fp32().name
     if weights == "imagenet":
         fp32 = resolve_model(fp32_name, "imagenet")
     else:
@@ -73,7 +73,7 @@ def is_ready(cand: Candidate, weights: str) -> bool:
     """True when the candidate's file exists already (no export or quantization to pay)."""
     if cand.file is not None:
         return True
-    fp32_name = model_name(cand.arch, cand.alpha, cand.resolution)
+    fp32_name = cand.config.fp32().name
     folder = models_dir() if weights == "imagenet" else models_dir() / "random"
     suffix = "-int8" if cand.precision == "int8" else ""
     return (folder / f"{fp32_name}{suffix}.onnx").is_file()

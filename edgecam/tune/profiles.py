@@ -14,11 +14,17 @@ import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from edgecam.models.catalog import ModelConfig, parse_model_name
 from edgecam.util.device import cpu_model, default_threads
 from edgecam.util.errors import EdgecamError
 from edgecam.util.paths import working_dir
 from edgecam.util.safewrite import write_whole
+
+if TYPE_CHECKING:
+    from edgecam.tune.search import TuneResult
+    from edgecam.tune.space import Candidate
 
 FORMAT = "edgecam-profile-1"
 
@@ -63,15 +69,19 @@ def set_name(models: str | None, weights: str, families: list[str]) -> str:
     return slug("-".join([weights, *sorted(families)]))
 
 
+def rounded(x: float | None, nd: int = 2) -> float | None:
+    """A measured figure as tune's table, JSON and profiles give it."""
+    return round(x, nd) if x is not None else None
+
+
 @dataclass(frozen=True)
 class Rung:
     """One measured config of a profile: what ``live --profile`` runs, and the figures tune
-    measured for it here (``fps``: median of its passes; ``fps_low``: their lower quartile)."""
+    measured for it here (``fps``: median of its passes; ``fps_low``: their lower quartile).
+    The profile file keeps the config's fields flat (``arch``, ``alpha``, ``resolution``,
+    ``precision``) beside the figures."""
 
-    arch: str
-    alpha: float
-    resolution: int
-    precision: str = "fp32"
+    config: ModelConfig
     threads: int = 1
     provider: str | None = None
     fps: float | None = None
@@ -84,38 +94,43 @@ class Rung:
     name: str | None = None
 
     @classmethod
+    def of(cls, c: Candidate) -> Rung:
+        """The rung of a measured candidate, as tune's JSON gives its figures."""
+        return cls(c.config, c.threads, c.provider, rounded(c.fps), rounded(c.fps_low), c.top1,
+                   c.top1_source, c.weights, c.macs, c.model, c.name)
+
+    @classmethod
     def from_dict(cls, data: dict) -> Rung:
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"config"}
         try:
-            return cls(**{k: v for k, v in data.items() if k in names})
-        except TypeError as exc:
+            config = ModelConfig(data["arch"], data["alpha"], data["resolution"],
+                                 data.get("precision", "fp32"))
+            return cls(config, **{k: v for k, v in data.items() if k in names})
+        except (KeyError, TypeError) as exc:
             raise EdgecamError(f"a profile entry lacks {exc}".replace("__init__() ", "")) \
                 from None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        return {**data.pop("config"), **data}
 
     def model_ref(self) -> str:
         """The model argument for this rung (a store name, or a file path)."""
-        from edgecam.models.catalog import model_name, parse_model_name
-
         model = self.model or ""
         if model.endswith(".onnx"):
             return model
         if not model:
-            return model_name(self.arch, self.alpha, self.resolution, self.precision)
+            return self.config.name
         parse_model_name(model)  # raises for a broken profile
         return model
 
     def describe(self) -> str:
-        from edgecam.models.catalog import model_name
-
-        name = self.name or model_name(self.arch, self.alpha, self.resolution, self.precision)
+        name = self.name or self.config.name
         return f"{name}, {self.threads} thread{'s' if self.threads != 1 else ''}"
 
     def same_config(self, other: Rung) -> bool:
-        keys = ("arch", "alpha", "resolution", "precision", "threads", "provider")
-        return all(getattr(self, k) == getattr(other, k) for k in keys)
+        return (self.config, self.threads, self.provider) == (
+            other.config, other.threads, other.provider)
 
 
 @dataclass
@@ -146,11 +161,15 @@ class Profile:
                     len(self.frontier) - 1)
 
     @classmethod
-    def from_tune(cls, tune_json: dict, name: str = "imagenet") -> Profile:
-        """The profile of a tune run (its JSON, the contract in docs/commands.md) over the candidate
-        set ``name``."""
-        return cls.from_json({**tune_json, "format": FORMAT, "name": name,
-                              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    def of_result(cls, result: TuneResult, device: dict, name: str = "imagenet") -> Profile:
+        """The profile of a tune run over the candidate set ``name``: its target, choice and
+        ladder of measured configs."""
+        return cls(device=device, target_fps=result.target_fps,
+                   frontier=[Rung.of(c) for c in result.frontier],
+                   chosen=Rung.of(result.chosen) if result.chosen else None,
+                   fastest=Rung.of(result.fastest) if result.fastest else None,
+                   margin=result.margin, weights=result.weights,
+                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), name=name)
 
     def describe(self) -> str:
         chose = self.chosen.describe() if self.chosen else "nothing"

@@ -10,16 +10,13 @@ import io
 from edgecam.tune.chance import no_better_than_chance
 from edgecam.tune.choose import free_fps
 from edgecam.tune.latency import error_summary
+from edgecam.tune.profiles import Rung, rounded
 from edgecam.tune.search import TuneResult
 from edgecam.tune.space import Candidate
 
 SOURCE_MARK = {"measured": "m", "published": "p", "estimated": "~", None: " "}
 STEP_NAMES = {"export": "exports", "quantize": "quantizations", "picture": "scoring pictures",
               "pass": "FPS passes"}
-
-
-def _r(x: float | None, nd: int = 2) -> float | None:
-    return round(x, nd) if x is not None else None
 
 
 def candidate_json(c: Candidate, tied: bool = False) -> dict:
@@ -31,21 +28,16 @@ def candidate_json(c: Candidate, tied: bool = False) -> dict:
         "precision": c.precision, "threads": c.threads, "provider": c.provider, "name": c.name,
         "weights": c.weights, "top1": c.top1, "top1_source": c.top1_source,
         "top1_how": c.top1_how, "agreement": c.agreement, "macs": c.macs,
-        "fps": _r(c.fps), "measured": c.measured, "fps_low": _r(c.fps_low),
+        "fps": rounded(c.fps), "measured": c.measured, "fps_low": rounded(c.fps_low),
         "fps_spread": [round(x, 2) for x in spread] if spread else None,
         "passes": len(c.passes), "fps_passes": [round(x, 2) for x in c.passes],
-        "predicted_fps": _r(c.predicted_fps), "tied": tied,
+        "predicted_fps": rounded(c.predicted_fps), "tied": tied,
     }
 
 
 def config_json(c: Candidate) -> dict:
-    """The chosen config / a ladder rung (what the profile stores)."""
-    return {"arch": c.arch, "alpha": c.alpha, "resolution": c.resolution,
-            "precision": c.precision, "threads": c.threads, "provider": c.provider,
-            "fps": _r(c.fps),
-            "fps_low": _r(c.fps_low), "top1": c.top1, "top1_source": c.top1_source,
-            "top1_how": c.top1_how,
-            "weights": c.weights, "macs": c.macs, "model": c.model, "name": c.name}
+    """The chosen config / a ladder rung: what the profile stores, and how its top-1 came."""
+    return {**Rung.of(c).to_dict(), "top1_how": c.top1_how}
 
 
 def prediction_errors(result: TuneResult) -> list[tuple[float, float]]:

@@ -129,7 +129,7 @@ class Search:
         cannot pay for them and one pass."""
         opts = self.opts
         fp32 = c if c.precision == "fp32" else Candidate(
-            c.arch, c.alpha, c.resolution, "fp32", 1, c.macs, c.weights, c.prior)
+            c.config.fp32(), 1, c.macs, c.weights, c.prior)
         steps = []
         if c.file is None and not is_ready(fp32, opts.weights):
             steps.append(("export", fp32))

@@ -30,9 +30,9 @@ from edgecam.models.catalog import (
     MEASURED_DROPS,
     PUBLISHED,
     MeasuredDrop,
+    ModelConfig,
     checkpoint_crop,
     measured_drops,
-    model_name,
     published,
     weight_source,
 )
@@ -54,10 +54,7 @@ class Prior:
 
 @dataclass(eq=False)  # identity: the run keeps candidates in sets and compares them
 class Candidate:
-    arch: str
-    alpha: float
-    resolution: int
-    precision: str
+    config: ModelConfig  # the model: arch, width, size, precision
     threads: int
     macs: int
     weights: str | None  # the weights' source id, None for random weights
@@ -76,10 +73,26 @@ class Candidate:
 
     def __post_init__(self) -> None:
         if not self.name:
-            self.name = model_name(self.arch, self.alpha, self.resolution, self.precision)
+            self.name = self.config.name
         if not self.family_key:
             info = ARCHS.get(self.arch)
             self.family_key = info.family if info else self.arch
+
+    @property
+    def arch(self) -> str:
+        return self.config.arch
+
+    @property
+    def alpha(self) -> float:
+        return self.config.alpha
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def precision(self) -> str:
+        return self.config.precision
 
     # -- frame rate ------------------------------------------------------------------------
 
@@ -336,8 +349,8 @@ def zoo_candidates(opts: TuneOptions) -> list[Candidate]:
                 macs = model_size(arch, float(alpha), res).macs
                 for prec in opts.precisions or default_precisions()[0]:
                     prior = prior_top1(arch, alpha, res, prec, wid)
-                    out += [Candidate(arch, float(alpha), res, prec, t, macs, wid, prior)
-                            for t in opts.threads]
+                    config = ModelConfig(arch, float(alpha), res, prec)
+                    out += [Candidate(config, t, macs, wid, prior) for t in opts.threads]
     if not out:
         raise EdgecamError("no candidates: the families chosen have no ImageNet weights here "
                            "(try --weights random, which tunes latency alone)")
@@ -370,9 +383,8 @@ def file_candidates(pattern: str, threads: list[int]) -> list[Candidate]:
             from edgecam.models.zoo import model_size
 
             macs = model_size(meta.arch, meta.alpha, meta.resolution).macs
-        out += [Candidate(meta.arch, meta.alpha, meta.resolution, meta.precision, t, macs,
-                          weights, prior, name=path.stem, file=path, model=str(path.resolve()),
-                          labels=list(meta.labels))
+        out += [Candidate(meta.config, t, macs, weights, prior, name=path.stem, file=path,
+                          model=str(path.resolve()), labels=list(meta.labels))
                 for t in threads]
     return out
 
