@@ -70,8 +70,10 @@ def export(arch: f.ExportArch, alpha: f.ExportAlpha = 1.0, resolution: f.ExportR
     when onnxruntime and PyTorch differ by more than 1e-4 x max|logit|.
     """
     from edgecam.commands.modelfile import export_line, run_export
+    from edgecam.commands.options import ExportOptions
 
-    report = run_export(arch, alpha, resolution, weights, output, seed)
+    report = run_export(ExportOptions(arch=arch, alpha=alpha, resolution=resolution,
+                                      weights=weights, output=output, seed=seed))
     if as_json:
         emit_json(report)
     else:
@@ -202,8 +204,9 @@ def demo(photos: f.DemoPhotos = None, out: f.DemoOut = Path("out"), model: f.Mod
          threads: f.ThreadsOpt = None) -> None:
     """The main job on built-in material: a clip of real photos through the default model."""
     from edgecam.commands.demo import run_demo
+    from edgecam.commands.options import DemoOptions
 
-    say(run_demo(photos, out, model, threads).lines())
+    say(run_demo(DemoOptions(photos=photos, out=out, model=model, threads=threads)).lines())
 
 
 @app.command()
@@ -256,10 +259,11 @@ def quantize(
     as_json: f.ReportJson = False,
 ) -> None:
     """INT8 static quantization (QDQ, per-channel), checked against FP32 on the photos."""
-    from edgecam.commands.modelfile import quantize_lines
-    from edgecam.runtime.quantize import quantize_model
+    from edgecam.commands.modelfile import quantize_lines, run_quantize
+    from edgecam.commands.options import QuantizeOptions
 
-    report = quantize_model(model, calibration, output, method, fp32_ends, threads)
+    report = run_quantize(QuantizeOptions(model=model, calibration=calibration, output=output,
+                                          method=method, fp32_ends=fp32_ends, threads=threads))
     if as_json:
         emit_json(report)
     else:

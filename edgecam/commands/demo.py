@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgecam.commands.classify import ClassifyOptions, ClassifySummary, classify_inputs
 from edgecam.commands.democlip import Segment, make_clip, photos_in
+from edgecam.commands.options import DemoOptions
 from edgecam.util.errors import EdgecamError
 from edgecam.util.paths import working_dir
 
@@ -84,11 +85,10 @@ def find_photos(photos_dir: Path | None = None) -> Path:
                        "give a directory of photos with --photos")
 
 
-def run_demo(photos_dir: Path | None, out_dir: Path, model: str | None = None,
-         threads: int | None = None, progress: bool | None = None) -> DemoReport:
+def run_demo(opts: DemoOptions, progress: bool | None = None) -> DemoReport:
     """The clip shows the photos with known subjects (``labels.json`` beside the photo
     directory) so every second of it is scored; without labels, every photo."""
-    photos_dir = find_photos(photos_dir)
+    photos_dir, out_dir = find_photos(opts.photos), opts.out
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -99,8 +99,8 @@ def run_demo(photos_dir: Path | None, out_dir: Path, model: str | None = None,
     segments = make_clip([p for p in photos if p.name in accepted] or photos, clip)
     output, json_out = out_dir / "demo.labeled.mp4", out_dir / "demo.jsonl"
     summary = classify_inputs(ClassifyOptions(
-        inputs=[str(clip)], model=model, output=str(output), json_out=str(json_out),
-        threads=threads, progress=progress))
+        inputs=[str(clip)], model=opts.model, output=str(output), json_out=str(json_out),
+        threads=opts.threads, progress=progress))
     records = [json.loads(line) for line in json_out.read_text().splitlines()]
     return DemoReport(clip, output, json_out, summary,
                       score_segments(records, segments, accepted))

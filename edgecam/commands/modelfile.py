@@ -3,26 +3,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from edgecam.models.catalog import ModelConfig, arch_info, check_alpha_resolution, models_dir
+from edgecam.commands.options import ExportOptions, QuantizeOptions
+from edgecam.models.catalog import ModelConfig, models_dir
 from edgecam.models.store import has_export_extra
 from edgecam.util.errors import MissingExtraError
 
 
-def run_export(arch: str, alpha: float, resolution: int | None, weights: str,
-               output: Path | None, seed: int) -> dict:
-    """Check the request, then build, export and check the model; its report."""
-    info = arch_info(arch)
-    res = resolution if resolution is not None else info.resolution
-    check_alpha_resolution(alpha, res)
+def run_export(opts: ExportOptions) -> dict:
+    """Build, export and check the model; its report."""
     if not has_export_extra():
         raise MissingExtraError("exporting needs torch and onnx: pip install "
                                 "'edgecam[export,pretrained]'")
     from edgecam.models.export import export_model
 
-    out = output or models_dir() / f"{ModelConfig(arch, alpha, res).name}.onnx"
-    return export_model(arch, alpha, res, weights=weights, output=out, seed=seed)
+    assert opts.resolution is not None  # the options defaulted it
+    config = ModelConfig(opts.arch, opts.alpha, opts.resolution)
+    out = opts.output or models_dir() / f"{config.name}.onnx"
+    return export_model(opts.arch, opts.alpha, opts.resolution, weights=opts.weights,
+                        output=out, seed=opts.seed)
+
+
+def run_quantize(opts: QuantizeOptions) -> dict:
+    """Quantize, compare with FP32 on the photos, time both; the report."""
+    from edgecam.runtime.quantize import quantize_model
+
+    return quantize_model(opts.model, opts.calibration, opts.output, opts.method,
+                          opts.fp32_ends, opts.threads)
 
 
 def export_line(report: dict) -> str:

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edgecam.pipeline.regions import Region, check_regions, parse_region
@@ -291,4 +292,57 @@ class BenchOptions:
 
     def __post_init__(self) -> None:
         at_least_one("--frames", self.frames)
+        self.threads = check_threads(self.threads)
+
+
+@dataclass(kw_only=True)
+class ExportOptions:
+    """What ``export`` takes; the resolution defaults to the architecture's native size."""
+
+    arch: str
+    alpha: float = 1.0
+    resolution: int | None = None
+    weights: str = "imagenet"  # imagenet, random, or a state dict's path
+    output: Path | None = None  # default: the model store's NAME.onnx
+    seed: int = 0  # of --weights random
+
+    def __post_init__(self) -> None:
+        from edgecam.models.catalog import arch_info, check_alpha_resolution
+
+        info = arch_info(self.arch)
+        if self.resolution is None:
+            self.resolution = info.resolution
+        check_alpha_resolution(self.alpha, self.resolution)
+
+
+@dataclass(kw_only=True)
+class QuantizeOptions:
+    """What ``quantize`` takes."""
+
+    model: str
+    calibration: Path
+    output: Path | None = None  # default: beside the input, NAME-int8.onnx
+    method: str = "minmax"
+    fp32_ends: bool = False  # the first conv and the classifier kept in FP32
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        from edgecam.runtime.quantize import METHODS
+
+        if self.method not in METHODS:
+            raise EdgecamError(f"unknown calibration method {self.method!r}; choose "
+                               f"{', '.join(METHODS)}")
+        self.threads = check_threads(self.threads)
+
+
+@dataclass(kw_only=True)
+class DemoOptions:
+    """What ``demo`` takes."""
+
+    photos: Path | None = None  # default: calibration/images here or in the clone
+    out: Path = Path("out")
+    model: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
         self.threads = check_threads(self.threads)

@@ -59,7 +59,8 @@ def cache_key(data: DataSet, meta: ModelMeta, views: int, augment: Augment, seed
     recipe = {
         "v": CACHE_VERSION, "fingerprint": data.fingerprint, "arch": meta.arch,
         "alpha": meta.alpha, "resolution": meta.resolution, "weights": meta.weights_sha256,
-        "crop_pct": meta.crop_pct, "normalization": meta.normalization, "views": views,
+        "crop_pct": meta.crop_pct, "crop": meta.crop, "normalization": meta.normalization,
+        "views": views,
         "augment": asdict(augment), "seed": seed,
         "train": [(relative(s.path, data.root), s.label) for s in data.train],
         "val": [(relative(s.path, data.root), s.label) for s in data.val],

@@ -41,12 +41,15 @@ from edgecam.util.signals import StopFlag
 
 
 def _meta(opts: TrainOptions, data: DataSet, res: int, backbone: str) -> ModelMeta:
+    """A trained model's metadata: its backbone's normalization, and the crop policy it was
+    taught with, recorded: the whole picture resized to R x R, so a region's crop (or a whole
+    frame) is seen the way its pictures were, nothing at an edge cut off."""
     pre = preprocess_for(opts.arch, opts.alpha, "imagenet")
     return ModelMeta(
         arch=opts.arch, alpha=float(opts.alpha), resolution=res, mean=pre.mean, std=pre.std,
-        normalization=pre.normalization, crop_pct=pre.crop_pct, interpolation=pre.interpolation,
+        normalization=pre.normalization, crop_pct=1.0, interpolation=pre.interpolation,
         labels=list(data.classes), weights=f"trained:{data.name} from {backbone}",
-        dataset=data.name,
+        dataset=data.name, crop="whole",
     )
 
 

@@ -252,17 +252,21 @@ def tune_device(opts: TuneOptions, say: Callable[[str], None] | None = None) -> 
         kept = (f" ({exports} export(s) took {took:.0f} s of it; the files are kept, so a "
                 "second run measures more)" if exports else "")
         say(f"budget of {opts.budget_s:g} s reached; deciding on what was measured{kept}")
-    data = None
-    if run.data is not None:
-        chance, largest = run.data.chance
-        data = {"dir": str(run.data.root),
-                "pictures": len(run.data.labels) - run.data.unknown,
-                "classes": len(run.data.classes) - (1 if run.data.unknown else 0),
-                "unknown_pictures": run.data.unknown, "figure": run.data.figure,
-                "chance": chance, "largest_folder": largest}
     return TuneResult(opts.target_fps, opts.margin, opts.weights, cands, chosen, fastest(cands),
-                      ladder(cands, chosen), run.spent(), opts.budget_s, run.budget_hit, data,
-                      sample, notes, dict(run.spent_on), ties(cands, run.need, run.by_data))
+                      ladder(cands, chosen), run.spent(), opts.budget_s, run.budget_hit,
+                      _data_block(run.data), sample, notes, dict(run.spent_on),
+                      ties(cands, run.need, run.by_data))
+
+
+def _data_block(data: accuracy.LabelledData | None) -> dict | None:
+    """What the run's --data was: its pictures, classes, figure and chance level."""
+    if data is None:
+        return None
+    chance, largest = data.chance
+    return {"dir": str(data.root), "pictures": len(data.labels) - data.unknown,
+            "classes": len(data.classes) - (1 if data.unknown else 0),
+            "unknown_pictures": data.unknown, "figure": data.figure, "chance": chance,
+            "largest_folder": largest}
 
 
 def _search(run: Search, cands: list[Candidate], bar: Progress) -> None:
