@@ -311,14 +311,18 @@ def test_the_rejection_threshold_shows_its_digits_and_warns_near_one() -> None:
     assert "below 62.0%" in rejection_line({**rule, "threshold": 0.62})
 
 
-def test_a_rule_calibrated_on_overconfident_pictures_gets_the_warning() -> None:
-    """Validation pictures the classifier is all but certain of: the rule lands near 1."""
+def test_a_rule_calibrated_on_overconfident_pictures_is_capped_and_says_so() -> None:
+    """Validation pictures the classifier is all but certain of: the quantile lands near 1,
+    the rule is capped at 0.99 (new frames score lower than near copies) and the line gives
+    both figures."""
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 18)
     logits = rng.normal(0, 0.3, (18, 3)) + 12 * np.eye(3)[labels]
     rule = calibrate(logits, labels)
-    assert rule["threshold"] > 0.999
-    assert "warning" in rejection_line(rule)
+    assert rule["calibrated"] > 0.999 and rule["threshold"] == 0.99
+    text = rejection_line(rule)
+    assert "capped at 99.0%" in text and "unknown' folder" in text
+    assert "below 99.0%" in text and f"{rule['calibrated'] * 100:.4f}" in text
 
 
 # --- 11: a start that reads the tail only -----------------------------------------------------

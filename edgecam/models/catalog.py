@@ -140,15 +140,11 @@ SRC_V3 = "Howard et al. 2019, arXiv:1905.02244, Table 3"
 SRC_V4 = "Qin et al. 2024, arXiv:2404.10518"
 
 
-@dataclass(frozen=True)
-class Published:
-    """A paper's figures for one config, with where they come from."""
+class Configured:
+    """Something about one model config (published figures, a tune candidate): reads the
+    config's fields as its own, ``c.arch`` for ``c.config.arch``."""
 
     config: ModelConfig
-    top1: float
-    macs_m: float
-    params_m: float | None
-    source: str
 
     @property
     def arch(self) -> str:
@@ -161,6 +157,21 @@ class Published:
     @property
     def resolution(self) -> int:
         return self.config.resolution
+
+    @property
+    def precision(self) -> str:
+        return self.config.precision
+
+
+@dataclass(frozen=True)
+class Published(Configured):
+    """A paper's figures for one config, with where they come from."""
+
+    config: ModelConfig
+    top1: float
+    macs_m: float
+    params_m: float | None
+    source: str
 
 
 def _grid(arch, source, params, rows, resolutions) -> list[Published]:

@@ -83,7 +83,15 @@ def rejection_line(rule: dict) -> str:
                  f"{rule['unknown_images']} pictures of anything else")
     else:
         line += "; add an 'unknown' folder of anything else to train and check it against"
-    if rule["threshold"] >= TOO_SURE:
+    calibrated = rule.get("calibrated")
+    if calibrated is not None:
+        line += (
+            f"\n  note: {percent(rule['keep'])} of the known validation pictures scored "
+            f"{percent(calibrated)} or more (near copies of training pictures, as frames of "
+            f"one capture are): new pictures of your classes score lower, so the rule is "
+            f"capped at {percent(rule['threshold'])}; to answer 'unknown' for more of anything "
+            "else, add an 'unknown' folder and more varied pictures per class")
+    elif rule["threshold"] >= TOO_SURE:
         line += (
             f"\n  warning: {percent(rule['keep'])} of the known validation pictures scored "
             f"{percent(rule['threshold'])} or more, so new pictures of your classes (other "

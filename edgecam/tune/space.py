@@ -29,6 +29,7 @@ from edgecam.models.catalog import (
     ARCHS,
     MEASURED_DROPS,
     PUBLISHED,
+    Configured,
     MeasuredDrop,
     ModelConfig,
     checkpoint_crop,
@@ -53,7 +54,7 @@ class Prior:
 
 
 @dataclass(eq=False)  # identity: the run keeps candidates in sets and compares them
-class Candidate:
+class Candidate(Configured):
     config: ModelConfig  # the model: arch, width, size, precision
     threads: int
     macs: int
@@ -77,22 +78,6 @@ class Candidate:
         if not self.family_key:
             info = ARCHS.get(self.arch)
             self.family_key = info.family if info else self.arch
-
-    @property
-    def arch(self) -> str:
-        return self.config.arch
-
-    @property
-    def alpha(self) -> float:
-        return self.config.alpha
-
-    @property
-    def resolution(self) -> int:
-        return self.config.resolution
-
-    @property
-    def precision(self) -> str:
-        return self.config.precision
 
     # -- frame rate ------------------------------------------------------------------------
 
