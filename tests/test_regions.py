@@ -294,3 +294,22 @@ def test_json_lines_without_regions_are_as_before(gate_model: Path, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     first = json.loads(proc.stdout.splitlines()[0])
     assert set(first) == {"frame", "source", "time_ms", "model", "label", "top"}
+
+
+def test_a_profile_switch_keeps_the_regions(gate_model: Path, tmp_path: Path) -> None:
+    """``live --profile`` stepping to another rung swaps the engine, not the places watched."""
+    from edgecam.models.catalog import ModelConfig
+    from edgecam.pipeline.model import Model
+    from edgecam.tune.adapt import Adapter
+    from edgecam.tune.profiles import Rung
+
+    other = tiny_classifier(tmp_path / "o.onnx", resolution=48, classes=2,
+                            labels=["closed", "open"], seed=3)
+    rungs = [Rung(ModelConfig("mobilenet_v2", 0.35, 48), model=str(other), fps=60.0),
+             Rung(ModelConfig("mobilenet_v2", 0.35, 32), model=str(gate_model), fps=30.0)]
+    running = Model(Engine(gate_model, 1), regions=[parse_region(GATE_ARG)])
+    adapter = Adapter(rungs, 1, 30.0, build=lambda r: Model(Engine(r.model, 1)),
+                      say=lambda _m: None)
+    switched = adapter.switch(0, running, "a slower device")
+    assert switched.regions == running.regions and switched.engine.path == other
+    assert [v.name for v in switched.views] == ["gate"]

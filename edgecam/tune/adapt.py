@@ -168,6 +168,8 @@ class Adapter:
         self.usage.append([self.current.describe(), 0.0])
         self.switches.append({"to": self.current.describe(), "reason": why})
         self.say(f"switching to {self.current.describe()}: {why}")
+        if getattr(running, "regions", ()):  # the places the run watches stay watched
+            return running.with_engine(model.engine)
         return model
 
     def summary(self) -> str:
