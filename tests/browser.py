@@ -44,3 +44,20 @@ def chromium(profile: Path, width: int = 1280, height: int = 1000) -> Iterator:
         yield driver
     finally:
         driver.quit()
+
+
+def rendered(url: str, profile: Path, ready: str, timeout: float = 60) -> str:
+    """The page's DOM once ``ready`` is in its visible text (its scripts fetch from the server:
+    on a loaded machine that takes real time, which a fixed virtual-time budget does not wait
+    for)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with chromium(profile) as driver:
+        driver.get(url)
+        try:
+            WebDriverWait(driver, timeout).until(
+                lambda d: ready in d.find_element(By.TAG_NAME, "body").text)
+        except Exception:  # noqa: BLE001 - the caller's assertion shows the page
+            pass
+        return str(driver.page_source)

@@ -294,28 +294,6 @@ def find_chromium() -> str | None:
     return None
 
 
-# a headless Chromium that reaches nothing but the test's own server (on this closed network
-# its background connections would be refused, many at a time)
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-quic", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync")
-
-
-def rendered_dom(chromium: str, url: str, profile: Path, ready: str, tries: int = 3) -> str:
-    """The page's DOM once its scripts ran: ``--dump-dom`` after a virtual-time budget, again
-    (with a larger budget) while ``ready`` is not in it yet, since the page's fetches to the
-    server take real time on a loaded machine."""
-    dom = ""
-    for attempt in range(tries):
-        dom = subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-             f"--virtual-time-budget={5000 * (attempt + 1)}", "--dump-dom", url],
-            capture_output=True, text=True, timeout=120).stdout
-        if ready in dom:
-            break
-    return dom
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("token", [None, "tok"])
 def test_headless_chromium_shows_the_picture(tmp_path: Path, token: str | None) -> None:

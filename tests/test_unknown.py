@@ -32,9 +32,10 @@ from edgecam.sources.frames import Stream
 from edgecam.tune.accuracy import answer_scores
 from edgecam.util.errors import EdgecamError
 
+from browser import rendered
 from conftest import Broker, Subscriber, assert_one_line_error, needs_broker, run_cli
 from test_first_hour import run_on_terminal
-from test_preview import find_chromium, rendered_dom
+from test_preview import find_chromium
 from tiny_models import tiny_classifier, tiny_meta, with_rejection
 
 GATE = ["gate open", "gate closed", "truck, red"]  # a space and a comma in the labels
@@ -220,9 +221,9 @@ def test_the_preview_pages_show_unknown_and_the_best_guess(gate, tmp_path):
             for result in answers(gate["model"], gate["pictures"][1:]):
                 result.stream = Stream("images", camera)
                 sink.write(result)
-        pages = {path: rendered_dom(chromium, sink.server.url + path, tmp_path / "profile",
-                                    ready)
-                 for path, ready in (("?camera=0", 'class="unknown"'),  # one camera's page
+        pages = {path: rendered(sink.server.url + path, tmp_path / f"profile{len(path)}",
+                                ready)
+                 for path, ready in (("?camera=0", "best guess:"),  # one camera's page
                                      ("", "unknown (best:"))}  # the grid
     finally:
         sink.close(True)
