@@ -198,6 +198,11 @@ def test_a_box_outside_the_frame_is_one_line_before_anything_runs(gate_model: Pa
     for bad in ("gate=1,1,0,5", "=1,1,5,5"):
         assert_one_line_error(run_cli("classify", str(clip), "--model", str(gate_model),
                                       "--region", bad))
+    # live with no outputs says what it prints at its first answer, so the box is the line
+    line = assert_one_line_error(run_cli("live", "--source", str(clip), "--model",
+                                         str(gate_model), "--headless", "--region",
+                                         "gate=300,200,70,50"))
+    assert "leaves the 320x240 frame" in line
     line = assert_one_line_error(run_cli("classify", str(clip), "--model", str(gate_model),
                                          "--region", "g=1,1,5,5", "--region", "g=9,9,5,5"))
     assert "twice" in line

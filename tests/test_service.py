@@ -164,6 +164,14 @@ def test_dry_run_prints_a_unit_that_verifies(tmp_path):
     (["--", "live", "--help"], "--help in the service's command line"),
     (["--name", "../etc/x", "--", "live"], "--name takes letters, digits"),
     (["--watchdog", "0", "--", "live"], "--watchdog is in whole seconds"),
+    # values a run would refuse at once (and be restarted for, forever): refused now
+    (["--", "live", "--source", "0", "--region", "bad"], "--region takes NAME=X,Y,W,H"),
+    (["--", "live", "--config", "site.toml"], "cannot read --config site.toml"),
+    (["--", "live", "--model", "nosuch.onnx"], "model file not found: nosuch.onnx"),
+    (["--", "live", "--region", "gate=0,0,10,10:gone.onnx"], "model file not found: gone.onnx"),
+    (["--", "live", "--model", "mobilenet_v9-1.0-224"], "unknown model 'mobilenet_v9-1.0-224'"),
+    (["--", "live", "--source", "a", "--source", "b", "--output", "x.mp4"],
+     "--output writes one camera's video"),
 ])
 def test_a_bad_service_command_line_is_one_line_before_anything_is_written(tmp_path, args, says):
     proc = run_cli("service", "install", "--dry-run", *args, cwd=tmp_path)

@@ -77,6 +77,10 @@ class LabelChanges(Sink):
         self.last: str | None = None
 
     def write(self, result: Result) -> None:
+        if self.last is None:  # said at the first answer: a frame's error stays the one line
+            self.last = ""
+            log.info("no window and no outputs: printing the top-1 label (or unknown) when it "
+                     "changes (add --json-out, --output or --serve for more)")
         if not result.whole:  # regions: their state changes
             for region in result.changes:
                 assert region.change is not None  # result.changes holds changes only
@@ -130,9 +134,6 @@ def run_live(opts: LiveOptions) -> LiveSummary:
                                          loop=opts.loop)) for uri in uris]
         if why:  # said once the sources are open, so a bad option is the only line
             log.info("%s: running headless", why)
-        if quiet:
-            log.info("no window and no outputs: printing the top-1 label (or unknown) when it "
-                     "changes (add --json-out, --output or --serve for more)")
         frames, pipelines = run.feed_cameras(sources, max_frames=opts.max_frames,
                                              together=opts.batch_cameras, overlay=True)
     now = time.monotonic()
@@ -187,6 +188,25 @@ def _check(opts: LiveOptions) -> None:
                            "give --serve [HOST:]PORT too")
     for uri in uris:
         check_source_options(uri, opts.width, opts.height, opts.fps)
+
+
+def preflight(opts: LiveOptions) -> None:
+    """What a live command line can be checked for before it ever runs (``edgecam service
+    install``: a unit whose command fails at once would be restarted forever): the profile it
+    names, the combinations, each source's options and each model file. Sources are not
+    opened (a camera may be unplugged at install time)."""
+    if opts.profile is not None:
+        opts, _ = use_profile(opts, opts.profile, say=lambda _m: None)
+    _check(opts)
+    regions = [*opts.regions, *(r for cam in opts.camera_regions for r in cam or [])]
+    for model in dict.fromkeys([opts.model, *(r.model for r in regions)]):
+        if model is not None and (model.endswith(".onnx") or "/" in model):
+            if not os.path.isfile(model):
+                raise EdgecamError(f"model file not found: {model}")
+        elif model is not None:
+            from edgecam.models.catalog import parse_model_name
+
+            parse_model_name(model)  # a store name is exported on first use
 
 
 def use_profile(opts: LiveOptions, profile: str, say: Callable[[str], None] = log.info

@@ -88,10 +88,18 @@ def _parse(ctx: typer.Context, command: list[str]) -> None:
     journal. Typer may bundle its own click: its errors are known by their interface."""
     root = ctx.find_root()
     runner = root.command.get_command(root, command[0])  # type: ignore[attr-defined]
+    line = f"the service's command line `edgecam {' '.join(command)}`"
     try:
-        runner.make_context(command[0], list(command[1:]), parent=root)
+        parsed = runner.make_context(command[0], list(command[1:]), parent=root)
     except Exception as exc:
         if not hasattr(exc, "format_message"):
             raise
-        raise EdgecamError(f"the service's command line: `edgecam {' '.join(command)}`: "
-                           f"{exc.format_message()}") from None
+        raise EdgecamError(f"{line}: {exc.format_message()}") from None
+    if command[0] == "live":  # its values too: a line that fails at once restarts forever
+        from edgecam.commands.live import LiveOptions, preflight
+        from edgecam.commands.site import live_flags
+
+        try:
+            preflight(LiveOptions.of_flags(live_flags(parsed), echo=lambda _t: None))
+        except EdgecamError as exc:
+            raise EdgecamError(f"{line}: {exc}") from None
