@@ -323,6 +323,12 @@ def test_a_rule_calibrated_on_overconfident_pictures_is_capped_and_says_so() -> 
     text = rejection_line(rule)
     assert "capped at 99.0%" in text and "unknown' folder" in text
     assert "below 99.0%" in text and f"{rule['calibrated'] * 100:.4f}" in text
+    # with an 'unknown' folder given, the advice does not ask for one
+    given = rejection_line({**rule, "unknown_rejected": 0.9, "unknown_images": 10})
+    assert "of the 10 pictures of anything else" in given and "unknown' folder" not in given
+    warned = rejection_line({**rule, "calibrated": None, "unknown_rejected": 0.9,
+                             "unknown_images": 10})
+    assert "warning" in warned and "unknown' folder" not in warned
 
 
 # --- 11: a start that reads the tail only -----------------------------------------------------

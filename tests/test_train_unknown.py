@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgecam.train.dataset import UNKNOWN, read_dataset
-from edgecam.train.evaluation import evaluate
+from edgecam.train.evaluation import evaluate, render
 from edgecam.train.rejection import answers, calibrate, threshold_keeping
 from edgecam.util.errors import EdgecamError
 
@@ -176,6 +176,9 @@ def test_calibration_measures_known_recall_and_unknown_rejection() -> None:
     assert matrix[2, 2] == 20 and matrix[2, :2].sum() == 0  # every unknown picture rejected
     assert matrix[:2, 2].sum() == 80 - round(rule["known_kept"] * 80)
     assert got["val_images"] == 80 and got["per_class_accuracy"]["unknown"] == 1.0
+    lines = render(got, ["cat", "dog"]).splitlines()  # the folder's row says it is none
+    assert len(lines) == 3 and lines[-1].split() == ["unknown/", "(not", "a", "class)",
+                                                     "100.0%", "of", "20"]
 
 
 # --- the network ------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def render(evaluation: dict, classes: list[str], width: int = 24) -> str:
                        reverse=True)
         note = f"  (mistaken for {wrong[0][1]!r} x{wrong[0][0]})" if wrong else ""
         shown = f"{acc:6.1%}" if acc is not None else "     -"
-        lines.append(f"  {name[:width]:<{width}} {shown} of {sum(matrix[i])}{note}")
+        label = f"{name}/ (not a class)" if name == UNKNOWN_FOLDER else name[:width]
+        lines.append(f"  {label:<{width}} {shown} of {sum(matrix[i])}{note}")
     return "\n".join(lines)
 
 
@@ -84,19 +85,22 @@ def rejection_line(rule: dict) -> str:
     else:
         line += "; add an 'unknown' folder of anything else to train and check it against"
     calibrated = rule.get("calibrated")
+    folder = rule.get("unknown_rejected") is None  # no 'unknown' folder was given
     if calibrated is not None:
         line += (
             f"\n  note: {percent(rule['keep'])} of the known validation pictures scored "
             f"{percent(calibrated)} or more (near copies of training pictures, as frames of "
             f"one capture are): new pictures of your classes score lower, so the rule is "
             f"capped at {percent(rule['threshold'])}; to answer 'unknown' for more of anything "
-            "else, add an 'unknown' folder and more varied pictures per class")
+            "else, add " + ("an 'unknown' folder and " if folder else "")
+            + "more varied pictures per class")
     elif rule["threshold"] >= TOO_SURE:
         line += (
             f"\n  warning: {percent(rule['keep'])} of the known validation pictures scored "
             f"{percent(rule['threshold'])} or more, so new pictures of your classes (other "
             "light, angle, background) will often fall below it and be answered 'unknown'; "
-            "add more, more varied pictures per class (and an 'unknown' folder), train with "
+            "add more, more varied pictures per class"
+            + (" (and an 'unknown' folder)" if folder else "") + ", train with "
             f"a higher --keep (now {rule['keep']:g}), or run the model with a lower "
             "--threshold (e.g. 0.9)")
     return line
