@@ -151,6 +151,14 @@ def test_home_assistant_reads_a_device_with_an_entity_per_region(
         models: tuple[Path, Path], clip: Path, broker: Broker) -> None:
     """The retained configs as Home Assistant reads them, and every topic they name: the
     sensor's state and attributes, the image's JPEG, the FPS, the availability."""
+    watcher = Subscriber(broker.port, "homeassistant/#")  # counts what is sent, once here
+    # subscribed once a probe comes back (earlier runs' retained messages came before it)
+    def probe_back() -> bool:
+        watcher.client.publish("homeassistant/probe", b"x", qos=1)
+        return not watcher.topics["homeassistant/probe"].empty()
+
+    assert wait_for(probe_back, WAIT, every=0.2), "the watcher never subscribed"
+    watcher.topics.clear()
     sink = MqttSink(f"mqtt://127.0.0.1:{broker.port}/cams", names=["front gate"],
                     ha_prefix="homeassistant")
     try:
@@ -161,7 +169,10 @@ def test_home_assistant_reads_a_device_with_an_entity_per_region(
         got = retained(broker.port, "#")
     finally:
         sink.close(True)
+        watcher.close()
     configs = configs_of(got)
+    # one connection: each config sent once (not again by the first reconnection's refresh)
+    assert {t: watcher.topics[t].qsize() for t in configs} == {t: 1 for t in configs}
     assert set(configs) == {f"homeassistant/{kind}/{NODE}/{entity}/config"
                             for kind, entity in [("sensor", "region_gate"),
                                                  ("image", "region_gate"),

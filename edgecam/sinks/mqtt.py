@@ -129,6 +129,7 @@ class MqttPublisher:
         self._pending: list[Any] = []
         # retained messages standing for the current state, sent again after a reconnect
         self._kept: dict[str, bytes] = {}
+        self._sent_on: dict[str, int] = {}  # topic -> the connection it was last sent on
         self._connects = 0  # connections made so far (paho's thread counts them)
         self._refreshed = 0  # ... of which the kept messages were sent on
         self._reading: tuple[str, ...] = ()  # the filters of a read of retained messages
@@ -292,6 +293,7 @@ class MqttPublisher:
         else:
             self._kept.pop(topic, None)
         if self.connected:
+            self._sent_on[topic] = self._connects
             self._send(topic, body)
 
     def refresh(self) -> bool:
@@ -303,7 +305,9 @@ class MqttPublisher:
             return False
         self._refreshed = connects
         for topic, body in list(self._kept.items()):
-            self._send(topic, body)
+            if self._sent_on.get(topic) != connects:  # not already sent on this connection
+                self._sent_on[topic] = connects
+                self._send(topic, body)
         return True
 
     def read_retained(self, topic_filter: str, done: Callable[[dict[str, bytes]], None],
