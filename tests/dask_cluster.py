@@ -45,9 +45,11 @@ class Cluster:
             client.wait_for_workers(n, timeout=60)
 
     def close(self) -> None:
+        """Workers killed (a worker told to stop says goodbye to a scheduler that is stopping
+        too, and waited 10 s for it), then the scheduler stopped."""
         for proc in reversed(self.procs):
             if proc.poll() is None:
-                proc.terminate()
+                proc.terminate() if proc is self.scheduler else proc.kill()
         for proc in self.procs:
             try:
                 proc.wait(timeout=10)
