@@ -172,6 +172,9 @@ def test_dry_run_prints_a_unit_that_verifies(tmp_path):
     (["--", "live", "--model", "mobilenet_v9-1.0-224"], "unknown model 'mobilenet_v9-1.0-224'"),
     (["--", "live", "--source", "a", "--source", "b", "--output", "x.mp4"],
      "--output writes one camera's video"),
+    (["--", "live", "--profile", "gone.json"], "profile not found: gone.json"),
+    (["--", "live", "--profile", "auto", "--source", "a", "--source", "b"],
+     "--profile switches the model of one camera"),
 ])
 def test_a_bad_service_command_line_is_one_line_before_anything_is_written(tmp_path, args, says):
     proc = run_cli("service", "install", "--dry-run", *args, cwd=tmp_path)

@@ -177,7 +177,7 @@ def _studio(opts: LiveOptions, spec: ModelSpec) -> Studio:
 def _check(opts: LiveOptions) -> None:
     """What the options cannot say alone: combinations, and each source's own options."""
     uris = opts.sources
-    if len(uris) > 1 and opts.controller is not None:
+    if len(uris) > 1 and (opts.controller is not None or opts.profile is not None):
         raise EdgecamError("--profile switches the model of one camera; run one process per "
                            "camera to adapt each, or give one --source")
     if len(uris) > 1 and opts.output:
@@ -193,11 +193,12 @@ def _check(opts: LiveOptions) -> None:
 def preflight(opts: LiveOptions) -> None:
     """What a live command line can be checked for before it ever runs (``edgecam service
     install``: a unit whose command fails at once would be restarted forever): the profile it
-    names, the combinations, each source's options and each model file. Sources are not
-    opened (a camera may be unplugged at install time)."""
-    if opts.profile is not None:
-        opts, _ = use_profile(opts, opts.profile, say=lambda _m: None)
+    names, the combinations, each source's options and each model file. Nothing is opened
+    or made: not the sources (a camera may be unplugged at install time), not a profile's
+    models (``sudo`` would leave root's files in the user's folder)."""
     _check(opts)
+    if opts.profile is not None:  # it exists and reads (live exports its rungs at start)
+        choose_profile(opts.profile)
     regions = [*opts.regions, *(r for cam in opts.camera_regions for r in cam or [])]
     for model in dict.fromkeys([opts.model, *(r.model for r in regions)]):
         if model is not None and (model.endswith(".onnx") or "/" in model):
