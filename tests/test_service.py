@@ -173,13 +173,34 @@ def test_dry_run_prints_a_unit_that_verifies(tmp_path):
     (["--", "live", "--source", "a", "--source", "b", "--output", "x.mp4"],
      "--output writes one camera's video"),
     (["--", "live", "--profile", "gone.json"], "profile not found: gone.json"),
+    (["--", "live", "--model", "efficientnet_lite0-0.5-160"], "no ImageNet weights are published"),
+    (["--", "live", "--model", "efficientnet_lite0-1.0-160-int8"],
+     "an INT8 model is made by edgecam quantize"),
     (["--", "live", "--profile", "auto", "--source", "a", "--source", "b"],
      "--profile switches the model of one camera"),
 ])
 def test_a_bad_service_command_line_is_one_line_before_anything_is_written(tmp_path, args, says):
-    proc = run_cli("service", "install", "--dry-run", *args, cwd=tmp_path)
+    proc = run_cli("service", "install", "--dry-run", *args, cwd=tmp_path,
+                   env={"EDGECAM_MODELS": str(tmp_path / "store")})  # an empty model store
     assert says in assert_one_line_error(proc)
     assert proc.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_model_files_of_any_name_and_store_names_at_hand_are_taken(tmp_path):
+    """What live runs, install takes: a model file named without .onnx, a store name whose
+    file is in the store, a region's own model from the site file."""
+    (tmp_path / "GATE.ONNX").write_bytes(b"x")
+    (tmp_path / "gatemodel").write_bytes(b"x")
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "efficientnet_lite0-1.0-160-int8.onnx").write_bytes(b"x")
+    (tmp_path / "site.toml").write_text(
+        '[[camera]]\nsource = "0"\n[[camera.region]]\nname = "gate"\n'
+        'box = [0, 0, 10, 10]\nmodel = "gatemodel"\n')
+    for args in (["--model", "GATE.ONNX"], ["--model", "efficientnet_lite0-1.0-160-int8"],
+                 ["--config", "site.toml", "--model", "gatemodel"]):
+        proc = run_cli("service", "install", "--dry-run", "--", "live", *args, cwd=tmp_path,
+                       env={"EDGECAM_MODELS": str(tmp_path / "store")})
+        assert proc.returncode == 0 and "ExecStart=" in proc.stdout, (args, proc.stderr)
 
 
 @no_systemd_here

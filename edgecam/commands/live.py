@@ -110,10 +110,10 @@ def run_live(opts: LiveOptions) -> LiveSummary:
     """Run until stopped; the few lines a user should see (headless, URL...) go to the
     ``edgecam`` logger."""
     adapter = None
+    _check(opts)  # before a profile's rungs are exported
     if opts.profile is not None:
         opts, adapter = use_profile(opts, opts.profile)
     uris = opts.sources
-    _check(opts)
     headless, why = _headless(opts)
     spec = ModelSpec(model=opts.model, threads=opts.threads, provider=opts.provider,
                      top_k=opts.top_k, threshold=opts.threshold, smoothing=opts.smoothing,
@@ -199,15 +199,13 @@ def preflight(opts: LiveOptions) -> None:
     _check(opts)
     if opts.profile is not None:  # it exists and reads (live exports its rungs at start)
         choose_profile(opts.profile)
-    regions = [*opts.regions, *(r for cam in opts.camera_regions for r in cam or [])]
-    for model in dict.fromkeys([opts.model, *(r.model for r in regions)]):
-        if model is not None and (model.endswith(".onnx") or "/" in model):
-            if not os.path.isfile(model):
-                raise EdgecamError(f"model file not found: {model}")
-        elif model is not None:
-            from edgecam.models.catalog import parse_model_name
+    from edgecam.models.store import check_model
 
-            parse_model_name(model)  # a store name is exported on first use
+    regions = [*opts.regions, *(r for cam in opts.camera_regions for r in cam or [])]
+    if opts.profile is None:
+        check_model(opts.model)  # None: the default model
+    for model in dict.fromkeys(r.model for r in regions if r.model is not None):
+        check_model(model)
 
 
 def use_profile(opts: LiveOptions, profile: str, say: Callable[[str], None] = log.info

@@ -479,6 +479,18 @@ def weight_source(arch: str, alpha: float) -> WeightSource | None:
     return arch_info(arch).weights.get(float(alpha))
 
 
+def published_weights(arch: str, alpha: float) -> WeightSource:
+    """Where the ImageNet weights of ``arch`` at ``alpha`` come from; one line when there are
+    none."""
+    src = weight_source(arch, alpha)
+    if src is None:
+        raise EdgecamError(
+            f"no ImageNet weights are published for {arch} alpha {format_alpha(alpha)}; "
+            "use --weights random or --weights PATH"
+        )
+    return src
+
+
 def preprocess_for(arch: str, alpha: float, origin: str) -> Preprocess:
     """The preprocessing that matches the weights: ``origin`` is "imagenet" (the catalog's
     source), the detected layout of a weights file ("torchvision", "timm",

