@@ -75,10 +75,11 @@ class LabelChanges(Sink):
         super().__init__()
         self.echo = echo
         self.last: str | None = None
+        self.started = False
 
     def write(self, result: Result) -> None:
-        if self.last is None:  # said at the first answer: a frame's error stays the one line
-            self.last = ""
+        if not self.started:  # said at the first answer: a frame's error stays the one line
+            self.started = True
             log.info("no window and no outputs: printing the top-1 label (or unknown) when it "
                      "changes (add --json-out, --output or --serve for more)")
         if not result.whole:  # regions: their state changes
