@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgecam.sources.media import is_image_path
-from edgecam.util.classname import check_label
+from edgecam.util.classname import check_label, class_folders
 from edgecam.util.errors import EdgecamError
 
 NEWEST = 24  # thumbnails listed per label
@@ -58,12 +58,10 @@ def listing(root: Path, newest: int = NEWEST) -> dict[str, Any]:
     newest first]}, "total"}``."""
     labels: dict[str, int] = {}
     shown: dict[str, list[str]] = {}
-    if root.is_dir():
-        for folder in sorted(p for p in root.iterdir()
-                             if p.is_dir() and not p.name.startswith(".")):
-            pictures = label_pictures(folder)
-            labels[folder.name] = len(pictures)
-            shown[folder.name] = [p.name for p in pictures[:newest]]
+    for folder in class_folders(root):
+        pictures = label_pictures(folder)
+        labels[folder.name] = len(pictures)
+        shown[folder.name] = [p.name for p in pictures[:newest]]
     return {"dir": str(root), "labels": labels, "pictures": shown,
             "total": sum(labels.values())}
 

@@ -58,7 +58,6 @@ CAPTURE_BURST = 10  # captures at once, then CAPTURE_RATE per second
 CAPTURE_RATE = 2.0
 RESERVE_SHARE, RESERVE_MIN = 0.05, 1 << 20  # free space captures never use: 5%, at least 1 MB
 _CAMERA_RE = re.compile(r"[0-9]{1,4}")  # ASCII digits only: int() also takes "²" and "١"
-_LENGTH_RE = re.compile(r"[0-9]{1,12}")
 
 _SERVE_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]]*))?:?(?P<port>\d+)$")
 
@@ -710,14 +709,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         """The form body, at most MAX_BODY bytes, only with a plain Content-Length."""
-        if self.headers.get("Transfer-Encoding"):
-            raise Refused(411, "give a Content-Length (chunked bodies are not taken)")
-        text = (self.headers.get("Content-Length") or "0").strip()
-        if not _LENGTH_RE.fullmatch(text):
-            raise Refused(400, "Content-Length must be a number of bytes")
-        length = int(text)
-        if length > MAX_BODY:
-            raise Refused(413, f"the body is too large (at most {MAX_BODY} bytes)")
+        try:
+            length = preview_api.body_length(self.headers, MAX_BODY)
+        except preview_api.ApiError as exc:
+            raise Refused(exc.status, str(exc)) from None
         return self.rfile.read(length) if length else b""
 
     def _send(self, code: int, body: bytes, ctype: str, extra: dict | None = None) -> None:

@@ -134,19 +134,26 @@ def handle(server: Server, method: str, path: str, query: Mapping[str, list[str]
         return refusal(exc)
 
 
-def read_json(headers: Any, body: Body) -> Any:
-    """The body as JSON (None when empty), read only once everything about it checks out."""
-    ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if ctype != "application/json":
-        raise ApiError("send the body as JSON with Content-Type: application/json", 415)
+def body_length(headers: Any, limit: int) -> int:
+    """The body's length, when it is given plainly (no chunks) and at most ``limit`` bytes:
+    a request body is read only once this checks out."""
     if headers.get("Transfer-Encoding"):
         raise ApiError("give a Content-Length (chunked bodies are not taken)", 411)
     text = (headers.get("Content-Length") or "0").strip()
     if not (text.isascii() and text.isdigit() and len(text) <= 12):
         raise ApiError("Content-Length must be a number of bytes")
     length = int(text)
-    if length > MAX_JSON:
-        raise ApiError(f"the body is too large (at most {MAX_JSON} bytes)", 413)
+    if length > limit:
+        raise ApiError(f"the body is too large (at most {limit} bytes)", 413)
+    return length
+
+
+def read_json(headers: Any, body: Body) -> Any:
+    """The body as JSON (None when empty), read only once everything about it checks out."""
+    ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise ApiError("send the body as JSON with Content-Type: application/json", 415)
+    length = body_length(headers, MAX_JSON)
     raw = body.read(length) if length else b""
     if not raw.strip():
         return None

@@ -19,33 +19,18 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgecam.sources.media import is_image_path
+from edgecam.sinks.captures import label_pictures
+from edgecam.util.classname import class_folders
 from edgecam.util.errors import EdgecamError
 
 HELD_OUT = 0.2  # share of each label's pictures held out (at least one)
 MIN_PICTURES = 2  # per label: one to train on, one held out
 
 
-def label_folders(root: Path) -> list[Path]:
-    """The class folders of a capture folder (hidden ones are not classes)."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def pictures(folder: Path) -> list[Path]:
     """A label's pictures, oldest first (by the time they were written, then by name: the
     capture names carry the time and a counter)."""
-    found = []
-    for p in folder.iterdir():
-        if p.name.startswith(".") or not is_image_path(p.name):
-            continue
-        try:
-            if p.is_file():
-                found.append((p.stat().st_mtime, p.name, p))
-        except OSError:
-            continue
-    return [p for _, _, p in sorted(found)]
+    return [p for p in reversed(label_pictures(folder)) if p.is_file()]
 
 
 @dataclass
@@ -65,7 +50,7 @@ def check_captures(data: Path) -> dict[str, int]:
     """Each label's picture count, refused in one line when training could not start: fewer
     than two labels besides ``unknown``, or a label with fewer than two pictures (a folder
     left empty is no label)."""
-    counts = {f.name: n for f in label_folders(data) if (n := len(pictures(f)))}
+    counts = {f.name: n for f in class_folders(data) if (n := len(pictures(f)))}
     classes = [name for name in counts if name != "unknown"]
     if len(classes) < 2:
         raise EdgecamError(f"{data} has {len(classes)} label(s) with pictures; training needs "
@@ -84,7 +69,7 @@ def split_captures(data: Path, root: Path, share: float = HELD_OUT) -> Split:
     if root.exists():
         shutil.rmtree(root)
     split = Split(root)
-    for folder in label_folders(data):
+    for folder in class_folders(data):
         files = pictures(folder)
         if not files:
             continue

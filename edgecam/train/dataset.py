@@ -22,7 +22,7 @@ import numpy as np
 from edgecam.runtime.unknown import UNKNOWN as UNKNOWN_ANSWER
 from edgecam.sources.media import is_image_path, media_kind, too_large
 from edgecam.train.stretches import ClassSplit, look, split_class, split_line
-from edgecam.util.classname import check_label
+from edgecam.util.classname import check_label, class_folders
 from edgecam.util.errors import EdgecamError
 
 UNKNOWN = -1  # the label of the unknown folder's pictures
@@ -110,10 +110,6 @@ def relative(path: Path, root: Path) -> str:
     """``path`` as it is named in reports and caches: below ``root`` if it is (the unknown
     folder may be elsewhere)."""
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-
-
-def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _media(folder: Path) -> dict[Path, str | None]:
@@ -265,15 +261,15 @@ def read_dataset(root: str | Path, val_split: float = 0.2, seed: int = 0,
         raise EdgecamError(f"--val-split must be between 0 and 1, got {val_split}")
     split_dirs = (root / "train").is_dir() and (root / "val").is_dir()
     if split_dirs:
-        train_dirs = {p.name: p for p in _class_dirs(root / "train")}
-        val_dirs = {p.name: p for p in _class_dirs(root / "val")}
+        train_dirs = {p.name: p for p in class_folders(root / "train")}
+        val_dirs = {p.name: p for p in class_folders(root / "val")}
         train_dirs.pop(UNKNOWN_FOLDER, None)
         val_dirs.pop(UNKNOWN_FOLDER, None)
         extra = sorted(set(val_dirs) - set(train_dirs))
         if extra:
             raise EdgecamError(f"{root}/val has class {extra[0]!r} that {root}/train lacks")
     else:
-        train_dirs = {p.name: p for p in _class_dirs(root)}
+        train_dirs = {p.name: p for p in class_folders(root)}
         train_dirs.pop(UNKNOWN_FOLDER, None)
     classes = sorted(train_dirs)
     check_names(classes, root)

@@ -6,6 +6,7 @@ and of a JSON answer."""
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 from edgecam.util.atomic import NAME_MAX
 from edgecam.util.errors import EdgecamError
@@ -43,3 +44,11 @@ def check_label(label: str, name_max: int = NAME_MAX) -> str:
 
 def _short(label: str) -> str:
     return label if len(label) <= 40 else f"{label[:30]}...({len(label)} characters)"
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The class folders of ``root``, by name (a hidden folder is not a class; none when
+    ``root`` is not a folder): what train reads and the preview's capture folder shows."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
