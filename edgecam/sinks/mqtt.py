@@ -187,7 +187,7 @@ class MqttPublisher:
         self._warned = False
         log.info("MQTT connected to %s:%d", self.host, self.port)
         # every (re)connection says online again: the last will said offline if one was lost
-        client.publish(self.status_topic, "online", qos=1, retain=True)
+        self._sent(client.publish(self.status_topic, "online", qos=1, retain=True).mid, False)
         self._connects += 1
         self._connected.set()
 
@@ -342,7 +342,7 @@ class MqttPublisher:
         client.message_callback_add(topic_filter, on_retained)
         client.message_callback_add(marker, on_marker)
         client.subscribe([(topic_filter, 1), (marker, 1)])
-        client.publish(marker, b"sync", qos=1, retain=False)
+        self._sent(client.publish(marker, b"sync", qos=1, retain=False).mid, False)
 
     def clear(self, topics: Iterable[str]) -> None:
         """Remove retained messages (an empty retained message each); from any thread."""
@@ -350,34 +350,30 @@ class MqttPublisher:
         if client is None or self._closed:
             return
         for topic in topics:
-            client.publish(topic, b"", qos=1, retain=True)
+            self._sent(client.publish(topic, b"", qos=1, retain=True).mid, False)
 
     def _send(self, topic: str, body: bytes) -> None:
-        try:
-            info = self._client.publish(topic, body, qos=1, retain=True)
-        except (OSError, ValueError, RuntimeError) as e:
-            log.debug("MQTT publish to %s failed: %s", topic, e)
-            self.skipped += 1
-            return
-        if info.rc == 0:
-            self.published += 1
-            self._pending = [m for m in self._pending if not _done(m)][-self.max_queued:]
-            self._pending.append(info)
-        else:
-            self.skipped += 1
+        self._put(topic, body, qos=1, retain=True)
 
     def _publish(self, leaf: str, payload: dict, qos: int, prediction: bool = False) -> Any:
         """paho's message info, or None when the message was not taken."""
-        body = json.dumps(payload, default=_jsonable)
+        return self._put(f"{self.base}/{leaf}", json.dumps(payload, default=_jsonable).encode(),
+                         qos=qos, retain=self.retain, prediction=prediction)
+
+    def _put(self, topic: str, body: bytes, qos: int, retain: bool,
+             prediction: bool = False) -> Any:
+        """Publish from the pipeline's thread: paho's message info (its id filed, so the
+        broker's acknowledgement is matched to it; kept pending at qos 1), or None when the
+        message was not taken."""
         try:
-            info = self._client.publish(f"{self.base}/{leaf}", body, qos=qos, retain=self.retain)
+            info = self._client.publish(topic, body, qos=qos, retain=retain)
         except (OSError, ValueError, RuntimeError) as e:
-            log.debug("MQTT publish failed: %s", e)
+            log.debug("MQTT publish to %s failed: %s", topic, e)
             self.skipped += 1
             return None
         if info.rc not in (0, _no_conn()):  # queue full: the broker has been away for a while
             self.skipped += 1
-            log.debug("MQTT publish to %s/%s dropped: rc=%s", self.base, leaf, info.rc)
+            log.debug("MQTT publish to %s dropped: rc=%s", topic, info.rc)
             return None
         self.published += 1
         self._sent(info.mid, prediction)
