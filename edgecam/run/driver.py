@@ -102,8 +102,7 @@ class Run:
             self.model(regions)
         self.camera_regions = list(camera_regions)
         outputs = outputs or OutputSpec()
-        options = replace(outputs.options, model=self.engine.meta.name,
-                          model_file=str(self.engine.path),
+        options = replace(outputs.options, model_file=str(self.engine.path),
                           inputs=[*(outputs.options.inputs or []),
                                   *(str(e.path) for e in self._engines.values())])
         self.sinks: list[Sink] = flag_sinks(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgecam.service import systemd
-from edgecam.service.unit import ServiceUnit, check_command, is_ours, unit_name
+from edgecam.service.unit import WATCHDOG_S, ServiceUnit, check_command, is_ours, unit_name
 from edgecam.util.errors import EdgecamError
 from edgecam.util.safewrite import shown, write_whole
 
@@ -31,7 +31,7 @@ def invoking_user(environ: Mapping[str, str] = os.environ) -> str:
 
 
 def plan(command: list[str], *, name: str = "edgecam", per_user: bool = False,
-         watchdog_s: int = 30, environ: Mapping[str, str] = os.environ,
+         watchdog_s: int = WATCHDOG_S, environ: Mapping[str, str] = os.environ,
          python: str = sys.executable, workdir: str | None = None) -> ServiceUnit:
     """The unit that runs ``edgecam COMMAND`` as it would run here and now: this venv's
     interpreter, this folder (relative paths in the command keep working), this user."""

@@ -71,7 +71,6 @@ class SinkOptions:
     inputs: list[str] | None = None
     live: bool = False
     fps: float | None = None  # a video's rate when the source does not say
-    model: str = ""  # the run's main model (its name)
     model_file: str | None = None  # the ONNX file the run reads: never an output
     serve_token: str | None = None
     serve_names: list[str] | None = None  # Host names the preview answers to besides its own

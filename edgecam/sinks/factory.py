@@ -108,7 +108,7 @@ def _build(kind: str, uri: str, options: SinkOptions) -> Sink:
     if kind == "mqtt":
         from edgecam.sinks.network import MqttSink
 
-        return MqttSink(uri, options.model, names=options.camera_names or (),
+        return MqttSink(uri, names=options.camera_names or (),
                         ha_prefix=options.ha_prefix)
     if kind == "events":
         from edgecam.sinks.events import EventsSink

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 
+from edgecam import __version__
 from edgecam.sinks.events import iso, snapshot_image
 from edgecam.sinks.mqtt import slug
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "homeassistant"
 ONLINE, OFFLINE = "online", "offline"
 SNAPSHOT_QUALITY = 85
 DATA_KEYS = ("state_topic", "json_attributes_topic", "image_topic")  # what a config points to
@@ -78,14 +78,13 @@ class Discovery:
     def configs(self, ids: dict[str, str], model: str) -> dict[str, dict]:
         """The config of each entity by its config topic: a sensor and an image per region,
         the frame rate's sensor."""
-        version = _version()
         common = {
             "availability_topic": self.status, "payload_available": ONLINE,
             "payload_not_available": OFFLINE,
             "device": {"identifiers": [self.node], "name": self.camera,
                        "manufacturer": "edgecam", "model": model or "edgecam",
-                       "sw_version": version},
-            "origin": {"name": "edgecam", "sw_version": version},
+                       "sw_version": __version__},
+            "origin": {"name": "edgecam", "sw_version": __version__},
         }
         out: dict[str, dict] = {}
         for name, rid in ids.items():
@@ -187,17 +186,6 @@ class CameraEntities:
             log.info("Home Assistant: removed %d entity(ies) of %s that this run no longer "
                      "has", configs, self.publisher.camera)
         self.removed += stale
-
-
-def _version() -> str:
-    """edgecam's version as installed (read from its metadata: the package's root imports
-    the run, which imports the sinks)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("edgecam")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _jpeg(result: Result, region: RegionResult) -> bytes | None:

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 1883
 DEFAULT_PREFIX = "edgecam"
-NETWORK = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")  # streams by host
 READ_RETAINED_S = 5.0  # how long a read of the broker's retained messages may take
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]+")  # runs of anything else (_ too) become one _
 
@@ -86,7 +85,9 @@ def camera_name(uri: str) -> str:
     this machine's name and the local device, file or pattern (two Pis' camera 0 are two
     cameras)."""
     parts = urlsplit(uri) if "://" in uri else None
-    if parts is not None and parts.scheme.lower() in NETWORK and parts.hostname:
+    from edgecam.sources.factory import STREAM_SCHEMES  # here: options.py imports this module
+
+    if parts is not None and parts.scheme.lower() in STREAM_SCHEMES and parts.hostname:
         try:
             port = f"_{parts.port}" if parts.port else ""
         except ValueError:
@@ -392,10 +393,6 @@ class MqttPublisher:
     def lost(self) -> int:
         """Prediction events that did not reach the broker (as of now)."""
         return self.events - self.delivered
-
-    def report(self) -> str:
-        """How the events fared, for the end of a run: delivered, lost, and why."""
-        return report([self])
 
     def why_lost(self) -> str:
         """Why events were lost: the broker was away, or never reached (and how not)."""

@@ -91,7 +91,7 @@ class MqttSink(Sink):
     Home Assistant's discovery (``edgecam.sinks.homeassistant``). A camera is named by
     ``names`` (in the order of the sources) or after its source."""
 
-    def __init__(self, uri: str, model: str = "", names: Sequence[str] = (),
+    def __init__(self, uri: str, names: Sequence[str] = (),
                  ha_prefix: str | None = None) -> None:
         from edgecam.sinks.mqtt import paho, parse_mqtt_url
 
@@ -99,7 +99,6 @@ class MqttSink(Sink):
         parse_mqtt_url(uri)
         paho()  # a missing extra is one line before the run, not when the camera opens
         self.uri = uri
-        self.model = model
         self.names = list(names)
         self.ha_prefix = ha_prefix
         self.needs_raw = ha_prefix is not None  # snapshots show the frame as the camera gave it
