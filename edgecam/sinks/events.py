@@ -57,6 +57,15 @@ def snapshot_image(frame: np.ndarray, region: RegionResult) -> np.ndarray:
     return np.hstack([picture, side])
 
 
+def snapshot_jpeg(result: Result, region: RegionResult, quality: int) -> bytes | None:
+    """A change's snapshot as JPEG bytes (``snapshot_image`` of the frame as the camera gave
+    it): what the events folder saves and Home Assistant's image entity shows."""
+    image = result.raw if result.raw is not None else result.frame.image
+    ok, jpeg = cv2.imencode(".jpg", snapshot_image(image, region),
+                            [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return jpeg.tobytes() if ok else None
+
+
 def event_record(result: Result, region: RegionResult, now: float | None = None,
                  snapshot: str | None = None) -> dict:
     """One event as ``events.jsonl`` and MQTT carry it: the region, its state before (None for
@@ -142,17 +151,15 @@ class EventsSink(Sink):
                                f"{reason(exc)}") from None
 
     def _snapshot(self, result: Result, region: RegionResult, now: float) -> str | None:
-        image = result.raw if result.raw is not None else result.frame.image
-        ok, jpeg = cv2.imencode(".jpg", snapshot_image(image, region),
-                                [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if not ok:
+        jpeg = snapshot_jpeg(result, region, self.quality)
+        if jpeg is None:
             return None
         stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
         name = f"{stamp}-{result.frame.index:08d}-{_safe(region.name)}.jpg"
         if not self._make_room(len(jpeg)):
             return None
         try:
-            write_whole(self.folder / name, jpeg.tobytes())
+            write_whole(self.folder / name, jpeg)
         except EdgecamError as exc:
             self._full(str(exc))
             return None

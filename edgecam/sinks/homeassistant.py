@@ -26,12 +26,10 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-import cv2
+from typing import TYPE_CHECKING
 
 from edgecam import __version__
-from edgecam.sinks.events import iso, snapshot_image
+from edgecam.sinks.events import iso, snapshot_jpeg
 from edgecam.sinks.mqtt import slug
 
 if TYPE_CHECKING:
@@ -159,7 +157,7 @@ class CameraEntities:
         assert change is not None  # result.changes holds changes only
         state, attributes, snapshot = self._topics(region.name)
         if self.discovery is not None:
-            jpeg = _jpeg(result, region)
+            jpeg = snapshot_jpeg(result, region, SNAPSHOT_QUALITY)
             if jpeg is not None:
                 self.publisher.keep(snapshot, jpeg)
         top = region.top[0]
@@ -186,12 +184,3 @@ class CameraEntities:
             log.info("Home Assistant: removed %d entity(ies) of %s that this run no longer "
                      "has", configs, self.publisher.camera)
         self.removed += stale
-
-
-def _jpeg(result: Result, region: RegionResult) -> bytes | None:
-    """The change's snapshot as the events folder has it: the frame as the camera gave it
-    with the region's box, and the crop beside it."""
-    image: Any = result.raw if result.raw is not None else result.frame.image
-    ok, jpeg = cv2.imencode(".jpg", snapshot_image(image, region),
-                            [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
-    return jpeg.tobytes() if ok else None
