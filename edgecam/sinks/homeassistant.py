@@ -43,6 +43,11 @@ SNAPSHOT_QUALITY = 85
 DATA_KEYS = ("state_topic", "json_attributes_topic", "image_topic")  # what a config points to
 
 
+def region_topics(base: str, rid: str) -> tuple[str, str, str]:
+    """A region's (state, attributes, snapshot) topics under its camera's ``base``."""
+    return f"{base}/{rid}/state", f"{base}/{rid}/attributes", f"{base}/{rid}/snapshot"
+
+
 def region_ids(names: Sequence[str]) -> dict[str, str]:
     """Each region's id in topics and unique_ids: its name as a slug; names that share a
     slug ("gate 1", "gate_1") each get a short hash of the name, so none takes another's."""
@@ -63,11 +68,6 @@ class Discovery:
         self.status = status
         self.node = f"edgecam_{slug(camera)}"
 
-    def region_topics(self, rid: str) -> tuple[str, str, str]:
-        """A region's (state, attributes, snapshot) topics."""
-        return (f"{self.base}/{rid}/state", f"{self.base}/{rid}/attributes",
-                f"{self.base}/{rid}/snapshot")
-
     @property
     def sweep_filter(self) -> str:
         """Every config this device may have announced, whatever the component."""
@@ -86,7 +86,7 @@ class Discovery:
         }
         out: dict[str, dict] = {}
         for name, rid in ids.items():
-            state, attributes, snapshot = self.region_topics(rid)
+            state, attributes, snapshot = region_topics(self.base, rid)
             uid = f"{self.node}_region_{rid}"
             out[f"{self.prefix}/sensor/{self.node}/region_{rid}/config"] = {
                 "name": name, "unique_id": uid, "state_topic": state,
@@ -169,10 +169,7 @@ class CameraEntities:
         self.publisher.keep(state, change.after)
 
     def _topics(self, name: str) -> tuple[str, str, str]:
-        rid = self._ids.get(name) or slug(name)
-        if self.discovery is not None:
-            return self.discovery.region_topics(rid)
-        return f"{self.base}/{rid}/state", f"{self.base}/{rid}/attributes", ""
+        return region_topics(self.base, self._ids.get(name) or slug(name))
 
     def _remove_stale(self, retained: dict[str, bytes]) -> None:
         """paho's thread: empty what earlier runs announced and this one does not."""
