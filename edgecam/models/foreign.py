@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgecam.models.catalog import IMAGENET_MEAN, IMAGENET_STD
 from edgecam.models.metadata import DEFAULT_CROP_PCT, FORMAT
 from edgecam.util.errors import EdgecamError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_RESOLUTION = 224
 
 

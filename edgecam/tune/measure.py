@@ -54,7 +54,7 @@ def model_file(cand: Candidate, weights: str, calibration: Path) -> Path:
             export_model(cand.arch, cand.alpha, cand.resolution, weights="random", output=fp32)
     path = fp32
     if cand.precision == "int8":
-        path = fp32.with_name(f"{fp32_name}-int8.onnx")
+        path = fp32.with_name(f"{cand.config.name}.onnx")
         if not path.is_file():
             from edgecam.runtime.quantize import calibration_images, load_frames, quantize_file
             from edgecam.runtime.quantize import synthetic_frames as synth
@@ -73,10 +73,8 @@ def is_ready(cand: Candidate, weights: str) -> bool:
     """True when the candidate's file exists already (no export or quantization to pay)."""
     if cand.file is not None:
         return True
-    fp32_name = cand.config.fp32().name
     folder = models_dir() if weights == "imagenet" else models_dir() / "random"
-    suffix = "-int8" if cand.precision == "int8" else ""
-    return (folder / f"{fp32_name}{suffix}.onnx").is_file()
+    return (folder / f"{cand.config.name}.onnx").is_file()
 
 
 class Stopwatch:

@@ -276,11 +276,6 @@ def _scan(device: dict | None = None) -> tuple[list[tuple[Path, Profile]], list[
     return found, damaged
 
 
-def device_profiles(device: dict | None = None) -> list[tuple[Path, Profile]]:
-    """This device's readable profiles, newest first."""
-    return _scan(device)[0]
-
-
 def choose_profile(spec: str) -> tuple[Path, Profile, str]:
     """``--profile auto``, ``--profile NAME`` (this device's profile of that candidate set) or
     ``--profile FILE``: the profile and why it is the one."""

@@ -234,7 +234,8 @@ def tune_device(opts: TuneOptions, say: Callable[[str], None] | None = None) -> 
         raise EdgecamError(
             f"the budget of {opts.budget_s:g} s measured nothing (a first export or pass "
             f"costs ~{run.guess('export'):.0f} s here); give a larger --budget-s")
-    chosen = run.choice(cands)
+    tied = ties(cands, run.need, run.by_data)  # the choice is the cheapest of them
+    chosen = tied[0] if tied else None
     if run.bench.reruns:
         still = (f"; {run.bench.disturbed} still disturbed after {RETRIES} retries counted "
                  "as measured" if run.bench.disturbed else "")
@@ -254,8 +255,7 @@ def tune_device(opts: TuneOptions, say: Callable[[str], None] | None = None) -> 
         say(f"budget of {opts.budget_s:g} s reached; deciding on what was measured{kept}")
     return TuneResult(opts.target_fps, opts.margin, opts.weights, cands, chosen, fastest(cands),
                       ladder(cands, chosen), run.spent(), opts.budget_s, run.budget_hit,
-                      _data_block(run.data), sample, notes, dict(run.spent_on),
-                      ties(cands, run.need, run.by_data))
+                      _data_block(run.data), sample, notes, dict(run.spent_on), tied)
 
 
 def _data_block(data: accuracy.LabelledData | None) -> dict | None:

@@ -78,9 +78,7 @@ def _block(b: BlockSpec, size: int) -> tuple[int, int, int]:
 
 def net_size(spec: NetSpec, resolution: int) -> Size:
     """Params and MACs of the network ``spec`` describes, run at ``resolution``."""
-    size = math.ceil(resolution / 2)  # stem: 3x3 stride 2, any padding rule gives ceil
-    params = spec.stem * 27 + 2 * spec.stem
-    macs = spec.stem * 27 * size * size
+    params, macs, size = _conv(3, spec.stem, 3, resolution, 2)  # stem: 3x3 stride 2 (ceil)
     for b in spec.blocks:
         p, m, size = _block(b, size)
         params += p
