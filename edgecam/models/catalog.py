@@ -98,12 +98,6 @@ def format_alpha(alpha: float) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-def model_name(arch: str, alpha: float, resolution: int, precision: str = "fp32") -> str:
-    """Canonical store name, e.g. ``mobilenet_v2-0.5-160`` or ``mixnet_s-1.0-224-int8``."""
-    name = f"{arch}-{format_alpha(alpha)}-{resolution}"
-    return name + ("-int8" if precision == "int8" else "")
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     """What a model of the zoo is: its architecture, width, input size and precision. The one
@@ -118,7 +112,8 @@ class ModelConfig:
     @property
     def name(self) -> str:
         """The store name, e.g. ``mobilenet_v2-0.5-160`` or ``mixnet_s-1.0-224-int8``."""
-        return model_name(self.arch, self.alpha, self.resolution, self.precision)
+        name = f"{self.arch}-{format_alpha(self.alpha)}-{self.resolution}"
+        return name + ("-int8" if self.precision == "int8" else "")
 
     def fp32(self) -> ModelConfig:
         """The same model before quantization (what INT8 is made from)."""
@@ -127,7 +122,6 @@ class ModelConfig:
     def published(self) -> Published | None:
         """The paper's figures for exactly this width and size, if any (FP32's)."""
         return published(self.arch, self.alpha, self.resolution)
-
 
 
 # --- published figures ------------------------------------------------------------------------

@@ -42,7 +42,12 @@ def default_cache_dir() -> Path:
 
 def offline() -> bool:
     """True when ``EDGECAM_OFFLINE`` is set to anything but an explicit no."""
-    return os.environ.get("EDGECAM_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+    return env_flag("EDGECAM_OFFLINE")
+
+
+def env_flag(name: str) -> bool:
+    """An environment switch: on when set to anything but empty or an explicit no."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def cache_name(url: str) -> str:

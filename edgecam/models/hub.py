@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from edgecam.models.catalog import WeightSource
-from edgecam.models.download import default_cache_dir, offline, sha256_of
+from edgecam.models.download import default_cache_dir, env_flag, offline, sha256_of
 from edgecam.util.errors import EdgecamError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -29,8 +29,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 def hub_offline() -> bool:
     """``EDGECAM_OFFLINE`` or huggingface_hub's own ``HF_HUB_OFFLINE``: the cache only."""
-    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
-    return offline() or flag not in ("", "0", "false", "no")
+    return offline() or env_flag("HF_HUB_OFFLINE")
 
 
 def hub_cache_dir() -> Path:
