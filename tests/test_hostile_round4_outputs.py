@@ -23,6 +23,7 @@ from test_sinks import result
 from test_train import digit_folders, train_env  # noqa: F401 - fixtures
 
 from edgecam.pipeline.overlay import draw_overlay
+from edgecam.pipeline.result import RegionResult
 from edgecam.runtime.postprocess import Prediction
 from edgecam.sinks.jsonl import JsonLinesSink
 from edgecam.sinks.preview import PreviewServer
@@ -261,6 +262,14 @@ def test_labels_beyond_ascii_are_drawn_as_written(first: str, second: str) -> No
     ASCII in 4): two different labels drew the same picture."""
     assert not np.array_equal(overlay_of(first), overlay_of(second))
     assert not np.array_equal(overlay_of(first), overlay_of("?" * len(first.encode())))
+    # a region's tag too ("gate: LABEL" above its box)
+    assert not np.array_equal(tag_of(first), tag_of(second))
+    assert not np.array_equal(tag_of(first), tag_of("?" * len(first.encode())))
+
+
+def tag_of(label: str) -> np.ndarray:
+    region = RegionResult("gate", (100, 100, 80, 60), [Prediction(label, 0, 0.9)], state=label)
+    return draw_overlay(np.full((240, 320, 3), 90, np.uint8), [], regions=[region])
 
 
 def test_a_label_with_a_newline_stays_one_line_on_the_overlay() -> None:

@@ -35,7 +35,8 @@ def text_scale(height: int) -> tuple[float, int]:
 
 MIN_SCALE = 0.33
 
-Line = tuple[str, tuple[int, int, int]]
+Color = tuple[int, int, int]  # BGR
+Line = tuple[str, Color]
 
 
 class _Metrics:
@@ -85,11 +86,15 @@ def draw_lines(image: np.ndarray, lines: Sequence[Line], corner: str = "top") ->
     y0 = 0 if corner == "top" else h - box_h
     _panel(image, 0, y0, box_w, y0 + box_h)
     for i, (text, color) in enumerate(lines):
-        text = unicode_text.one_line(text)  # OpenCV would break a line at a newline
-        y = y0 + m.pad + m.th + i * m.step
-        if text.isascii() or not unicode_text.draw(image, text, m.pad, y, m.th, color,
-                                                   m.thick > 1):
-            cv2.putText(image, text, (m.pad, y), FONT, m.scale, color, m.thick, cv2.LINE_AA)
+        _text(image, text, m.pad, y0 + m.pad + m.th + i * m.step, m, color)
+
+
+def _text(image: np.ndarray, text: str, x: int, y: int, m: _Metrics, color: Color) -> None:
+    """One line of text with its baseline at ``y``: as written (a label in any script, drawn
+    by ``unicode_text`` when it is not ASCII), never broken at a newline."""
+    text = unicode_text.one_line(text)  # OpenCV would break a line at a newline
+    if text.isascii() or not unicode_text.draw(image, text, x, y, m.th, color, m.thick > 1):
+        cv2.putText(image, text, (x, y), FONT, m.scale, color, m.thick, cv2.LINE_AA)
 
 
 def answer_lines(top: Sequence[Prediction], unknown: bool, width: int, height: int
@@ -130,8 +135,7 @@ def draw_regions(image: np.ndarray, regions: Sequence[RegionResult]) -> None:
         tx = max(0, min(x, w - tw))
         ty = y - m.step if y >= m.step else min(h - m.step, y + bh)
         _panel(image, tx, ty, tx + tw, ty + m.step)
-        cv2.putText(image, text, (tx + m.pad, ty + m.pad + m.th), FONT, m.scale, color,
-                    m.thick, cv2.LINE_AA)
+        _text(image, text, tx + m.pad, ty + m.pad + m.th, m, color)
 
 
 def draw_overlay(image: np.ndarray, top: Sequence[Prediction], fps: float | None = None,
