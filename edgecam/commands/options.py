@@ -327,11 +327,9 @@ class QuantizeOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        from edgecam.runtime.quantize import METHODS
+        from edgecam.runtime.quantize import check_method
 
-        if self.method not in METHODS:
-            raise EdgecamError(f"unknown calibration method {self.method!r}; choose "
-                               f"{', '.join(METHODS)}")
+        check_method(self.method)
         self.threads = check_threads(self.threads)
 
 

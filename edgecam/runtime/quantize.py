@@ -31,6 +31,12 @@ METHODS = ("minmax", "percentile", "entropy")
 DECISIVE = 0.05  # FP32 top-1 leads its runner-up by at least this probability
 
 
+def check_method(method: str) -> None:
+    """A calibration method onnxruntime's quantizer has."""
+    if method not in METHODS:
+        raise EdgecamError(f"unknown calibration method {method!r}; choose {', '.join(METHODS)}")
+
+
 def calibration_images(directory: str | Path) -> list[Path]:
     """The photos in ``directory``; a missing or empty directory is a user error."""
     path = Path(directory)
@@ -101,8 +107,7 @@ def quantize_file(fp32: Path, frames: list[np.ndarray], output: Path,
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError:
         raise MissingExtraError("quantizing needs onnx: pip install 'edgecam[quantize]'") from None
-    if method not in METHODS:
-        raise EdgecamError(f"unknown calibration method {method!r}; choose {', '.join(METHODS)}")
+    check_method(method)
     engine = Engine(fp32, threads=1)
     pre = Preprocessor(engine.meta)
     tensors = [pre(f).copy() for f in frames]
@@ -214,7 +219,7 @@ def quantize_model(model: str | None, calibration: str | Path, output: str | Pat
     """``edgecam quantize``: quantize, check agreement on the photos, time both; the report."""
     from edgecam.models.store import resolve_model
 
-    threads = check_threads(threads)  # the one check of quantize's --threads
+    threads = check_threads(threads)  # QuantizeOptions checked it already; this for Python
     files = calibration_images(calibration)  # before any export: fail fast on bad input
     fp32 = resolve_model(model)
     out = Path(output) if output else default_output(fp32)

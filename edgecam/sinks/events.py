@@ -29,7 +29,7 @@ import numpy as np
 from edgecam.pipeline.overlay import draw_regions
 from edgecam.sinks.base import Sink
 from edgecam.util.atomic import write_whole
-from edgecam.util.errors import EdgecamError, reason, shown
+from edgecam.util.errors import CannotWrite, EdgecamError, shown
 from edgecam.util.safewrite import check_writable
 
 if TYPE_CHECKING:
@@ -115,8 +115,7 @@ class EventsSink(Sink):
                 self._fd = os.open(self.folder / EVENTS,
                                    os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
             except OSError as exc:
-                raise EdgecamError(f"cannot write {shown(self.folder / EVENTS)}: "
-                                   f"{reason(exc)}") from None
+                raise CannotWrite(self.folder / EVENTS, exc) from None
             self._snapshots = sorted((p for p in self.folder.iterdir() if SNAPSHOT.match(p.name)),
                                      key=lambda p: p.name)
             self.written.append(str(self.folder / EVENTS))
@@ -147,8 +146,7 @@ class EventsSink(Sink):
             os.fsync(fd)
         except OSError as exc:
             os.ftruncate(fd, before)
-            raise EdgecamError(f"cannot write {shown(self.folder / EVENTS)}: "
-                               f"{reason(exc)}") from None
+            raise CannotWrite(self.folder / EVENTS, exc) from None
 
     def _snapshot(self, result: Result, region: RegionResult, now: float) -> str | None:
         jpeg = snapshot_jpeg(result, region, self.quality)

@@ -21,6 +21,7 @@ from edgecam.sources.media import is_image_path
 from edgecam.util.atomic import name_max, write_whole
 from edgecam.util.classname import check_label
 from edgecam.util.errors import EdgecamError
+from edgecam.util.safewrite import existing_folder
 
 __all__ = ["LabelFolder", "check_label"]
 
@@ -30,10 +31,8 @@ class LabelFolder:
     def __init__(self, out: str | Path, label: str, quality: int = 95) -> None:
         # checked now, created with the first picture: a capture that saves nothing (a source
         # that fails, Ctrl-C at once) leaves no empty class folder for training to trip on
-        existing = Path(out)
         try:
-            while not existing.exists() and existing != existing.parent:
-                existing = existing.parent
+            existing = existing_folder(Path(out))
         except OSError as exc:
             raise EdgecamError(f"cannot use {out}: {exc.strerror or exc}") from None
         self.label = check_label(label, name_max(existing))

@@ -65,9 +65,7 @@ class TrainOptions:
         check_outputs(self.data, [*named.values(), *filter(None, [self.json_out])],
                       self.unknown)
         if self.progress_json is not None:  # opened before any picture is read
-            refuse_inputs(self.progress_json, folders=[self.data],
-                          folder_what="inside the data set")
-            check_writable(self.progress_json)
+            check_outputs(self.data, [self.progress_json])
 
 
 def int_list(text: str | None, what: str) -> list[int]:
