@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgecam.train.dataset import UNKNOWN, UNKNOWN_FOLDER
+from edgecam.train.rejection import MAX_THRESHOLD
 
 
 def evaluate(predicted: np.ndarray, truth: np.ndarray, classes: list[str],
@@ -60,7 +61,7 @@ def render(evaluation: dict, classes: list[str], width: int = 24) -> str:
     return "\n".join(lines)
 
 
-TOO_SURE = 0.99  # a threshold from here up sits where new pictures often fall below it
+TOO_SURE = MAX_THRESHOLD  # a threshold from here up sits where new pictures often fall below it
 
 
 def percent(p: float) -> str:
