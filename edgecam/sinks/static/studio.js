@@ -56,7 +56,7 @@
   }
   function changed() { return JSON.stringify(regions) !== applied; }
   function showRegions() {
-    $('applyregions').disabled = $('resetregions').disabled = !changed();
+    enable();
     $('editregions').textContent = editing ? 'Done' : 'Edit';
     boxes.hidden = !editing || !frame;
     const list = $('regionlist');
@@ -152,10 +152,13 @@
   }
 
   // -- the capture folder: counts, thumbnails, delete ----------------------------------------
-  let listed = '';
+  let listed = '', watching;
   async function showDataset() {
     let data;
-    try { data = await api('GET', 'dataset'); } catch (e) { return; }
+    try { data = await api('GET', 'dataset'); } catch (e) {
+      if (e.status === 404) clearInterval(watching);  // no capture folder: it will not come
+      return;
+    }
     const text = JSON.stringify(data);
     if (text === listed) return;
     listed = text;
@@ -256,8 +259,8 @@
 
   // -- start: the cards the server has -------------------------------------------------------
   async function start() {
+    watching = setInterval(showDataset, 5000);
     showDataset();
-    setInterval(showDataset, 5000);
     let data;
     try { data = await api('GET', 'regions'); } catch (e) { return; }  // no studio
     const capture = $('capturecard');
