@@ -49,6 +49,11 @@ class Box:
     def text(self) -> str:
         return ",".join(f"{v:g}" for v in (self.x, self.y, self.w, self.h))
 
+    def values(self) -> list[float] | list[int]:
+        """[x, y, w, h] as a site file or JSON writes them: whole pixels, or fractions."""
+        values = (self.x, self.y, self.w, self.h)
+        return [float(v) for v in values] if self.fractional else [int(v) for v in values]
+
     @classmethod
     def parse(cls, text: str) -> Box:
         parts = [p.strip() for p in text.split(",")]

@@ -199,18 +199,14 @@ def _folder(server: Server) -> Path:
 def region_json(region: Region, size: tuple[int, int] | None) -> dict[str, Any]:
     """A region as the API shows it: its box in pixels of the frame when the frame is known."""
     try:
-        box = list(region.box.pixels(*size)) if size else _plain(region.box)
+        box = list(region.box.pixels(*size)) if size else region.box.values()
     except EdgecamError:
-        box = _plain(region.box)
+        box = region.box.values()
     out: dict[str, Any] = {"name": region.name, "box": box}
     for key in ("model", "hold", "threshold"):
         if getattr(region, key) is not None:
             out[key] = getattr(region, key)
     return out
-
-
-def _plain(box: Box) -> list[float]:
-    return [v if box.fractional else int(v) for v in (box.x, box.y, box.w, box.h)]
 
 
 def parse_region(item: Any, size: tuple[int, int]) -> Region:

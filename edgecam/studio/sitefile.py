@@ -11,15 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgecam.pipeline.regions import Box, Region
+from edgecam.pipeline.regions import Region
 from edgecam.util.errors import EdgecamError
 from edgecam.util.safewrite import write_whole
-
-
-def box_value(box: Box) -> list[float] | list[int]:
-    """A box as the site file writes it: whole pixels, or fractions of the frame."""
-    values = (box.x, box.y, box.w, box.h)
-    return [float(v) for v in values] if box.fractional else [int(v) for v in values]
 
 
 def write_regions(path: str | Path, camera: int, regions: Sequence[Region]) -> Path:
@@ -57,11 +51,11 @@ def write_regions(path: str | Path, camera: int, regions: Sequence[Region]) -> P
             if entry is None:
                 entry = tomlkit.table()
                 entry["name"] = region.name
-                entry["box"] = box_value(region.box)
+                entry["box"] = region.box.values()
                 entry.add(tomlkit.nl())  # a blank line before the next table, as people write
             else:
                 entry["name"] = region.name
-                entry["box"] = box_value(region.box)
+                entry["box"] = region.box.values()
             out.append(entry)
         table.append("region", out)
     return write_whole(path, tomlkit.dumps(doc))
