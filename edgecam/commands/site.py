@@ -92,9 +92,7 @@ def _region_threshold(value: Any) -> str:
 
 def _box(value: Any) -> Box:
     """[X, Y, W, H] or "X,Y,W,H": pixels, or fractions when all four are <= 1."""
-    if isinstance(value, list):
-        if len(value) != 4 or not all(_is(v, int, float) for v in value):
-            raise _Bad("must be four numbers [X, Y, W, H] (or the text \"X,Y,W,H\")")
+    if isinstance(value, list) and len(value) == 4 and all(_is(v, int, float) for v in value):
         value = ",".join(str(v) for v in value)
     if not isinstance(value, str):
         raise _Bad("must be four numbers [X, Y, W, H] (or the text \"X,Y,W,H\")")

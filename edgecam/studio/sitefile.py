@@ -48,14 +48,13 @@ def write_regions(path: str | Path, camera: int, regions: Sequence[Region]) -> P
         out = tomlkit.aot()
         for region in regions:
             entry = before.get(region.name)
+            fresh = entry is None
             if entry is None:
                 entry = tomlkit.table()
-                entry["name"] = region.name
-                entry["box"] = region.box.values()
+            entry["name"] = region.name
+            entry["box"] = region.box.values()
+            if fresh:
                 entry.add(tomlkit.nl())  # a blank line before the next table, as people write
-            else:
-                entry["name"] = region.name
-                entry["box"] = region.box.values()
             out.append(entry)
         table.append("region", out)
     return write_whole(path, tomlkit.dumps(doc))
