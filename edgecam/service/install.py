@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgecam.service import systemd
-from edgecam.service.unit import WATCHDOG_S, ServiceUnit, check_command, is_ours, unit_name
+from edgecam.service.unit import (
+    WATCHDOG_S,
+    ServiceUnit,
+    check_command,
+    is_ours,
+    service_options,
+    unit_name,
+)
 from edgecam.util.errors import EdgecamError
 from edgecam.util.safewrite import shown, write_whole
 
@@ -153,7 +160,7 @@ def logs(name: str, per_user: bool = False, lines: int = 50, follow: bool = Fals
 
 def hints(name: str, per_user: bool) -> tuple[str, str]:
     """The status and logs commands for this service, as the user types them."""
-    options = ("" if name == "edgecam" else f" --name {name}") + (" --user" if per_user else "")
+    options = service_options(name, per_user)
     return f"`edgecam service status{options}`", f"`edgecam service logs{options}`"
 
 

@@ -87,6 +87,11 @@ def check_command(command: list[str]) -> None:
             raise EdgecamError(f"{word!r} is not valid UTF-8, which a unit file must be") from None
 
 
+def service_options(name: str, per_user: bool) -> str:
+    """The options that name this service on the ``edgecam service`` commands."""
+    return ("" if name == "edgecam" else f" --name {name}") + (" --user" if per_user else "")
+
+
 @dataclass
 class ServiceUnit:
     """One service: ``command`` is edgecam's own arguments (``["live", "--source", "0"]``),
@@ -128,8 +133,7 @@ class ServiceUnit:
                for k, v in {"PYTHONUNBUFFERED": "1", **self.environment}.items()]
         lines = [
             f"{MARK} (edgecam {__version__}); `edgecam service uninstall"
-            f"{'' if self.name == 'edgecam' else ' --name ' + self.name}"
-            f"{' --user' if self.per_user else ''}` removes it.",
+            f"{service_options(self.name, self.per_user)}` removes it.",
             "[Unit]",
             f"Description={description.replace('%', '%%')}",
             *network,
