@@ -28,7 +28,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from edgecam import __version__
 from edgecam.sinks.events import iso, snapshot_jpeg
 from edgecam.sinks.mqtt import slug
 
@@ -76,13 +75,14 @@ class Discovery:
     def configs(self, ids: dict[str, str], model: str) -> dict[str, dict]:
         """The config of each entity by its config topic: a sensor and an image per region,
         the frame rate's sensor."""
+        version = _version()
         common = {
             "availability_topic": self.status, "payload_available": ONLINE,
             "payload_not_available": OFFLINE,
             "device": {"identifiers": [self.node], "name": self.camera,
                        "manufacturer": "edgecam", "model": model or "edgecam",
-                       "sw_version": __version__},
-            "origin": {"name": "edgecam", "sw_version": __version__},
+                       "sw_version": version},
+            "origin": {"name": "edgecam", "sw_version": version},
         }
         out: dict[str, dict] = {}
         for name, rid in ids.items():
@@ -181,3 +181,14 @@ class CameraEntities:
             log.info("Home Assistant: removed %d entity(ies) of %s that this run no longer "
                      "has", configs, self.publisher.camera)
         self.removed += stale
+
+
+def _version() -> str:
+    """edgecam's version as installed, read from its metadata (``edgecam.__version__`` would
+    close an import cycle: the package's root names the run, which builds this sink)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edgecam")
+    except PackageNotFoundError:
+        return "unknown"
